@@ -1,0 +1,324 @@
+// Package catalog is Offload's only door to the Hartonomous database.
+//
+// The domain packages (segments, models) speak to a Catalog; they never see
+// SQL text. Each engine has a dialect package that implements Catalog:
+// catalog/mssql (Azure SQL / SQL Server, T-SQL through go-mssqldb) and
+// catalog/sqlite (the embedded catalog, modernc.org/sqlite). The conformance
+// suite in catalog/catalogtest runs the same tests against both.
+//
+// Every state change is a conditional update (compare-and-set on the row), so
+// at-least-once delivery, retries and two workers on one row are harmless.
+package catalog
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Errors every dialect returns (wrapped with context; test with errors.Is).
+var (
+	// ErrNotFound: the row does not exist.
+	ErrNotFound = errors.New("catalog: not found")
+	// ErrConflict: a conditional update found the row in another state than
+	// the caller expected (another worker won, or the row changed).
+	ErrConflict = errors.New("catalog: conflict")
+	// ErrClaimed: the segment is claimed by another live worker.
+	ErrClaimed = errors.New("catalog: claimed by another worker")
+)
+
+// State is a segment's migration state, stored in LayerTensorSegments.OffloadState.
+type State string
+
+const (
+	// StatePending: not migrated, not queued.
+	StatePending State = "pending"
+	// StateQueued: a migration message was sent at QueuedAt.
+	StateQueued State = "queued"
+	// StateMigrated: the blob is written and the row records its SHA-256,
+	// URI, ETag and size; not yet read back.
+	StateMigrated State = "migrated"
+	// StateVerified: the blob was read back and matched the recorded hash.
+	StateVerified State = "verified"
+	// StateMismatch: verification found the blob missing or wrong while the
+	// source bytes are still present; the segment is re-queued.
+	StateMismatch State = "mismatch"
+	// StateLost: verification found the blob missing or wrong after the
+	// source was released. Only a human can fix this.
+	StateLost State = "lost"
+	// StateReleased: RawPayload was emptied after verification.
+	StateReleased State = "released"
+)
+
+// AllStates in the order reports show them.
+var AllStates = []State{StatePending, StateQueued, StateMigrated, StateVerified, StateMismatch, StateLost, StateReleased}
+
+// Segment is one dbo.LayerTensorSegments row with Offload's bookkeeping.
+// It never carries RawPayload: payloads are streamed with OpenPayload.
+type Segment struct {
+	ID               int64
+	LayerID          int64
+	ModelID          int64
+	SegmentOrdinal   int64
+	QuantizationType string
+
+	// PayloadBytes is DATALENGTH(RawPayload): 0 once released.
+	PayloadBytes int64
+
+	State         State
+	Sha256        string // lowercase hex of the source payload, "" before migration
+	BlobURI       string
+	BlobETag      string
+	BlobSizeBytes int64
+	Attempts      int64
+	LastError     string
+	VerifyResult  string
+	QueuedAt      time.Time // zero when never
+	MigratedAt    time.Time
+	VerifiedAt    time.Time
+	ReleasedAt    time.Time
+	ClaimedUntil  time.Time
+}
+
+// SegmentFilter selects segments for ListSegments. Zero fields do not filter.
+// Results are ordered by ID; page with AfterID = last ID seen.
+type SegmentFilter struct {
+	ModelID int64
+	LayerID int64
+	States  []State
+	AfterID int64
+	Limit   int // required, > 0
+	// QueuedBefore keeps only rows never queued or queued before this time.
+	QueuedBefore time.Time
+	// VerifiedBefore keeps only rows never verified or verified before this.
+	VerifiedBefore time.Time
+}
+
+// ClaimParams claims a segment for migration until Until. A claim held by
+// another token that has not expired makes ClaimSegment return ErrClaimed.
+type ClaimParams struct {
+	ID    int64
+	Token string
+	Now   time.Time
+	Until time.Time
+}
+
+// MigratedParams records a committed blob on the row.
+type MigratedParams struct {
+	ID      int64
+	Token   string // the claim token; the update applies only while it holds
+	Sha256  string // lowercase hex, computed from the source stream
+	BlobURI string
+	ETag    string
+	Size    int64
+	Now     time.Time
+}
+
+// VerifiedParams records a verification outcome. It applies only while the
+// row still records ExpectETag and ExpectSha256 (a concurrent re-migration
+// wins over a stale verification).
+type VerifiedParams struct {
+	ID           int64
+	ExpectSha256 string
+	ExpectETag   string
+	State        State  // StateVerified, StateMismatch or StateLost (or unchanged state for cheap checks)
+	Result       string // short text: "ok", "ok-cheap", "missing", "size", "sha256", "etag"…
+	// NewETag replaces BlobETag when a verification proved content equal
+	// under a new ETag (e.g. metadata-only change); "" keeps it.
+	NewETag string
+	Now     time.Time
+}
+
+// ReleaseParams empties RawPayload of a verified row whose blob fields are
+// still those that were verified.
+type ReleaseParams struct {
+	ID           int64
+	ExpectSha256 string
+	ExpectETag   string
+	Now          time.Time
+}
+
+// StatusRow is one (model, state) group.
+type StatusRow struct {
+	ModelID   int64
+	ModelName string
+	State     State
+	Segments  int64
+	// PayloadBytes sums DATALENGTH(RawPayload); BlobBytes sums BlobSizeBytes.
+	PayloadBytes   int64
+	BlobBytes      int64
+	LastVerifiedAt time.Time
+	LastMigratedAt time.Time
+}
+
+// Atom is a dbo.Atoms row with Modality = 'model'.
+type Atom struct {
+	ID               int64
+	ContentHash      []byte // 32 bytes
+	Modality         string
+	SourceType       string
+	PayloadLocator   string
+	BlobURI          string
+	BlobContainer    string
+	BlobName         string
+	BlobSizeBytes    int64
+	BlobETag         string
+	BlobLastModified time.Time
+	VerifiedAt       time.Time
+	VerifyResult     string
+}
+
+// AtomFilter selects model atoms, ordered by ID.
+type AtomFilter struct {
+	AfterID int64
+	Limit   int
+	// Linked: true = only atoms with BlobUri; false = all.
+	LinkedOnly   bool
+	UnlinkedOnly bool
+	// VerifiedBefore keeps only atoms never verified or verified before this.
+	VerifiedBefore time.Time
+}
+
+// LinkAtomParams fills the Blob* columns of an atom. PayloadLocator stays.
+type LinkAtomParams struct {
+	ID               int64
+	BlobURI          string
+	BlobContainer    string
+	BlobName         string
+	BlobSizeBytes    int64
+	BlobETag         string
+	BlobLastModified time.Time
+}
+
+// AtomVerifiedParams records a model atom verification.
+type AtomVerifiedParams struct {
+	ID     int64
+	Result string
+	Now    time.Time
+}
+
+// PayloadReader streams one RawPayload in chunks from a consistent snapshot of
+// the row. Read never loads more than the chunk size it was opened with.
+// Close must be called; it ends the snapshot.
+type PayloadReader interface {
+	io.ReadCloser
+	// Size is DATALENGTH(RawPayload) in the snapshot.
+	Size() int64
+}
+
+// ApplyParams controls the schema step.
+type ApplyParams struct {
+	// DryRun returns the statements without running them.
+	DryRun bool
+}
+
+// Catalog is everything Offload reads and writes in the database.
+type Catalog interface {
+	// Dialect names the engine: "sqlite" or "mssql".
+	Dialect() string
+
+	// Apply creates missing Hartonomous tables (SQLite only) and adds the
+	// Offload columns and indexes (both engines). Idempotent: a second run
+	// changes nothing and returns no error. Returns the statements that ran
+	// (or would run, with DryRun).
+	Apply(ctx context.Context, p ApplyParams) ([]string, error)
+
+	// Finalize drops RawPayload and PayloadRowGuid (and the constraints on
+	// them) only when every segment is released. Otherwise it changes
+	// nothing and returns the number of unreleased rows with ErrConflict.
+	Finalize(ctx context.Context, dryRun bool) (unreleased int64, err error)
+
+	// GetSegment returns ErrNotFound for an unknown id.
+	GetSegment(ctx context.Context, id int64) (Segment, error)
+	// ListSegments pages by key; it never loads all rows.
+	ListSegments(ctx context.Context, f SegmentFilter) ([]Segment, error)
+
+	// MarkQueued moves the given rows from pending/queued/mismatch to queued
+	// with QueuedAt = now. Rows in other states are left alone. Returns the
+	// number of rows changed.
+	MarkQueued(ctx context.Context, ids []int64, now time.Time) (int64, error)
+
+	// ClaimSegment takes an exclusive, expiring claim on a row for migration.
+	// Idempotent for the same token. Returns ErrNotFound or ErrClaimed.
+	ClaimSegment(ctx context.Context, p ClaimParams) error
+	// ReleaseClaim drops a claim held by token (no error if not held).
+	ReleaseClaim(ctx context.Context, id int64, token string) error
+
+	// OpenPayload opens RawPayload for chunked reading (chunk bytes per query
+	// on SQL Server; incremental blob I/O on SQLite). ErrNotFound if no row.
+	OpenPayload(ctx context.Context, id int64, chunk int) (PayloadReader, error)
+
+	// RecordMigrated sets the blob fields, PayloadSha256 and state migrated,
+	// and drops the claim, while the claim token holds. If the row already
+	// records the same Sha256 it is a no-op success; a different recorded
+	// Sha256 returns ErrConflict and changes nothing.
+	RecordMigrated(ctx context.Context, p MigratedParams) error
+	// RecordFailure increments OffloadAttempts, sets OffloadError and drops
+	// the claim held by token.
+	RecordFailure(ctx context.Context, id int64, token, msg string, now time.Time) error
+
+	// RecordVerified stores a verification outcome (see VerifiedParams).
+	// ErrConflict when the row no longer records the expected blob.
+	RecordVerified(ctx context.Context, p VerifiedParams) error
+	// ResetBlob clears the blob fields and hash of a row whose source is
+	// still present, putting it back to pending, while it still records
+	// expectETag. ErrConflict otherwise.
+	ResetBlob(ctx context.Context, id int64, expectETag string, reason string, now time.Time) error
+
+	// ReleasePayload empties RawPayload for a verified row (see
+	// ReleaseParams). ErrConflict when the row is not verified or changed.
+	ReleasePayload(ctx context.Context, p ReleaseParams) error
+
+	// Status groups segments by model and state.
+	Status(ctx context.Context) ([]StatusRow, error)
+
+	// ListModelAtoms pages dbo.Atoms rows with Modality = 'model'.
+	ListModelAtoms(ctx context.Context, f AtomFilter) ([]Atom, error)
+	// LinkAtom fills the Blob* columns; PayloadLocator is kept.
+	LinkAtom(ctx context.Context, p LinkAtomParams) error
+	// RecordAtomVerified stores a model atom verification outcome.
+	RecordAtomVerified(ctx context.Context, p AtomVerifiedParams) error
+
+	// Seeder is for demo data and tests.
+	Seeder
+
+	Close() error
+}
+
+// NewModel, NewLayer, NewSegment and NewAtom are rows the Seeder inserts.
+type NewModel struct{ Name, Type string }
+type NewLayer struct {
+	ModelID          int64
+	LayerIdx         int64
+	LayerName        string
+	QuantizationType string
+}
+type NewSegment struct {
+	LayerID          int64
+	SegmentOrdinal   int64
+	PointOffset      int64
+	PointCount       int64
+	QuantizationType string
+	// Payload is streamed into RawPayload; Size is its exact length.
+	Payload io.Reader
+	Size    int64
+}
+type NewAtom struct {
+	ContentHash    []byte
+	Modality       string
+	SourceType     string
+	PayloadLocator string
+	Metadata       string
+}
+
+// Seeder writes Hartonomous rows (demo data, tests). It is not used in
+// production paths.
+type Seeder interface {
+	InsertModel(ctx context.Context, m NewModel) (int64, error)
+	InsertLayer(ctx context.Context, l NewLayer) (int64, error)
+	InsertSegment(ctx context.Context, s NewSegment) (int64, error)
+	InsertAtom(ctx context.Context, a NewAtom) (int64, error)
+	// OverwritePayload replaces a segment's RawPayload (tests: "source changed").
+	OverwritePayload(ctx context.Context, id int64, payload io.Reader, size int64) error
+}
