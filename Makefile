@@ -1,0 +1,60 @@
+# Offload — make help lists the targets.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin/offload
+PKG   := ./handler
+DIST  := dist
+ZIP   := offload-functionapp.zip
+GOFLAGS_BUILD := -trimpath -ldflags="-s -w"
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+deps: node_modules/.package-lock.json ## install Azurite (npm ci) and Go modules
+	$(GO) mod download
+
+build: ## build bin/offload from handler/
+	$(GO) build $(GOFLAGS_BUILD) -o $(BIN) $(PKG)
+
+test: deps ## vet, unit and integration tests (Azurite + embedded SQLite)
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+
+run: deps build ## the whole local job: Azurite + demo catalog when nothing is configured
+	$(BIN) run
+
+bench: deps ## benchmarks, printed as a table (OFFLOAD_BENCH_SCALE=full for the issue sizes)
+	$(GO) run ./tools/benchtable
+
+fuzz: ## run each fuzz target for FUZZTIME (default 30s)
+	scripts/fuzz.sh $${FUZZTIME:-30s}
+
+package: ## lay out dist/ (host.json, functions, linux/amd64 offload) and zip it
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(DIST)/offload $(PKG)
+	cp host.json $(DIST)/
+	for f in functions/*/function.json; do d=$$(dirname $$f); mkdir -p $(DIST)/$$(basename $$d) && cp $$f $(DIST)/$$(basename $$d)/; done
+	cp local.settings.json.example $(DIST)/
+	cd $(DIST) && rm -f ../$(ZIP) && $(GO) run ../tools/zipdir -o ../$(ZIP) .
+	@echo "wrote $(ZIP) ($$(du -h $(ZIP) | cut -f1)); deploy with: func azure functionapp publish <APP> (from $(DIST)/)"
+
+start: package ## func start in dist/ (needs Azure Functions Core Tools)
+	@command -v func >/dev/null 2>&1 || { echo "Azure Functions Core Tools (func) are not installed: see https://learn.microsoft.com/azure/azure-functions/functions-run-local"; exit 1; }
+	@test -f $(DIST)/local.settings.json || cp local.settings.json.example $(DIST)/local.settings.json
+	cd $(DIST) && func start
+
+azurite: deps ## run Azurite in the foreground on the default ports (10000/10001), data in .offload/azurite
+	mkdir -p .offload/azurite
+	node_modules/.bin/azurite --blobHost 127.0.0.1 --queueHost 127.0.0.1 --tableHost 127.0.0.1 \
+		--location .offload/azurite --skipApiVersionCheck --disableTelemetry --loose
+
+clean: ## remove build outputs and local state
+	rm -rf bin $(DIST) $(ZIP) .offload
+
+.PHONY: help deps build test run bench fuzz package start azurite clean

@@ -1,0 +1,110 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func env(m map[string]string) Getenv { return func(k string) string { return m[k] } }
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(env(map[string]string{SettingSQL: "sqlite:/tmp/x.db", SettingStorage: "UseDevelopmentStorage=true"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ModelsContainer != "models" || c.AtomsContainer != "atoms" || c.TensorsContainer != "tensors" ||
+		c.SegmentQueue != "segment-migration" || c.VerifySchedule != "0 */10 * * * *" || c.PoisonQueue() != "segment-migration-poison" {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if len(c.FilesRoots) != 1 || c.FilesRoots[0] != (Root{Prefix: "D:/Models/", Container: "models"}) {
+		t.Fatalf("FILES_ROOTS default: %+v", c.FilesRoots)
+	}
+	if len(c.PublishQueues) != 1 || c.PublishQueues[0] != "neo4j-sync" {
+		t.Fatalf("PUBLISH_QUEUES default: %v", c.PublishQueues)
+	}
+	if !strings.Contains(c.Storage.ConnectionString, "AccountName=devstoreaccount1") ||
+		!strings.Contains(c.Storage.ConnectionString, "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1") {
+		t.Fatalf("UseDevelopmentStorage=true not expanded: %s", c.Storage)
+	}
+	if !c.SQLIsEmbedded() || c.SQLitePath() != "/tmp/x.db" {
+		t.Fatalf("sqlite path %q", c.SQLitePath())
+	}
+}
+
+func TestEveryBadSettingNamed(t *testing.T) {
+	secret := "s3cr3tAccountKeyValue=="
+	_, err := Load(env(map[string]string{
+		SettingStorage:         "AccountName=x;NoKeyHere=" + secret,
+		SettingModelsContainer: "Bad_Name",
+		SettingSegmentQueue:    "q",
+		SettingVerifySchedule:  "*/5 * * * *",
+		SettingFilesRoots:      `D:\Models`,
+		SettingPublishQueues:   "ok-queue,Not_Ok",
+	}))
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	msg := err.Error()
+	for _, name := range []string{SettingSQL, SettingStorage, SettingModelsContainer, SettingSegmentQueue, SettingVerifySchedule, SettingFilesRoots, SettingPublishQueues} {
+		if !strings.Contains(msg, name) {
+			t.Errorf("error does not name %s:\n%s", name, msg)
+		}
+	}
+	if strings.Contains(msg, secret) {
+		t.Fatalf("error leaks the connection string:\n%s", msg)
+	}
+	if n := len(strings.Split(msg, "\n")); n != 7 {
+		t.Errorf("want one line per bad setting (7), got %d:\n%s", n, msg)
+	}
+}
+
+func TestIdentityStorage(t *testing.T) {
+	c, err := Load(env(map[string]string{SettingSQL: "sqlserver://srv.database.windows.net?database=h&fedauth=ActiveDirectoryManagedIdentity",
+		SettingAccountName: "hartostore", SettingClientID: "1111-2222"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Storage.UsesIdentity() || c.Storage.BlobServiceURL != "https://hartostore.blob.core.windows.net/" ||
+		c.Storage.QueueServiceURL != "https://hartostore.queue.core.windows.net/" || c.Storage.ClientID != "1111-2222" {
+		t.Fatalf("identity storage: %+v", c.Storage)
+	}
+	_, err = Load(env(map[string]string{SettingSQL: "sqlite:x", SettingBlobServiceURI: "https://a.blob.core.windows.net"}))
+	if err == nil || !strings.Contains(err.Error(), SettingQueueServiceURI) {
+		t.Fatalf("missing queue URI must be named: %v", err)
+	}
+}
+
+func TestParseRoots(t *testing.T) {
+	roots, err := ParseRoots(`D:\Models\=models;D:\Repositories\Hartonomous\=repo; /srv/share=share-files`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Root{{"D:/Models/", "models"}, {"D:/Repositories/Hartonomous/", "repo"}, {"/srv/share/", "share-files"}}
+	if len(roots) != len(want) {
+		t.Fatalf("%+v", roots)
+	}
+	for i := range want {
+		if roots[i] != want[i] {
+			t.Errorf("root %d = %+v, want %+v", i, roots[i], want[i])
+		}
+	}
+	for _, bad := range []string{"", "=models", `D:\x=`, `D:\x=UPPER`, `D:\..\x=models`, "noequals"} {
+		if _, err := ParseRoots(bad); err == nil {
+			t.Errorf("ParseRoots(%q) accepted", bad)
+		}
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	for in, leak := range map[string]string{
+		"DefaultEndpointsProtocol=https;AccountName=a;AccountKey=SECRETKEY;EndpointSuffix=core.windows.net": "SECRETKEY",
+		"BlobEndpoint=https://a.blob.core.windows.net;SharedAccessSignature=sv=2022&sig=SECRETSIG":          "SECRETSIG",
+		"sqlserver://user:SECRETPW@host:1433?database=h":                                                    "SECRETPW",
+		"Server=tcp:h.database.windows.net;Database=h;User ID=u;Password=SECRETPW;":                         "SECRETPW",
+	} {
+		out := Redacted(in)
+		if strings.Contains(out, leak) {
+			t.Errorf("Redacted(%q) = %q leaks", in, out)
+		}
+	}
+}

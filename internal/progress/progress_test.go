@@ -1,0 +1,38 @@
+package progress
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPlainLines(t *testing.T) {
+	var buf bytes.Buffer
+	b := New(&buf, "migrate", 4, 4<<20)
+	clock := b.start
+	b.now = func() time.Time { return clock }
+	clock = clock.Add(6 * time.Second)
+	b.Add(2, 2<<20, false)
+	clock = clock.Add(time.Second) // under 5 s: no line
+	b.Add(1, 1<<20, true)
+	b.Done()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want 2 lines (one due, one final), got %d: %q", len(lines), buf.String())
+	}
+	if !strings.Contains(lines[0], "2/4 items") || !strings.Contains(lines[0], "ETA") {
+		t.Fatalf("first line %q", lines[0])
+	}
+	if !strings.Contains(lines[1], "3/4 items") || !strings.Contains(lines[1], "1 failed") {
+		t.Fatalf("final line %q", lines[1])
+	}
+}
+
+func TestBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 72 << 20: "72.0 MiB", 3 << 30: "3.0 GiB"} {
+		if got := Bytes(n); got != want {
+			t.Errorf("Bytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

@@ -1,0 +1,163 @@
+// Package server is the custom handler's web server (CONTRACT §3, §6): an
+// Echo app that answers the Functions host's readiness poll, its invocation
+// envelopes for the queue and timer functions, and the HTTP requests it
+// forwards to the HTTP functions, each at the path Routes lists.
+//
+// It owns the protocol, not the work: each function is a field of
+// Functions, and a nil field answers 501. Every response that is not a
+// success is {"error": "...", "code": "..."} JSON, except an invocation whose
+// function failed, which gets the host's reply shape with the reason in Logs
+// (and on stderr, because the host drops the Logs of failed invocations).
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Config configures a Server. Zero values take the defaults.
+type Config struct {
+	// Addr is the listen address, 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT
+	// under the host. Default 127.0.0.1:7071.
+	Addr string
+	// Logger receives one JSON line per invocation. Default: discard.
+	Logger *slog.Logger
+	// Stderr receives one slog JSON line per failed invocation, so failures
+	// reach the host's logs even though it drops their reply. Default
+	// os.Stderr.
+	Stderr io.Writer
+	// MaxInvocationBytes caps an invocation envelope. Default 1 MiB.
+	MaxInvocationBytes int64
+	// ShutdownTimeout bounds the graceful shutdown. Default 30s.
+	ShutdownTimeout time.Duration
+}
+
+// Defaults of Config.
+const (
+	DefaultAddr               = "127.0.0.1:7071"
+	DefaultMaxInvocationBytes = 1 << 20
+	DefaultShutdownTimeout    = 30 * time.Second
+)
+
+func (c Config) withDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Stderr == nil {
+		c.Stderr = os.Stderr
+	}
+	if c.MaxInvocationBytes <= 0 {
+		c.MaxInvocationBytes = DefaultMaxInvocationBytes
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	return c
+}
+
+// Server serves the functions. Build it with New.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	errLog *slog.Logger
+	e      *echo.Echo
+}
+
+// New builds the Echo app for fns: readiness at GET/HEAD /, then every route
+// of Routes.
+func New(cfg Config, fns Functions) *Server {
+	cfg = cfg.withDefaults()
+	s := &Server{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		errLog: slog.New(slog.NewJSONHandler(cfg.Stderr, nil)),
+		e:      echo.New(),
+	}
+	s.e.HideBanner = true
+	s.e.HidePort = true
+	s.e.HTTPErrorHandler = s.handleError
+
+	// The host polls GET / until it gets any HTTP answer.
+	ready := func(c echo.Context) error {
+		if c.Request().Method == http.MethodHead {
+			return c.NoContent(http.StatusOK)
+		}
+		return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+	}
+	s.e.GET("/", ready)
+	s.e.HEAD("/", ready)
+
+	for _, r := range routes {
+		limit := r.BodyLimit
+		if limit == 0 {
+			limit = cfg.MaxInvocationBytes
+		}
+		h := s.observe(r, limitBody(limit, fns.handler(s, r)))
+		s.e.Add(r.Method, r.Path, h)
+	}
+	return s
+}
+
+// Handler is the app as an http.Handler (for httptest and embedding).
+func (s *Server) Handler() http.Handler { return s.e }
+
+// ListenAndServe listens on Config.Addr and serves until ctx is done (the
+// caller turns SIGTERM into a cancelled ctx), then shuts down gracefully:
+// it stops accepting, lets requests in flight finish within
+// ShutdownTimeout, and returns nil when they all did.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("server: listen on %s: %w", s.cfg.Addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is ListenAndServe on a listener the caller opened; it closes ln.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.e,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// Requests must outlive ctx: cancelling ctx starts a graceful
+		// shutdown, it does not abort the work in flight.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	s.log.Info("custom handler listening", "addr", ln.Addr().String())
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("server: serve on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+
+	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	if err != nil {
+		// Requests still running past the deadline are cut off.
+		_ = hs.Close()
+		return fmt.Errorf("server: graceful shutdown within %s: %w", s.cfg.ShutdownTimeout, err)
+	}
+	s.log.Info("shut down")
+	return nil
+}
