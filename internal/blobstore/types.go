@@ -2,7 +2,7 @@
 // block-streamed uploads with per-block transactional checksums, properties,
 // streamed and ranged downloads, listing and deletion.
 //
-// Memory is bounded by Concurrency × BlockSize per upload, whatever the size
+// Memory is bounded by (Concurrency+1) × BlockSize per upload, whatever the size
 // of the stream.
 package blobstore
 
@@ -56,9 +56,14 @@ type Item struct {
 	Size         int64
 	ETag         string
 	LastModified time.Time
-	Metadata     map[string]string
-	IsPrefix     bool
+	// Metadata keys come lowercased from a listing (azblob folds them):
+	// read them with Meta.
+	Metadata map[string]string
+	IsPrefix bool
 }
+
+// Meta returns metadata value for key, case-insensitively ("" if absent).
+func (it Item) Meta(key string) string { return Props{Metadata: it.Metadata}.Meta(key) }
 
 // Summary is what an upload has read, handed to BeforeCommit.
 type Summary struct {
@@ -73,6 +78,10 @@ type UploadOptions struct {
 	Concurrency int   // blocks staged in parallel (DefaultConcurrency)
 	ContentType string
 	Metadata    map[string]string
+	// HashMetadataKey, when set, stores the lowercase hex SHA-256 of the
+	// whole stream in the blob's metadata under this key at commit time (the
+	// hash is only known once the stream is read).
+	HashMetadataKey string
 	// SetContentMD5 stores the MD5 of the whole stream as the blob's
 	// Content-MD5, so readers (and the service on single-shot uploads) can
 	// check it.

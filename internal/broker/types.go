@@ -34,4 +34,9 @@ type Message struct {
 	Body []byte
 	// Queue the message was received from.
 	Queue string
+	// Text is the message text exactly as stored (base64 for messages we
+	// publish). Abandon and Extend send it back unchanged (the service's
+	// Update Message replaces the text), and Poison moves it as is. Empty on
+	// a Message built by hand: Body, base64-encoded, is used then.
+	Text string
 }

@@ -1,0 +1,142 @@
+package blobstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+
+	"github.com/hartonomous/offload/internal/config"
+)
+
+// Retry defaults, applied field by field where Options.Retry is zero. They
+// are longer than azcore's (3 retries, 60s) because a staged block is 4 MiB+
+// and the service throttles bulk migrations with 503s that clear in seconds.
+const (
+	DefaultMaxRetries    = 5
+	DefaultTryTimeout    = 2 * time.Minute
+	DefaultRetryDelay    = 500 * time.Millisecond
+	DefaultMaxRetryDelay = 30 * time.Second
+)
+
+// Options configure a Client.
+type Options struct {
+	// Retry is the azcore retry policy for every request; zero fields take
+	// the Default* values above.
+	Retry policy.RetryOptions
+	// HTTPClient replaces the transport (tests may inject one).
+	HTTPClient policy.Transporter
+}
+
+// Client is a Blob Storage account. It is safe for concurrent use.
+type Client struct {
+	svc *azblob.Client
+	// base is the service URL with a trailing slash, for URL.
+	base string
+	bufs bufPool
+	// maxRetries also bounds the reconnections of a download body.
+	maxRetries int32
+	// listPageSize overrides the service's page size (5000); tests use it
+	// to cross page boundaries with a few blobs.
+	listPageSize int32
+	// maxBlocks is MaxBlocks; tests lower it to reach the limit cheaply.
+	maxBlocks int
+}
+
+// New connects to the account st describes: by connection string, or by
+// identity (managed identity with st.ClientID when set, otherwise
+// DefaultAzureCredential) with st.BlobServiceURL. No request is made yet.
+func New(st config.Storage, opt Options) (*Client, error) {
+	co := &azblob.ClientOptions{}
+	co.Retry = retryOptions(opt.Retry)
+	if opt.HTTPClient != nil {
+		co.Transport = opt.HTTPClient
+	}
+	var (
+		svc *azblob.Client
+		err error
+	)
+	switch {
+	case st.ConnectionString != "":
+		svc, err = azblob.NewClientFromConnectionString(st.ConnectionString, co)
+		if err != nil {
+			// The SDK's message may quote the string: do not pass it on.
+			return nil, errors.New("blobstore: the storage connection string is not valid")
+		}
+	case st.UsesIdentity():
+		cred, cerr := Credential(st)
+		if cerr != nil {
+			return nil, fmt.Errorf("blobstore: credential: %w", cerr)
+		}
+		svc, err = azblob.NewClient(st.BlobServiceURL, cred, co)
+		if err != nil {
+			return nil, fmt.Errorf("blobstore: client for %s: %w", st.BlobServiceURL, err)
+		}
+	default:
+		return nil, errors.New("blobstore: no storage configured (connection string or blob service URL)")
+	}
+	base := svc.URL()
+	if !strings.HasSuffix(base, "/") {
+		base += "/"
+	}
+	return &Client{svc: svc, base: base, maxRetries: int32(co.Retry.MaxRetries), maxBlocks: MaxBlocks}, nil
+}
+
+// Credential is the Entra ID credential for identity-based storage: the
+// user-assigned managed identity st.ClientID when set (Functions'
+// AzureWebJobsStorage__clientId), otherwise DefaultAzureCredential (system
+// identity in Azure, the developer's login locally).
+func Credential(st config.Storage) (azcore.TokenCredential, error) {
+	if st.ClientID != "" {
+		return azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{ID: azidentity.ClientID(st.ClientID)})
+	}
+	return azidentity.NewDefaultAzureCredential(nil)
+}
+
+func retryOptions(r policy.RetryOptions) policy.RetryOptions {
+	if r.MaxRetries == 0 {
+		r.MaxRetries = DefaultMaxRetries
+	}
+	if r.TryTimeout == 0 {
+		r.TryTimeout = DefaultTryTimeout
+	}
+	if r.RetryDelay == 0 {
+		r.RetryDelay = DefaultRetryDelay
+	}
+	if r.MaxRetryDelay == 0 {
+		r.MaxRetryDelay = DefaultMaxRetryDelay
+	}
+	return r
+}
+
+func (c *Client) container(name string) *container.Client {
+	return c.svc.ServiceClient().NewContainerClient(name)
+}
+
+// EnsureContainer creates the container if it does not exist yet.
+func (c *Client) EnsureContainer(ctx context.Context, name string) error {
+	_, err := c.container(name).Create(ctx, nil)
+	if err == nil || bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
+		return nil
+	}
+	return fmt.Errorf("blobstore: create container %s: %w", name, normalize(err))
+}
+
+// URL is the full URL of a blob. Each path segment of name is escaped on its
+// own so "/" stays a separator, as the portal and other SDKs show it.
+func (c *Client) URL(container, name string) string {
+	parts := strings.Split(name, "/")
+	for i, p := range parts {
+		parts[i] = url.PathEscape(p)
+	}
+	return c.base + url.PathEscape(container) + "/" + strings.Join(parts, "/")
+}
