@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"log/slog"
@@ -231,7 +232,11 @@ func (w *worker) handle(ctx context.Context, m Message) {
 	switch {
 	case err == nil:
 		w.processed.Add(1)
-		if cerr := w.settle(ctx, func(sctx context.Context) error { return w.c.Complete(sctx, m) }); cerr != nil {
+		cerr := w.settle(ctx, func(sctx context.Context) error { return w.c.Complete(sctx, m) })
+		switch {
+		case errors.Is(cerr, ErrNotFound):
+			// A retried delete whose first try was applied: already gone.
+		case cerr != nil:
 			log.Error("handled, but complete failed: the message will be delivered again", "error", cerr)
 		}
 	case ctx.Err() != nil:
