@@ -1,0 +1,90 @@
+package catalogtest
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"testing"
+	"time"
+
+	"github.com/hartonomous/offload/internal/catalog"
+)
+
+func testAtoms(t *testing.T, e *env) {
+	var ids []int64
+	for i := range 4 {
+		modality := "model"
+		if i == 2 {
+			modality = "text"
+		}
+		h := sha256.Sum256([]byte{byte(i)})
+		id, err := e.cat.InsertAtom(e.ctx, catalog.NewAtom{ContentHash: h[:], Modality: modality, SourceType: "ollama-blob",
+			PayloadLocator: `D:\Models\blobs\sha256-` + hex.EncodeToString(h[:]), Metadata: `{"n":1}`})
+		wantOK(t, "insert atom", err)
+		if modality == "model" {
+			ids = append(ids, id)
+		}
+	}
+	list := func(f catalog.AtomFilter) []catalog.Atom {
+		t.Helper()
+		a, err := e.cat.ListModelAtoms(e.ctx, f)
+		wantOK(t, "list atoms", err)
+		return a
+	}
+	idsOf := func(as []catalog.Atom) []int64 {
+		var out []int64
+		for _, a := range as {
+			out = append(out, a.ID)
+		}
+		return out
+	}
+	all := list(catalog.AtomFilter{Limit: 10})
+	if got := idsOf(all); !equal(got, ids) {
+		t.Fatalf("model atoms %v, want %v", got, ids)
+	}
+	h := sha256.Sum256([]byte{0})
+	if a := all[0]; !bytes.Equal(a.ContentHash, h[:]) || a.Modality != "model" || a.SourceType != "ollama-blob" ||
+		a.PayloadLocator != `D:\Models\blobs\sha256-`+hex.EncodeToString(h[:]) || a.BlobURI != "" || !a.VerifiedAt.IsZero() {
+		t.Fatalf("atom %+v", a)
+	}
+	page := list(catalog.AtomFilter{Limit: 2})
+	page2 := list(catalog.AtomFilter{Limit: 2, AfterID: page[1].ID})
+	if got := append(idsOf(page), idsOf(page2)...); !equal(got, ids) {
+		t.Fatalf("paged atoms %v, want %v", got, ids)
+	}
+
+	mod := Base.Add(-time.Hour)
+	wantOK(t, "link", e.cat.LinkAtom(e.ctx, catalog.LinkAtomParams{ID: ids[0], BlobURI: "http://127.0.0.1/models/blobs/x",
+		BlobContainer: "models", BlobName: "blobs/x", BlobSizeBytes: 123, BlobETag: "\"e1\"", BlobLastModified: mod}))
+	a := list(catalog.AtomFilter{Limit: 1})[0]
+	if a.BlobURI != "http://127.0.0.1/models/blobs/x" || a.BlobContainer != "models" || a.BlobName != "blobs/x" ||
+		a.BlobSizeBytes != 123 || a.BlobETag != "\"e1\"" || !a.BlobLastModified.Equal(mod) || a.PayloadLocator == "" {
+		t.Fatalf("linked atom %+v", a)
+	}
+	if got := idsOf(list(catalog.AtomFilter{Limit: 10, LinkedOnly: true})); !equal(got, ids[:1]) {
+		t.Fatalf("LinkedOnly %v", got)
+	}
+	if got := idsOf(list(catalog.AtomFilter{Limit: 10, UnlinkedOnly: true})); !equal(got, ids[1:]) {
+		t.Fatalf("UnlinkedOnly %v", got)
+	}
+	if _, err := e.cat.ListModelAtoms(e.ctx, catalog.AtomFilter{Limit: 10, LinkedOnly: true, UnlinkedOnly: true}); err == nil {
+		t.Fatal("LinkedOnly and UnlinkedOnly together accepted")
+	}
+	if _, err := e.cat.ListModelAtoms(e.ctx, catalog.AtomFilter{}); err == nil {
+		t.Fatal("Limit 0 accepted")
+	}
+
+	wantOK(t, "verified", e.cat.RecordAtomVerified(e.ctx, catalog.AtomVerifiedParams{ID: ids[1], Result: "ok", Now: Base}))
+	got := list(catalog.AtomFilter{Limit: 10})
+	if !got[1].VerifiedAt.Equal(Base) || got[1].VerifyResult != "ok" {
+		t.Fatalf("verified atom %+v", got[1])
+	}
+	if ids2 := idsOf(list(catalog.AtomFilter{Limit: 10, VerifiedBefore: Base})); !equal(ids2, []int64{ids[0], ids[2]}) {
+		t.Fatalf("VerifiedBefore Base: %v", ids2)
+	}
+	if ids2 := idsOf(list(catalog.AtomFilter{Limit: 10, VerifiedBefore: Base.Add(time.Second)})); !equal(ids2, ids) {
+		t.Fatalf("VerifiedBefore Base+1s: %v", ids2)
+	}
+	wantErr(t, "link unknown atom", e.cat.LinkAtom(e.ctx, catalog.LinkAtomParams{ID: 999_999, BlobURI: "x"}), catalog.ErrNotFound)
+	wantErr(t, "verify unknown atom", e.cat.RecordAtomVerified(e.ctx, catalog.AtomVerifiedParams{ID: 999_999, Result: "ok", Now: Base}), catalog.ErrNotFound)
+}

@@ -1,0 +1,154 @@
+package mssql
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/hartonomous/offload/internal/catalog"
+	"github.com/hartonomous/offload/internal/catalog/internal/dialect"
+)
+
+// OpenPayload implements catalog.Catalog: DATALENGTH first, then one
+// SUBSTRING query per chunk, all inside a REPEATABLE READ transaction on a
+// connection of its own. The shared lock taken by the first read is held
+// until Close, so every chunk comes from the same version of the row and a
+// writer to that row (a release, an overwrite) waits for the reader instead
+// of tearing the payload.
+func (d *DB) OpenPayload(ctx context.Context, id int64, chunk int) (catalog.PayloadReader, error) {
+	if err := dialect.CheckChunk(id, chunk); err != nil {
+		return nil, err
+	}
+	c, err := d.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("mssql: open payload %d: %w", id, err)
+	}
+	tx, err := c.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead})
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("mssql: open payload %d: %w", id, err)
+	}
+	r := &payloadReader{ctx: ctx, c: c, tx: tx, id: id, chunk: chunk,
+		query: d.q("SELECT SUBSTRING(RawPayload, @p1, @p2) FROM dbo.LayerTensorSegments WHERE LayerTensorSegmentId = @p3")}
+	size := "DATALENGTH(RawPayload)"
+	if !d.hasPayload.Load() {
+		size = "CAST(NULL AS bigint)" // dropped by Finalize: every payload reads as empty
+	}
+	var n sql.NullInt64
+	err = tx.QueryRowContext(ctx, d.q("SELECT "+size+" FROM dbo.LayerTensorSegments WHERE LayerTensorSegmentId = @p1"), id).Scan(&n)
+	if err != nil {
+		r.Close()
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("mssql: open payload %d: %w", id, catalog.ErrNotFound)
+		}
+		return nil, fmt.Errorf("mssql: open payload %d: %w", id, err)
+	}
+	r.size = n.Int64
+	return r, nil
+}
+
+type payloadReader struct {
+	ctx   context.Context
+	c     *sql.Conn
+	tx    *sql.Tx
+	id    int64
+	chunk int
+	query string
+
+	mu      sync.Mutex
+	size    int64
+	off     int64  // bytes fetched from the server
+	pending []byte // fetched, not yet returned
+	buf     []byte // reused chunk buffer
+	closed  bool
+}
+
+// Size implements catalog.PayloadReader.
+func (r *payloadReader) Size() int64 { return r.size }
+
+// Read implements io.Reader: at most chunk bytes per call, one query per
+// chunk.
+func (r *payloadReader) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return 0, fmt.Errorf("mssql: payload %d: read after close", r.id)
+	}
+	if len(r.pending) == 0 {
+		if r.off >= r.size {
+			return 0, io.EOF
+		}
+		if len(p) == 0 {
+			return 0, nil
+		}
+		if err := r.fetch(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p[:min(len(p), r.chunk)], r.pending)
+	r.pending = r.pending[n:]
+	return n, nil
+}
+
+func (r *payloadReader) fetch() error {
+	want := min(int64(r.chunk), r.size-r.off)
+	rows, err := r.tx.QueryContext(r.ctx, r.query, r.off+1, want, r.id) // SUBSTRING is 1-based
+	if err != nil {
+		return fmt.Errorf("mssql: payload %d at %d: %w", r.id, r.off, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("mssql: payload %d at %d: %w", r.id, r.off, err)
+		}
+		return fmt.Errorf("mssql: payload %d: row vanished while reading: %w", r.id, catalog.ErrConflict)
+	}
+	var b sql.RawBytes // no second copy: the driver's buffer is copied once, into r.buf
+	if err := rows.Scan(&b); err != nil {
+		return fmt.Errorf("mssql: payload %d at %d: %w", r.id, r.off, err)
+	}
+	if int64(len(b)) != want {
+		return fmt.Errorf("mssql: payload %d: got %d bytes at %d, want %d: row changed while reading: %w", r.id, len(b), r.off, want, catalog.ErrConflict)
+	}
+	if cap(r.buf) < len(b) {
+		r.buf = make([]byte, r.chunk)
+	}
+	r.pending = r.buf[:copy(r.buf[:len(b)], b)]
+	r.off += want
+	return rows.Close()
+}
+
+// Close ends the transaction (releasing the row lock) and gives the
+// connection back.
+func (r *payloadReader) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	r.pending, r.buf = nil, nil
+	err := r.tx.Rollback() // read-only: nothing to commit
+	if errors.Is(err, sql.ErrTxDone) {
+		err = nil // the context ended: database/sql already rolled back
+	}
+	// The isolation level of a TDS transaction sticks to the session: put
+	// the pooled connection back to the default, or discard it.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, rerr := r.c.ExecContext(ctx, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"); rerr != nil {
+		_ = r.c.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	if cerr := r.c.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("mssql: close payload %d: %w", r.id, err)
+	}
+	return nil
+}

@@ -1,0 +1,93 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/hartonomous/offload/internal/catalog"
+	"github.com/hartonomous/offload/internal/catalog/internal/dialect"
+)
+
+// ListModelAtoms implements catalog.Catalog.
+func (d *DB) ListModelAtoms(ctx context.Context, f catalog.AtomFilter) ([]catalog.Atom, error) {
+	if err := dialect.CheckAtomFilter(f); err != nil {
+		return nil, err
+	}
+	where := []string{"Modality = 'model'", "AtomId > ?"}
+	args := []any{f.AfterID}
+	if f.LinkedOnly {
+		where = append(where, "BlobUri IS NOT NULL")
+	}
+	if f.UnlinkedOnly {
+		where = append(where, "BlobUri IS NULL")
+	}
+	if !f.VerifiedBefore.IsZero() {
+		where, args = append(where, "(VerifiedAt IS NULL OR VerifiedAt < ?)"), append(args, ts(f.VerifiedBefore))
+	}
+	args = append(args, f.Limit)
+	rows, err := d.db.QueryContext(ctx, `
+SELECT AtomId, ContentHash, Modality, SourceType, PayloadLocator,
+  BlobUri, BlobContainer, BlobName, BlobSizeBytes, BlobETag, BlobLastModified, VerifiedAt, VerifyResult
+FROM Atoms WHERE `+strings.Join(where, " AND ")+` ORDER BY AtomId LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list model atoms: %w", err)
+	}
+	defer rows.Close()
+	var out []catalog.Atom
+	for rows.Next() {
+		var a catalog.Atom
+		var src, loc, uri, cont, name, etag, lastMod, verAt, res sql.NullString
+		var size sql.NullInt64
+		if err := rows.Scan(&a.ID, &a.ContentHash, &a.Modality, &src, &loc,
+			&uri, &cont, &name, &size, &etag, &lastMod, &verAt, &res); err != nil {
+			return nil, fmt.Errorf("sqlite: list model atoms: %w", err)
+		}
+		a.SourceType, a.PayloadLocator = src.String, loc.String
+		a.BlobURI, a.BlobContainer, a.BlobName, a.BlobSizeBytes, a.BlobETag = uri.String, cont.String, name.String, size.Int64, etag.String
+		a.VerifyResult = res.String
+		if a.BlobLastModified, err = parseTime(lastMod); err != nil {
+			return nil, err
+		}
+		if a.VerifiedAt, err = parseTime(verAt); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list model atoms: %w", err)
+	}
+	return out, nil
+}
+
+// LinkAtom implements catalog.Catalog. PayloadLocator is not touched.
+func (d *DB) LinkAtom(ctx context.Context, p catalog.LinkAtomParams) error {
+	if p.BlobURI == "" {
+		return fmt.Errorf("sqlite: link atom %d: empty BlobURI", p.ID)
+	}
+	n, err := affected(d.db.ExecContext(ctx, `
+UPDATE Atoms SET BlobUri = ?, BlobContainer = ?, BlobName = ?, BlobSizeBytes = ?, BlobETag = ?, BlobLastModified = ?
+WHERE AtomId = ?`,
+		p.BlobURI, str(p.BlobContainer), str(p.BlobName), p.BlobSizeBytes, str(p.BlobETag), ts(p.BlobLastModified), p.ID))
+	if err != nil {
+		return fmt.Errorf("sqlite: link atom %d: %w", p.ID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlite: link atom %d: %w", p.ID, catalog.ErrNotFound)
+	}
+	return nil
+}
+
+// RecordAtomVerified implements catalog.Catalog.
+func (d *DB) RecordAtomVerified(ctx context.Context, p catalog.AtomVerifiedParams) error {
+	n, err := affected(d.db.ExecContext(ctx, "UPDATE Atoms SET VerifiedAt = ?, VerifyResult = ? WHERE AtomId = ?",
+		ts(p.Now), dialect.Truncate(p.Result, dialect.MaxResultLen), p.ID))
+	if err != nil {
+		return fmt.Errorf("sqlite: record atom verified %d: %w", p.ID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlite: record atom verified %d: %w", p.ID, catalog.ErrNotFound)
+	}
+	return nil
+}
