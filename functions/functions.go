@@ -1,0 +1,70 @@
+// Package functions holds the Go entry point of each Azure Function: one
+// small file per function, named after it, next to the function's folder
+// with its function.json. Each entry point adapts the host's trigger (an
+// invocation envelope or a forwarded HTTP request) to a domain service and
+// back; none of them decides policy.
+package functions
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/hartonomous/offload/internal/files"
+	"github.com/hartonomous/offload/internal/models"
+	"github.com/hartonomous/offload/internal/publish"
+	"github.com/hartonomous/offload/internal/segments"
+	"github.com/hartonomous/offload/internal/server"
+)
+
+// Deps are the services the functions call. A nil service leaves its
+// functions unset, and the server answers them 501.
+type Deps struct {
+	Segments *segments.Service
+	Models   *models.Service
+	Files    *files.Service
+	Publish  *publish.Service
+	Logger   *slog.Logger
+}
+
+// New returns every function the app serves.
+func New(d Deps) server.Functions {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	var fns server.Functions
+	if d.Segments != nil {
+		fns.MigrateSegment = MigrateSegment(d)
+		fns.VerifySegments = VerifySegments(d)
+		fns.EnqueueSegments = EnqueueSegments(d)
+		fns.SegmentStatus = SegmentStatus(d)
+		fns.ReleaseSegments = ReleaseSegments(d)
+	}
+	if d.Files != nil {
+		fns.Files = d.Files.Handler()
+	}
+	if d.Publish != nil {
+		fns.PublishMessage = d.Publish.Handler()
+	}
+	return fns
+}
+
+// bindJSON decodes an optional JSON body into v; an empty body keeps v's
+// zero value. Unknown fields are refused so a typo is not silently ignored.
+func bindJSON(c echo.Context, v any) error {
+	req := c.Request()
+	if req.ContentLength == 0 {
+		return nil
+	}
+	dec := jsonDecoder(http.MaxBytesReader(c.Response(), req.Body, 64<<10))
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		return err
+	}
+	return nil
+}

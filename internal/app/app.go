@@ -1,0 +1,101 @@
+// Package app wires Offload together from a Config: the catalog, the storage
+// clients and the domain services. The binary (handler/) and the end-to-end
+// tests both build their world here, so there is one wiring.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/hartonomous/offload/functions"
+	"github.com/hartonomous/offload/internal/blobstore"
+	"github.com/hartonomous/offload/internal/broker"
+	"github.com/hartonomous/offload/internal/catalog"
+	"github.com/hartonomous/offload/internal/catalog/engines"
+	"github.com/hartonomous/offload/internal/config"
+	"github.com/hartonomous/offload/internal/files"
+	"github.com/hartonomous/offload/internal/models"
+	"github.com/hartonomous/offload/internal/publish"
+	"github.com/hartonomous/offload/internal/segments"
+	"github.com/hartonomous/offload/internal/server"
+)
+
+// Tuning is what the command line may change; zero values take defaults.
+type Tuning struct {
+	BlockSize   int64
+	Concurrency int
+}
+
+// App is a wired Offload.
+type App struct {
+	Config   config.Config
+	Log      *slog.Logger
+	Catalog  catalog.Catalog
+	Blobs    *blobstore.Client
+	Broker   *broker.Client
+	Segments *segments.Service
+	Models   *models.Service
+	Files    *files.Service
+	Publish  *publish.Service
+}
+
+// Open connects to the catalog and storage and builds the services. It does
+// not change anything (no schema, no containers): see Prepare.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger, t Tuning) (*App, error) {
+	a := &App{Config: cfg, Log: log}
+	var err error
+	if a.Catalog, err = engines.Open(ctx, cfg.SQL); err != nil {
+		return nil, fmt.Errorf("catalog (%s): %w", config.SettingSQL, err)
+	}
+	if a.Blobs, err = blobstore.New(cfg.Storage, blobstore.Options{}); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("blob storage (%s): %w", config.SettingStorage, err)
+	}
+	if a.Broker, err = broker.New(cfg.Storage, broker.Options{}); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("queue storage (%s): %w", config.SettingStorage, err)
+	}
+	if a.Segments, err = segments.New(segments.Config{
+		Catalog: a.Catalog, Blobs: a.Blobs, Broker: a.Broker,
+		Container: cfg.TensorsContainer, Queue: cfg.SegmentQueue,
+		BlockSize: t.BlockSize, Concurrency: t.Concurrency, Logger: log,
+	}); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Models = models.New(models.Config{Blobs: a.Blobs, Catalog: a.Catalog, Container: cfg.ModelsContainer,
+		BlockSize: t.BlockSize, Concurrency: t.Concurrency, Logger: log})
+	a.Files = files.New(files.Config{Blobs: a.Blobs, Roots: cfg.FilesRoots, Logger: log})
+	a.Publish = publish.New(publish.Config{Broker: a.Broker, Allowed: cfg.PublishQueues, Logger: log})
+	return a, nil
+}
+
+// Prepare makes sure the containers and the segment queue exist
+// (idempotent).
+func (a *App) Prepare(ctx context.Context) error {
+	var errs []error
+	for _, c := range []string{a.Config.TensorsContainer, a.Config.ModelsContainer, a.Config.AtomsContainer} {
+		if err := a.Blobs.EnsureContainer(ctx, c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := a.Broker.Ensure(ctx, a.Config.SegmentQueue); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Functions returns the function entry points for the server.
+func (a *App) Functions() server.Functions {
+	return functions.New(functions.Deps{Segments: a.Segments, Models: a.Models, Files: a.Files, Publish: a.Publish, Logger: a.Log})
+}
+
+// Close releases the catalog.
+func (a *App) Close() error {
+	if a.Catalog != nil {
+		return a.Catalog.Close()
+	}
+	return nil
+}

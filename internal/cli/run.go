@@ -1,0 +1,172 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hartonomous/offload/functions"
+	"github.com/hartonomous/offload/internal/app"
+	"github.com/hartonomous/offload/internal/azurite"
+	"github.com/hartonomous/offload/internal/catalog"
+	"github.com/hartonomous/offload/internal/config"
+	"github.com/hartonomous/offload/internal/models"
+	"github.com/hartonomous/offload/internal/progress"
+	"github.com/hartonomous/offload/internal/segments"
+)
+
+// Local defaults `offload run` uses when nothing is configured.
+const (
+	localStateDir = ".offload"
+	localCatalog  = "sqlite:" + localStateDir + "/catalog.db"
+)
+
+func runCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
+	workers := fs.Int("workers", 4, "segments migrated at once")
+	dry := fs.Bool("dry-run", false, "print the plan (counts, bytes, cost), migrate nothing")
+	noModels := fs.Bool("skip-models", false, "do not upload and link model files")
+	tune := tuningFlags(fs)
+	return func(ctx context.Context, s *session, args []string) error {
+		s.tuning = tune()
+		start := time.Now()
+		overlay := map[string]string{}
+		if s.Getenv(config.SettingSQL) == "" {
+			overlay[config.SettingSQL] = localCatalog
+			fmt.Fprintf(s.Stdout, "catalog:  embedded demo catalog %s (%s is not set)\n", strings.TrimPrefix(localCatalog, "sqlite:"), config.SettingSQL)
+		}
+		if s.Getenv(config.SettingStorage) == "" && s.Getenv(config.SettingBlobServiceURI) == "" && s.Getenv(config.SettingAccountName) == "" {
+			if err := os.MkdirAll(localStateDir, 0o755); err != nil {
+				return err
+			}
+			srv, err := azurite.Start(ctx, azurite.Options{DataDir: filepath.Join(localStateDir, "azurite")})
+			if err != nil {
+				return fmt.Errorf("no storage configured and Azurite could not start: %w", err)
+			}
+			defer srv.Stop()
+			overlay[config.SettingStorage] = srv.ConnectionString
+			fmt.Fprintf(s.Stdout, "storage:  Azurite on 127.0.0.1 (blob :%d, queue :%d), data in %s/azurite\n", srv.BlobPort, srv.QueuePort, localStateDir)
+		}
+		base := s.Getenv
+		s.Getenv = func(k string) string {
+			if v, ok := overlay[k]; ok {
+				return v
+			}
+			return base(k)
+		}
+		if _, ok := overlay[config.SettingSQL]; ok {
+			if err := os.MkdirAll(localStateDir, 0o755); err != nil {
+				return err
+			}
+		}
+		a, err := s.App(ctx)
+		if err != nil {
+			return err
+		}
+
+		// 1. Schema (and demo data on the embedded catalog).
+		stmts, err := a.Catalog.Apply(ctx, catalog.ApplyParams{DryRun: *dry})
+		if err != nil {
+			return fmt.Errorf("schema: %w", err)
+		}
+		fmt.Fprintf(s.Stdout, "schema:   %d statement(s) applied on %s\n", len(stmts), a.Catalog.Dialect())
+		if _, demoMode := overlay[config.SettingSQL]; demoMode && !*dry {
+			sum, err := seedDemo(ctx, a.Catalog, filepath.Join(localStateDir, "models"), false)
+			if err != nil {
+				return fmt.Errorf("demo seed: %w", err)
+			}
+			fmt.Fprint(s.Stdout, "demo:     ")
+			printSeed(s, sum)
+		}
+		if !*dry {
+			if err := a.Prepare(ctx); err != nil {
+				return err
+			}
+		}
+
+		// 2. Queue.
+		plan, err := a.Segments.Enqueue(ctx, segments.EnqueueParams{DryRun: true})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(s.Stdout, "\nplan:")
+		printEnqueue(s, plan)
+		if *dry {
+			fmt.Fprintln(s.Stdout, "dry run: nothing queued or migrated")
+			return nil
+		}
+		enq, err := a.Segments.Enqueue(ctx, segments.EnqueueParams{})
+		if err != nil {
+			return fmt.Errorf("enqueue: %w", err)
+		}
+		fmt.Fprintf(s.Stdout, "queued:   %d segment(s), %s\n\n", enq.Queued, progress.Bytes(enq.TotalBytes))
+
+		// 3. Migrate: drain the queue with the local worker.
+		items, _ := a.Broker.Count(ctx, a.Config.SegmentQueue)
+		st, migErr := drain(ctx, s, a, *workers, true, items, queuedBytes(ctx, a))
+
+		// 4. Model files, when the catalog has model atoms.
+		var modelErr error
+		if !*noModels {
+			modelErr = runModels(ctx, s, a)
+		}
+
+		// 5. A short verification pass: everything just migrated is read back.
+		fmt.Fprintln(s.Stdout, "\nverify:")
+		rep, verErr := a.Segments.Verify(ctx, segments.VerifyParams{Budget: 10 * time.Minute, Batch: 100000}, functions.AtomVerifier(a.Models))
+		printVerify(s, rep)
+
+		// 6. Summary.
+		status, statusErr := a.Segments.Status(ctx)
+		fmt.Fprintln(s.Stdout, "\nsummary:")
+		w := tabwriter.NewWriter(s.Stdout, 0, 0, 2, ' ', 0)
+		mbps := 0.0
+		if st.wall > 0 {
+			mbps = float64(st.bytes) / st.wall.Seconds() / 1e6
+		}
+		fmt.Fprintf(w, "migrated\t%d\n", st.migrated)
+		fmt.Fprintf(w, "skipped\t%d\n", st.skipped)
+		fmt.Fprintf(w, "failed\t%d (poisoned %d)\n", st.failed, st.poisoned)
+		fmt.Fprintf(w, "bytes\t%s\n", progress.Bytes(st.bytes))
+		fmt.Fprintf(w, "throughput\t%.1f MB/s\n", mbps)
+		fmt.Fprintf(w, "verified\t%d of %d read back\n", rep.Verified, rep.FullChecked)
+		fmt.Fprintf(w, "wall time\t%s\n", time.Since(start).Round(time.Millisecond))
+		w.Flush()
+		if statusErr == nil {
+			fmt.Fprintln(s.Stdout)
+			printStatus(s, status)
+		}
+		err = errors.Join(migErr, modelErr, verErr, statusErr)
+		if err == nil && (st.failed > 0 || st.poisoned > 0 || rep.Mismatched > 0 || rep.Lost > 0) {
+			err = fmt.Errorf("%d failed, %d poisoned, %d mismatched, %d lost", st.failed, st.poisoned, rep.Mismatched, rep.Lost)
+		}
+		return err
+	}
+}
+
+// runModels uploads the model files named by the catalog's model atoms and
+// links them, when there are any.
+func runModels(ctx context.Context, s *session, a *app.App) error {
+	atoms, err := a.Catalog.ListModelAtoms(ctx, catalog.AtomFilter{Limit: 1})
+	if err != nil || len(atoms) == 0 {
+		return err
+	}
+	fmt.Fprintln(s.Stdout, "\nmodel files:")
+	if err := uploadModels(ctx, s, a, models.UploadParams{FromCatalog: true}); err != nil {
+		return fmt.Errorf("model upload: %w", err)
+	}
+	res, err := a.Models.Link(ctx, models.LinkParams{})
+	linked := 0
+	for _, r := range res {
+		if r.Outcome == "linked" || r.Outcome == "already" {
+			linked++
+		}
+	}
+	fmt.Fprintf(s.Stdout, "linked:   %d of %d model atom(s)\n", linked, len(res))
+	return err
+}

@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+
+	"github.com/hartonomous/offload/internal/catalog"
+	"github.com/hartonomous/offload/internal/files"
+)
+
+// batchExecer is implemented by catalogs that can run T-SQL batches (SQL
+// Server / Azure SQL): the file procedures need sp_invoke_external_rest_endpoint.
+type batchExecer interface {
+	ExecBatches(ctx context.Context, batches []string) error
+}
+
+func schemaApplyCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
+	dry := fs.Bool("dry-run", false, "print the statements without running them")
+	procs := fs.Bool("with-file-procs", false, "also create dbo.usp_* file procedures calling the Files function (Azure SQL only)")
+	url := fs.String("function-url", "", "base URL of the Function App, e.g. https://myapp.azurewebsites.net (with --with-file-procs)")
+	cred := fs.String("credential", "", "DATABASE SCOPED CREDENTIAL name for the function URL (default: the function URL, as sp_invoke_external_rest_endpoint requires)")
+	return func(ctx context.Context, s *session, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("%w: unexpected argument %q", errUsage, args[0])
+		}
+		if *procs && *url == "" {
+			return fmt.Errorf("%w: --with-file-procs needs --function-url URL", errUsage)
+		}
+		var script string
+		if *procs {
+			var err error
+			if script, err = files.ProcsSQL(*url, *cred); err != nil {
+				return fmt.Errorf("%w: %v", errUsage, err)
+			}
+		}
+		a, err := s.App(ctx)
+		if err != nil {
+			return err
+		}
+		stmts, err := a.Catalog.Apply(ctx, catalog.ApplyParams{DryRun: *dry})
+		if err != nil {
+			return err
+		}
+		verb := "applied"
+		if *dry {
+			verb = "would apply"
+		}
+		for _, st := range stmts {
+			fmt.Fprintf(s.Stdout, "%s;\n", st)
+		}
+		fmt.Fprintf(s.Stdout, "-- schema (%s): %s %d statement(s)\n", a.Catalog.Dialect(), verb, len(stmts))
+		if !*procs {
+			return nil
+		}
+		batches := files.Batches(script)
+		if *dry {
+			fmt.Fprintln(s.Stdout, script)
+			fmt.Fprintf(s.Stdout, "-- file procedures: would run %d batch(es)\n", len(batches))
+			return nil
+		}
+		be, ok := a.Catalog.(batchExecer)
+		if !ok {
+			return errors.New("--with-file-procs needs Azure SQL / SQL Server (sp_invoke_external_rest_endpoint); the embedded catalog has none")
+		}
+		if err := be.ExecBatches(ctx, batches); err != nil {
+			return fmt.Errorf("file procedures: %w", err)
+		}
+		fmt.Fprintf(s.Stdout, "-- file procedures: created %d batch(es)\n", len(batches))
+		return nil
+	}
+}
+
+func schemaFinalizeCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
+	dry := fs.Bool("dry-run", false, "say whether finalize would run, change nothing")
+	return func(ctx context.Context, s *session, args []string) error {
+		a, err := s.App(ctx)
+		if err != nil {
+			return err
+		}
+		n, err := a.Catalog.Finalize(ctx, *dry)
+		if errors.Is(err, catalog.ErrConflict) {
+			return fmt.Errorf("refused: %d segment(s) are not released yet; RawPayload and PayloadRowGuid stay", n)
+		}
+		if err != nil {
+			return err
+		}
+		if *dry {
+			fmt.Fprintln(s.Stdout, "every segment is released: finalize would drop RawPayload and PayloadRowGuid")
+			return nil
+		}
+		fmt.Fprintln(s.Stdout, "dropped RawPayload and PayloadRowGuid: every segment was released")
+		return nil
+	}
+}

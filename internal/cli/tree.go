@@ -1,0 +1,32 @@
+package cli
+
+// tree is the whole command line (CONTRACT §5).
+func tree() *command {
+	return &command{
+		name: "offload",
+		subs: []*command{
+			{name: "run", summary: "the whole local job: schema, queue, migrate, verify, with progress and a summary", flags: runCmd},
+			{name: "serve", summary: "serve the Functions custom handler (what the host starts)", flags: serveCmd},
+			{name: "schema", summary: "database schema steps", subs: []*command{
+				{name: "apply", summary: "add Offload's columns (and on SQLite the Hartonomous tables); idempotent", flags: schemaApplyCmd},
+				{name: "finalize", summary: "drop RawPayload and PayloadRowGuid once every segment is released", flags: schemaFinalizeCmd},
+			}},
+			{name: "segments", summary: "tensor segment migration", subs: []*command{
+				{name: "enqueue", summary: "queue unmigrated segments", flags: segEnqueueCmd},
+				{name: "migrate", summary: "drain the segment queue with N workers (or migrate --id N directly)", flags: segMigrateCmd},
+				{name: "verify", summary: "one bounded verification pass", flags: segVerifyCmd},
+				{name: "status", summary: "counts and bytes by state, per model", flags: segStatusCmd},
+				{name: "release", summary: "empty RawPayload of verified segments (dry run unless --confirm)", flags: segReleaseCmd},
+				{name: "orphans", summary: "blobs under the tensors container that no row references", flags: segOrphansCmd},
+			}},
+			{name: "models", summary: "model files (dbo.Atoms with Modality 'model')", subs: []*command{
+				{name: "upload", summary: "upload sha256-named model files, resumable and checked", usage: "--source DIR | --from-catalog", flags: modelsUploadCmd},
+				{name: "link", summary: "fill the Blob* columns of model atoms whose blob is proven", flags: modelsLinkCmd},
+				{name: "verify", summary: "check linked model atoms (exists, size, ETag; --rehash for SHA-256)", flags: modelsVerifyCmd},
+			}},
+			{name: "demo", summary: "demo data for the embedded catalog", subs: []*command{
+				{name: "seed", summary: "fill the embedded catalog with a Hartonomous-shaped demo data set", flags: demoSeedCmd},
+			}},
+		},
+	}
+}
