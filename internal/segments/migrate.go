@@ -83,6 +83,9 @@ func (s *Service) Migrate(ctx context.Context, id int64) (MigrateResult, error) 
 		return res, nil
 	}
 
+	if err := s.ensureContainer(ctx); err != nil {
+		return res, err
+	}
 	token := newToken()
 	now := s.now()
 	err = s.cfg.Catalog.ClaimSegment(ctx, catalog.ClaimParams{ID: id, Token: token, Now: now, Until: now.Add(s.cfg.ClaimTTL)})

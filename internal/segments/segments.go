@@ -9,9 +9,11 @@
 package segments
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/hartonomous/offload/internal/blobstore"
@@ -74,6 +76,25 @@ type Hooks struct {
 type Service struct {
 	cfg Config
 	log *slog.Logger
+
+	// containerReady is set once the tensors container is known to exist, so
+	// a fresh storage account works without a separate set-up step.
+	containerMu    sync.Mutex
+	containerReady bool
+}
+
+// ensureContainer creates the tensors container on first use (idempotent).
+func (s *Service) ensureContainer(ctx context.Context) error {
+	s.containerMu.Lock()
+	defer s.containerMu.Unlock()
+	if s.containerReady {
+		return nil
+	}
+	if err := s.cfg.Blobs.EnsureContainer(ctx, s.cfg.Container); err != nil {
+		return fmt.Errorf("segments: container %s: %w", s.cfg.Container, err)
+	}
+	s.containerReady = true
+	return nil
 }
 
 // New applies defaults and returns a Service.
