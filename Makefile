@@ -41,7 +41,7 @@ package: ## lay out dist/ (host.json, functions, linux/amd64 offload) and zip it
 	cp host.json $(DIST)/
 	for f in functions/*/function.json; do d=$$(dirname $$f); mkdir -p $(DIST)/$$(basename $$d) && cp $$f $(DIST)/$$(basename $$d)/; done
 	cp local.settings.json.example $(DIST)/
-	cd $(DIST) && rm -f ../$(ZIP) && $(GO) run ../tools/zipdir -o ../$(ZIP) .
+	rm -f $(ZIP) && $(GO) run ./tools/zipdir -o $(abspath $(ZIP)) $(DIST)
 	@echo "wrote $(ZIP) ($$(du -h $(ZIP) | cut -f1)); deploy with: func azure functionapp publish <APP> (from $(DIST)/)"
 
 start: package ## func start in dist/ (needs Azure Functions Core Tools)

@@ -56,7 +56,7 @@ func printEnqueue(s *session, r segments.EnqueueResult) {
 	fmt.Fprintf(w, "bytes\t%s\t(%d)\n", progress.Bytes(r.TotalBytes), r.TotalBytes)
 	fmt.Fprintf(w, "largest payload\t%s\t(segment %d)\n", progress.Bytes(r.LargestBytes), r.LargestID)
 	for _, c := range r.MonthlyCost {
-		fmt.Fprintf(w, "est. monthly, %s tier\t$%.2f\t(%.5f USD/GB-month)\n", c.Tier, c.USD, c.USDPerGBMo)
+		fmt.Fprintf(w, "est. monthly, %s tier\t$%.4f\t(%.5f USD/GB-month)\n", c.Tier, c.USD, c.USDPerGBMo)
 	}
 	w.Flush()
 	fmt.Fprintf(s.Stdout, "(%s)\n", r.PriceNote)

@@ -34,7 +34,7 @@ func EstimateMonthlyCost(bytes int64) []TierCost {
 		{Tier: "archive", USDPerGBMo: PriceArchPerGBMo},
 	}
 	for i := range tiers {
-		tiers[i].USD = math.Round(gb*tiers[i].USDPerGBMo*100) / 100
+		tiers[i].USD = math.Round(gb*tiers[i].USDPerGBMo*10000) / 10000
 	}
 	return tiers
 }
