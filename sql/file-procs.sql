@@ -26,14 +26,14 @@ IF OBJECT_ID(N'dbo.OffloadSettings', N'U') IS NULL
     );
 GO
 
-MERGE dbo.OffloadSettings AS t
-USING (VALUES
-    (N'FunctionUrl', N'$(FunctionUrl)'),
-    (N'FunctionCredential', N'$(FunctionCredential)')
-) AS s (Name, Value)
-ON t.Name = s.Name
-WHEN MATCHED THEN UPDATE SET Value = s.Value
-WHEN NOT MATCHED THEN INSERT (Name, Value) VALUES (s.Name, s.Value);
+-- UPDATE-then-INSERT (never MERGE): idempotent, and a rerun with a new URL
+-- moves the app.
+UPDATE dbo.OffloadSettings SET Value = N'$(FunctionUrl)' WHERE Name = N'FunctionUrl';
+IF @@ROWCOUNT = 0
+    INSERT dbo.OffloadSettings (Name, Value) VALUES (N'FunctionUrl', N'$(FunctionUrl)');
+UPDATE dbo.OffloadSettings SET Value = N'$(FunctionCredential)' WHERE Name = N'FunctionCredential';
+IF @@ROWCOUNT = 0
+    INSERT dbo.OffloadSettings (Name, Value) VALUES (N'FunctionCredential', N'$(FunctionCredential)');
 GO
 
 -- dbo.usp_OffloadInvoke posts @Payload to {FunctionUrl}/api/{@Route} and
