@@ -16,12 +16,20 @@ func modelsUploadCmd(fs *flag.FlagSet) func(context.Context, *session, []string)
 	fs.StringVar(&p.Source, "source", "", "directory of model files named sha256-<hex>")
 	fs.BoolVar(&p.FromCatalog, "from-catalog", false, "upload the files named by model atoms' PayloadLocator")
 	fs.BoolVar(&p.DryRun, "dry-run", false, "list what would be uploaded")
+	roots := fs.String("locator-root", "", `map PayloadLocator prefixes to local folders, e.g. 'D:\Models\=/mnt/models' (with --from-catalog; PREFIX=DIR;…)`)
 	bs := fs.Int("block-size-mib", 8, "block size in MiB")
 	cc := fs.Int("concurrency", 8, "blocks staged in parallel")
 	return func(ctx context.Context, s *session, args []string) error {
 		p.Files = append(p.Files, args...)
 		if p.Source == "" && !p.FromCatalog && len(p.Files) == 0 {
 			return fmt.Errorf("%w: give --source DIR, --from-catalog or files", errUsage)
+		}
+		if *roots != "" {
+			lr, err := models.ParseLocatorRoots(*roots)
+			if err != nil {
+				return fmt.Errorf("%w: --locator-root: %v", errUsage, err)
+			}
+			p.LocatorMap = models.MapLocators(lr)
 		}
 		s.tuning = app.Tuning{BlockSize: int64(*bs) << 20, Concurrency: *cc}
 		a, err := s.App(ctx)
