@@ -24,11 +24,16 @@ func tuningFlags(fs *flag.FlagSet) func() app.Tuning {
 	return func() app.Tuning { return app.Tuning{BlockSize: int64(*bs) << 20, Concurrency: *cc} }
 }
 
+// selectionFlags adds --model-id, --layer-id and --limit.
+func selectionFlags(fs *flag.FlagSet, model, layer *int64, limit *int) {
+	fs.Int64Var(model, "model-id", 0, "only this ModelId")
+	fs.Int64Var(layer, "layer-id", 0, "only this LayerId")
+	fs.IntVar(limit, "limit", 0, "at most this many segments (0: all)")
+}
+
 func segEnqueueCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 	var p segments.EnqueueParams
-	fs.Int64Var(&p.ModelID, "model-id", 0, "only this ModelId")
-	fs.Int64Var(&p.LayerID, "layer-id", 0, "only this LayerId")
-	fs.IntVar(&p.Limit, "limit", 0, "at most this many segments (0: all)")
+	selectionFlags(fs, &p.ModelID, &p.LayerID, &p.Limit)
 	fs.BoolVar(&p.DryRun, "dry-run", false, "queue nothing; print count, bytes, largest payload and a cost estimate")
 	asJSON := fs.Bool("json", false, "print JSON")
 	return func(ctx context.Context, s *session, args []string) error {
@@ -294,9 +299,7 @@ func printStatus(s *session, st segments.Status) {
 
 func segReleaseCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 	var p segments.ReleaseParams
-	fs.Int64Var(&p.ModelID, "model-id", 0, "only this ModelId")
-	fs.Int64Var(&p.LayerID, "layer-id", 0, "only this LayerId")
-	fs.IntVar(&p.Limit, "limit", 0, "at most this many segments")
+	selectionFlags(fs, &p.ModelID, &p.LayerID, &p.Limit)
 	fs.BoolVar(&p.Confirm, "confirm", false, "really empty RawPayload (without it: a dry run)")
 	dry := fs.Bool("dry-run", false, "show what would be freed (the default without --confirm)")
 	return func(ctx context.Context, s *session, args []string) error {
