@@ -152,6 +152,14 @@ type StatusRow struct {
 	LastMigratedAt time.Time
 }
 
+// Throughput is what was migrated in a window: segments, their blob bytes,
+// and the earliest MigratedAt among them (zero when none).
+type Throughput struct {
+	Segments int64
+	Bytes    int64
+	First    time.Time
+}
+
 // Atom is a dbo.Atoms row with Modality = 'model'.
 type Atom struct {
 	ID               int64
@@ -272,6 +280,9 @@ type Catalog interface {
 
 	// Status groups segments by model and state.
 	Status(ctx context.Context) ([]StatusRow, error)
+	// MigratedSince sums the segments whose MigratedAt is at or after since
+	// (throughput and ETA for status reports).
+	MigratedSince(ctx context.Context, since time.Time) (Throughput, error)
 
 	// ListModelAtoms pages dbo.Atoms rows with Modality = 'model'.
 	ListModelAtoms(ctx context.Context, f AtomFilter) ([]Atom, error)

@@ -79,17 +79,16 @@ func (s *Service) Status(ctx context.Context) (Status, error) {
 	}
 	sort.Slice(st.Models, func(i, j int) bool { return st.Models[i].ModelID < st.Models[j].ModelID })
 
-	since := st.GeneratedAt.Add(-time.Hour)
-	moved, first, err := s.recentlyMigrated(ctx, since)
+	tp, err := s.cfg.Catalog.MigratedSince(ctx, st.GeneratedAt.Add(-time.Hour))
 	if err != nil {
-		return st, err
+		return st, fmt.Errorf("segments: status: %w", err)
 	}
-	if moved > 0 {
-		window := st.GeneratedAt.Sub(first).Seconds()
+	if tp.Bytes > 0 {
+		window := st.GeneratedAt.Sub(tp.First).Seconds()
 		if window < 1 {
 			window = 1
 		}
-		st.ThroughputBytesPerSec = float64(moved) / window
+		st.ThroughputBytesPerSec = float64(tp.Bytes) / window
 		eta := float64(st.RemainingBytes) / st.ThroughputBytesPerSec
 		st.ETASeconds = &eta
 	}
@@ -97,26 +96,6 @@ func (s *Service) Status(ctx context.Context) (Status, error) {
 		s.log.Error("segments are LOST: blob missing or wrong after the source was released", "lost", st.Lost)
 	}
 	return st, nil
-}
-
-// recentlyMigrated sums BlobSizeBytes of segments migrated since t (walking
-// the migrated-or-later states by key) and returns the earliest MigratedAt.
-func (s *Service) recentlyMigrated(ctx context.Context, since time.Time) (int64, time.Time, error) {
-	var bytes int64
-	first := time.Time{}
-	f := catalog.SegmentFilter{States: []catalog.State{catalog.StateMigrated, catalog.StateVerified}}
-	err := s.page(ctx, f, 0, func(page []catalog.Segment) error {
-		for _, seg := range page {
-			if seg.MigratedAt.After(since) {
-				bytes += seg.BlobSizeBytes
-				if first.IsZero() || seg.MigratedAt.Before(first) {
-					first = seg.MigratedAt
-				}
-			}
-		}
-		return nil
-	})
-	return bytes, first, err
 }
 
 func add(a, b StateCount) StateCount {

@@ -524,3 +524,25 @@ func testStatus(t *testing.T, e *env) {
 		}
 	}
 }
+
+func testMigratedSince(t *testing.T, e *env) {
+	tp, err := e.cat.MigratedSince(e.ctx, Base.Add(-time.Hour))
+	wantOK(t, "migrated since, nothing migrated", err)
+	if tp != (catalog.Throughput{}) {
+		t.Fatalf("nothing migrated yet: %+v", tp)
+	}
+	a, b := e.segment(300), e.segment(700)
+	e.segment(50) // never migrated
+	e.migrate(a)
+	e.migrate(b)
+	tp, err = e.cat.MigratedSince(e.ctx, Base.Add(-time.Minute))
+	wantOK(t, "migrated since", err)
+	if tp.Segments != 2 || tp.Bytes != 1000 || !tp.First.Equal(Base) {
+		t.Fatalf("MigratedSince(before) = %+v, want 2 segments, 1000 bytes, first %s", tp, Base)
+	}
+	tp, err = e.cat.MigratedSince(e.ctx, Base.Add(time.Second))
+	wantOK(t, "migrated since later", err)
+	if tp.Segments != 0 || tp.Bytes != 0 {
+		t.Fatalf("MigratedSince(after) = %+v, want none", tp)
+	}
+}

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) catalog.Catalog) {
 		{"ReleasePayload", testReleasePayload},
 		{"Finalize", testFinalize},
 		{"Status", testStatus},
+		{"MigratedSince", testMigratedSince},
 		{"Atoms", testAtoms},
 		{"OpenPayloadSizes", testOpenPayloadSizes},
 		{"OpenPayloadSnapshot", testOpenPayloadSnapshot},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/internal/dialect"
@@ -57,4 +58,18 @@ GROUP BY m.ModelId, m.ModelName, State`)
 	}
 	dialect.SortStatus(out)
 	return out, nil
+}
+
+// MigratedSince implements catalog.Catalog.
+func (d *DB) MigratedSince(ctx context.Context, since time.Time) (catalog.Throughput, error) {
+	var tp catalog.Throughput
+	var first sql.NullString
+	err := d.db.QueryRowContext(ctx, `
+SELECT count(*), coalesce(sum(BlobSizeBytes), 0), min(MigratedAt)
+FROM OffloadSegments WHERE MigratedAt >= ?`, ts(since)).Scan(&tp.Segments, &tp.Bytes, &first)
+	if err != nil {
+		return tp, fmt.Errorf("sqlite: migrated since: %w", err)
+	}
+	tp.First, err = parseTime(first)
+	return tp, err
 }
