@@ -84,7 +84,14 @@ func New(st config.Storage, opt Options) (*Client, error) {
 	default:
 		return nil, errors.New("blobstore: no storage configured (connection string or blob service URL)")
 	}
+	// With a SAS connection string the service URL carries the SAS as its
+	// query: blob URLs are recorded in the catalog and answered to callers,
+	// so they must be the plain URL, never the secret.
 	base := svc.URL()
+	if u, err := url.Parse(base); err == nil {
+		u.RawQuery, u.ForceQuery, u.Fragment = "", false, ""
+		base = u.String()
+	}
 	if !strings.HasSuffix(base, "/") {
 		base += "/"
 	}
