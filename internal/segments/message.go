@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 )
 
 // Message is the body of a segment migration message: {"segmentId": 123}.
@@ -27,7 +28,9 @@ func ParseMessage(body []byte) (Message, error) {
 	if err := dec.Decode(&raw); err != nil {
 		return Message{}, fmt.Errorf("%w: not a JSON object: %q", ErrBadMessage, clip(body))
 	}
-	if dec.More() {
+	// Only white space may follow the object. dec.More() is not enough: it
+	// reports false before a stray ']' or '}', which would then be accepted.
+	if _, err := dec.Token(); err != io.EOF {
 		return Message{}, fmt.Errorf("%w: trailing data after the JSON object: %q", ErrBadMessage, clip(body))
 	}
 	v, ok := raw["segmentId"]
