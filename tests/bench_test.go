@@ -16,13 +16,17 @@ import (
 )
 
 // BenchmarkMigrateLargePayloadRSS migrates one large payload (256 MiB, or
-// 1 GiB with OFFLOAD_BENCH_SCALE=full) with the real binary at default
-// settings and reports the process's peak RSS: memory must depend on block
-// size and concurrency, not on the payload.
+// 10^9 bytes with OFFLOAD_BENCH_SCALE=full) with the real binary at
+// default settings and reports the process's peak RSS: memory must depend
+// on block size and concurrency, not on the payload.
 func BenchmarkMigrateLargePayloadRSS(b *testing.B) {
 	size := int64(256 << 20)
 	if os.Getenv("OFFLOAD_BENCH_SCALE") == "full" {
-		size = 1 << 30
+		// The "1 GiB" as near as the embedded catalog goes: SQLite
+		// stores no value over 1,000,000,000 bytes (SQLITE_MAX_LENGTH), and
+		// 2^30 failed the seeding. Memory must not depend on the payload
+		// anyway, so the last 7% do not change what this measures.
+		size = 1_000_000_000
 	}
 	dir := b.TempDir()
 	dbPath := filepath.Join(dir, "catalog.db")
@@ -44,22 +48,26 @@ func BenchmarkMigrateLargePayloadRSS(b *testing.B) {
 
 	b.SetBytes(size)
 	var peak int64
+	b.ResetTimer() // seeding the catalog is not the migration
 	for i := 0; i < b.N; i++ {
+		// Untimed: a fresh container each round so the segment migrates
+		// again, the schema step, and a sync so the catalog's writeback
+		// does not land inside the measured migration.
+		b.StopTimer()
 		container := fmt.Sprintf("rss-%d-%d", time.Now().UnixNano()%1e9, i)
 		cmd := exec.Command(binPath, "segments", "migrate", "--id", fmt.Sprint(id))
 		cmd.Env = append(os.Environ(), "SQL_CONNECTION_STRING=sqlite:"+dbPath, "AzureWebJobsStorage="+az.ConnectionString,
 			"TENSORS_CONTAINER="+container)
-		// A fresh container each round so the segment migrates again.
 		if i > 0 {
-			b.StopTimer()
 			reset(b, dbPath, id)
-			b.StartTimer()
 		}
 		prep := exec.Command(binPath, "schema", "apply")
 		prep.Env = cmd.Env
 		if out, err := prep.CombinedOutput(); err != nil {
 			b.Fatalf("schema apply: %v\n%s", err, out)
 		}
+		_ = exec.Command("sync").Run()
+		b.StartTimer()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			b.Fatalf("migrate: %v\n%s", err, out)
 		}

@@ -28,9 +28,13 @@ const MaxBlockSize = blockblob.MaxStageBlockBytes
 //
 // The stream is read once, sequentially, in blocks of BlockSize; the SHA-256
 // and MD5 of the whole stream are computed from those bytes (never read back
-// from the blob). Blocks are staged by Concurrency goroutines, each with its
-// transactional MD5 so the service rejects a block damaged in transit.
-// Memory stays at (Concurrency+1) × BlockSize whatever the stream's size.
+// from the blob), each on a goroutine of its own, so reading, hashing and
+// sending overlap. Blocks are staged by Concurrency goroutines, each with
+// its transactional MD5 so the service rejects a block damaged in transit;
+// a staging goroutine hashes its own block, except block 0, whose MD5 is
+// the whole-stream MD5 after one block and is not computed twice.
+// Memory stays at (Concurrency+1) × BlockSize whatever the stream's size:
+// the hashers read the same buffers the stagers send.
 //
 // Block ids are deterministic (index and MD5 of the block), so with Resume
 // the blocks an interrupted upload already staged are not sent again.
@@ -53,13 +57,17 @@ type uploader struct {
 	c    *Client
 	bb   *blockblob.Client
 	opt  UploadOptions
-	sha  hash.Hash
-	md5  hash.Hash
 	size int64
 
+	// free holds the buffer tokens (see upload); a block gives its buffer
+	// back once the last of its users released it.
+	free chan *[]byte
+
 	// staged holds the ids already on the service (Resume), read-only once
-	// the workers start.
-	staged map[string]bool
+	// stagedReady is closed. The listing runs while the first block is
+	// read and hashed, so it costs no round trip of its own.
+	staged      map[string]bool
+	stagedReady chan struct{}
 
 	mu      sync.Mutex
 	ids     []string
@@ -67,10 +75,61 @@ type uploader struct {
 	nSkip   int
 }
 
-type blockJob struct {
+// block is one BlockSize slice of the stream, shared by the two whole-stream
+// hashers and the goroutine that stages it; its buffer goes back to free
+// when all of them are done with it.
+type block struct {
 	index int
 	buf   *[]byte
 	n     int
+	refs  atomic.Int32
+	// first is closed by the MD5 hasher once md5 holds the MD5 of this
+	// block, for block 0 only: the whole-stream MD5 after the first block
+	// is that block's own MD5, so it is computed once and not twice.
+	first chan struct{}
+	md5   [16]byte
+}
+
+func (b *block) data() []byte { return (*b.buf)[:b.n] }
+
+// release drops one user of b.
+func (u *uploader) release(b *block) {
+	if b.refs.Add(-1) == 0 {
+		u.free <- b.buf
+	}
+}
+
+// hasher folds the blocks it is sent into one whole-stream digest, in the
+// order they were read. It runs beside the reader and the staging
+// goroutines, so reading, hashing and sending overlap instead of taking
+// turns; a stream's SHA-256 and MD5 are computed side by side.
+type hasher struct {
+	h    hash.Hash
+	in   chan *block
+	done chan struct{}
+	sum  []byte
+}
+
+func (u *uploader) startHasher(ctx context.Context, h hash.Hash, md5First bool, capacity int) *hasher {
+	hs := &hasher{h: h, in: make(chan *block, capacity), done: make(chan struct{})}
+	go func() {
+		defer close(hs.done)
+		for b := range hs.in {
+			// A cancelled upload fails whatever the digest: skip the work.
+			if ctx.Err() == nil {
+				hs.h.Write(b.data())
+				if md5First && b.first != nil {
+					hs.h.Sum(b.md5[:0])
+				}
+			}
+			if b.first != nil && md5First {
+				close(b.first)
+			}
+			u.release(b)
+		}
+		hs.sum = hs.h.Sum(nil)
+	}()
+	return hs
 }
 
 func (c *Client) upload(ctx context.Context, container, name string, r io.Reader, opt UploadOptions) (Result, error) {
@@ -83,97 +142,124 @@ func (c *Client) upload(ctx context.Context, container, name string, r io.Reader
 	if opt.BlockSize < 0 || opt.BlockSize > MaxBlockSize {
 		return Result{}, fmt.Errorf("block size %d out of range (1..%d)", opt.BlockSize, int64(MaxBlockSize))
 	}
+	// free holds Concurrency+1 buffer tokens: one being filled by this
+	// goroutine, the others being hashed and staged. nil is a buffer not
+	// yet taken from the pool, so a small stream never touches more than
+	// one.
+	n := opt.Concurrency + 1
 	u := &uploader{
-		c:   c,
-		bb:  c.container(container).NewBlockBlobClient(name),
-		opt: opt,
-		sha: sha256.New(),
-		md5: md5.New(),
+		c:    c,
+		bb:   c.container(container).NewBlockBlobClient(name),
+		opt:  opt,
+		free: make(chan *[]byte, n),
 	}
-	if opt.Resume {
-		if err := u.loadStaged(ctx); err != nil {
-			return Result{}, err
-		}
-	}
-
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
-	// free holds Concurrency+1 buffer tokens: one being filled by this
-	// goroutine, the others being staged. nil is a buffer not yet taken from
-	// the pool, so a small stream never touches more than one.
-	n := opt.Concurrency + 1
-	free := make(chan *[]byte, n)
+	u.stagedReady = make(chan struct{})
+	if opt.Resume {
+		go func() {
+			defer close(u.stagedReady)
+			if err := u.loadStaged(ctx); err != nil {
+				cancel(err)
+			}
+		}()
+	} else {
+		close(u.stagedReady)
+	}
+
 	for range n {
-		free <- nil
+		u.free <- nil
 	}
 	defer func() {
 		for range n {
-			if b := <-free; b != nil {
+			if b := <-u.free; b != nil {
 				c.bufs.put(b)
 			}
 		}
 	}()
 
-	jobs := make(chan blockJob)
+	// At most n blocks exist at once (one per buffer), so the hashers'
+	// queues never make the reader wait.
+	md5h := u.startHasher(ctx, md5.New(), true, n)
+	shah := u.startHasher(ctx, sha256.New(), false, n)
+	stopHashers := func() {
+		close(md5h.in)
+		close(shah.in)
+		<-md5h.done
+		<-shah.done
+	}
+
+	jobs := make(chan *block)
 	var wg sync.WaitGroup
 	for range opt.Concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := range jobs {
+			for b := range jobs {
 				if ctx.Err() == nil {
-					if err := u.stage(ctx, j); err != nil {
+					if err := u.stage(ctx, b); err != nil {
 						cancel(err)
 					}
 				}
-				free <- j.buf
+				u.release(b)
 			}
 		}()
 	}
 
-	var single []byte // the whole stream when it fits in one block
+	var single *block // the whole stream when it fits in one block
 	readErr := func() error {
 		for index := 0; ; index++ {
-			var b *[]byte
+			var buf *[]byte
 			select {
-			case b = <-free:
+			case buf = <-u.free:
 			case <-ctx.Done():
 				return nil // the staging error is the cause
 			}
-			if b == nil {
-				b = c.bufs.get(int(opt.BlockSize))
+			if buf == nil {
+				buf = c.bufs.get(int(opt.BlockSize))
 			}
-			nr, err := io.ReadFull(r, *b)
+			nr, err := io.ReadFull(r, *buf)
 			last := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 			if err != nil && !last {
-				free <- b
+				u.free <- buf
 				return fmt.Errorf("read source at %d: %w", u.size, err)
 			}
 			if nr > 0 && index >= c.maxBlocks {
-				free <- b
+				u.free <- buf
 				return fmt.Errorf("stream exceeds %d blocks of %d bytes: use a larger BlockSize", c.maxBlocks, opt.BlockSize)
 			}
-			u.sha.Write((*b)[:nr])
-			u.md5.Write((*b)[:nr])
+			if nr == 0 && index > 0 {
+				u.free <- buf
+				return nil
+			}
 			u.size += int64(nr)
-			if index == 0 && last && !opt.Resume {
-				// Kept out of the pool until the Put Blob is done.
-				single = (*b)[:nr]
-				free <- b
+			// Three users: the two hashers and the stager (or, for a
+			// single Put Blob, this goroutine).
+			b := &block{index: index, buf: buf, n: nr}
+			b.refs.Store(3)
+			isSingle := index == 0 && last && !opt.Resume
+			if index == 0 && !isSingle {
+				b.first = make(chan struct{})
+			}
+			md5h.in <- b
+			shah.in <- b
+			if isSingle {
+				single = b
 				return nil
 			}
 			if nr == 0 {
-				free <- b
+				// An empty stream under Resume: an empty block list.
+				u.release(b)
 				return nil
 			}
 			u.mu.Lock()
 			u.ids = append(u.ids, "")
 			u.mu.Unlock()
 			select {
-			case jobs <- blockJob{index: index, buf: b, n: nr}:
+			case jobs <- b:
 			case <-ctx.Done():
-				free <- b
+				u.release(b)
 				return nil
 			}
 			if last {
@@ -183,6 +269,12 @@ func (c *Client) upload(ctx context.Context, container, name string, r io.Reader
 	}()
 	close(jobs)
 	wg.Wait()
+	<-u.stagedReady
+	stopHashers()
+	if single != nil {
+		// Released after the Put Blob, which sends its bytes.
+		defer u.release(single)
+	}
 	if readErr != nil {
 		return Result{}, readErr
 	}
@@ -191,8 +283,8 @@ func (c *Client) upload(ctx context.Context, container, name string, r io.Reader
 	}
 
 	sum := Summary{Size: u.size}
-	copy(sum.SHA256[:], u.sha.Sum(nil))
-	copy(sum.MD5[:], u.md5.Sum(nil))
+	copy(sum.SHA256[:], shah.sum)
+	copy(sum.MD5[:], md5h.sum)
 	if opt.AfterStage != nil {
 		if err := opt.AfterStage(); err != nil {
 			return Result{Summary: sum}, fmt.Errorf("%w: %w", ErrAborted, err)
@@ -204,9 +296,7 @@ func (c *Client) upload(ctx context.Context, container, name string, r io.Reader
 		}
 	}
 	if single != nil {
-		// single aliases a buffer now back in free: it is only released to
-		// the pool by the deferred drain, after this request.
-		return u.putBlob(ctx, sum, single)
+		return u.putBlob(ctx, sum, single.data())
 	}
 	return u.commit(ctx, sum)
 }
@@ -236,12 +326,28 @@ func (u *uploader) loadStaged(ctx context.Context) error {
 	return nil
 }
 
-func (u *uploader) stage(ctx context.Context, j blockJob) error {
-	data := (*j.buf)[:j.n]
-	sum := md5.Sum(data)
-	id := blockID(j.index, sum)
+func (u *uploader) stage(ctx context.Context, b *block) error {
+	data := b.data()
+	var sum [16]byte
+	if b.first != nil {
+		// The MD5 hasher computes block 0's MD5 on its way.
+		select {
+		case <-b.first:
+			sum = b.md5
+		case <-ctx.Done():
+			return nil // the cause is already recorded
+		}
+	} else {
+		sum = md5.Sum(data)
+	}
+	id := blockID(b.index, sum)
+	select {
+	case <-u.stagedReady:
+	case <-ctx.Done():
+		return nil
+	}
 	u.mu.Lock()
-	u.ids[j.index] = id
+	u.ids[b.index] = id
 	skip := u.staged[id]
 	if skip {
 		u.nSkip++
@@ -254,7 +360,7 @@ func (u *uploader) stage(ctx context.Context, j blockJob) error {
 		TransactionalValidation: blob.TransferValidationTypeMD5(sum[:]),
 	})
 	if err != nil {
-		return fmt.Errorf("stage block %d: %w", j.index, normalize(err))
+		return fmt.Errorf("stage block %d: %w", b.index, normalize(err))
 	}
 	u.mu.Lock()
 	u.nStaged++

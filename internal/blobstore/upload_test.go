@@ -295,6 +295,9 @@ func TestUploadTransactionalMD5(t *testing.T) {
 		match func(*http.Request) bool
 	}{
 		{"put-block", 16 * kib, 2, func(r *http.Request) bool { return r.URL.Query().Get("comp") == "block" }},
+		// Block 0's MD5 comes from the whole-stream hasher, not the stager.
+		{"put-block-0", 16 * kib, 1, func(r *http.Request) bool { return r.URL.Query().Get("comp") == "block" && blockIndex(r) == "00000000" }},
+		{"put-block-last", 16 * kib, 1, func(r *http.Request) bool { return r.URL.Query().Get("comp") == "block" && blockIndex(r) == "00000003" }},
 		{"put-blob", DefaultBlockSize, 1, func(r *http.Request) bool { return r.Method == http.MethodPut && r.URL.Query().Get("comp") == "" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -316,6 +319,27 @@ func TestUploadTransactionalMD5(t *testing.T) {
 				t.Fatal("a blob was committed despite the corrupted block")
 			}
 		})
+	}
+}
+
+// blockIndex is the index part of a Put Block request's block id.
+func blockIndex(r *http.Request) string {
+	raw, err := base64.StdEncoding.DecodeString(r.URL.Query().Get("blockid"))
+	if err != nil {
+		return ""
+	}
+	idx, _, _ := strings.Cut(string(raw), "-")
+	return idx
+}
+
+// The staged-block listing of a resumed upload runs beside the first
+// reads: its failure still fails the upload, with its own error, and
+// nothing is committed.
+func TestUploadResumeListingFails(t *testing.T) {
+	c, _ := setup(t)
+	_, err := c.Upload(context.Background(), "no-such-container", "r", bytes.NewReader(randBytes(40*kib, 3)), UploadOptions{BlockSize: 16 * kib, Resume: true})
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "resume: list staged blocks") {
+		t.Fatalf("err %v, want the listing's ErrNotFound", err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -42,6 +43,12 @@ func benchFiles(b *testing.B) ([]string, int64) {
 	}
 	return paths, total
 }
+
+// settle flushes dirty pages to disk before a timed region: the model files
+// just written (and Azurite's files from the previous round) would otherwise
+// be written back at random inside the measurement, which on this 2-core
+// machine moved results by ±30% from run to run.
+func settle() { _ = exec.Command("sync").Run() }
 
 // resetPeakRSS restarts the kernel's VmHWM count (Linux: clear_refs 5), so
 // each benchmark reports its own peak, not the process's.
@@ -81,6 +88,7 @@ func BenchmarkUploadModels(b *testing.B) {
 		if err := e.blobs.EnsureContainer(e.ctx, svc.Container()); err != nil {
 			b.Fatal(err)
 		}
+		settle()
 		b.StartTimer()
 		res, err := svc.Upload(e.ctx, UploadParams{Files: paths})
 		if err != nil {
@@ -125,6 +133,7 @@ func BenchmarkUploadCeiling(b *testing.B) {
 			b.Fatal(err)
 		}
 		cc := svc.ServiceClient().NewContainerClient(container)
+		settle()
 		b.StartTimer()
 		for _, p := range paths {
 			f, err := os.Open(p)

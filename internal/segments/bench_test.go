@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"sync"
 	"testing"
 
@@ -55,11 +56,18 @@ func setupBench(b *testing.B) (*env, []int64, int64) {
 	return e, ids, total
 }
 
+// settle flushes dirty pages to disk before a timed region. Seeding writes
+// hundreds of MiB (the catalog, Azurite's files): left to the kernel, their
+// writeback lands at random inside the next measurement, which on this
+// 2-core machine moved results by ±40% from run to run.
+func settle() { _ = exec.Command("sync").Run() }
+
 // BenchmarkMigrate: catalog → blob, the whole pipeline (chunked reads,
 // hashing, parallel staging, row update), benchWorkers segments at a time.
 func BenchmarkMigrate(b *testing.B) {
 	e, ids, total := setupBench(b)
 	b.SetBytes(total)
+	settle()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -71,6 +79,7 @@ func BenchmarkMigrate(b *testing.B) {
 				}
 			}
 		}
+		settle()
 		b.StartTimer()
 		parallelIDs(b, ids, func(id int64) error {
 			_, err := e.svc.Migrate(e.ctx, id)
@@ -89,6 +98,7 @@ func BenchmarkRawUpload(b *testing.B) {
 		bufs[id], _ = io.ReadAll(demo.Payload(1, 1, 1, int64(i), sizes[i]))
 	}
 	b.SetBytes(total)
+	settle()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		parallelIDs(b, ids, func(id int64) error {
@@ -105,6 +115,7 @@ func BenchmarkVerifyFull(b *testing.B) {
 	e, ids, total := setupBench(b)
 	parallelIDs(b, ids, func(id int64) error { _, err := e.svc.Migrate(e.ctx, id); return err })
 	b.SetBytes(total)
+	settle()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		// Sample everything: every verified row is fully re-hashed.
@@ -112,6 +123,7 @@ func BenchmarkVerifyFull(b *testing.B) {
 		if _, err := e.svc.Verify(e.ctx, segments.VerifyParams{}, nil); err != nil { // first pass: migrated → verified (reads source too)
 			b.Fatal(err)
 		}
+		settle()
 		b.StartTimer()
 		rep, err := e.svc.Verify(e.ctx, segments.VerifyParams{CheapEvery: 1, Sample: len(ids), Workers: benchWorkers, Batch: len(ids)}, nil)
 		if err != nil {
@@ -127,6 +139,7 @@ func BenchmarkDownload(b *testing.B) {
 	e, ids, total := setupBench(b)
 	parallelIDs(b, ids, func(id int64) error { _, err := e.svc.Migrate(e.ctx, id); return err })
 	b.SetBytes(total)
+	settle()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		parallelIDs(b, ids, func(id int64) error {
