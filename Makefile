@@ -58,3 +58,12 @@ clean: ## remove build outputs and local state
 	rm -rf bin $(DIST) $(ZIP) .offload
 
 .PHONY: help deps build test run bench fuzz package start azurite clean
+
+chaos: deps ## long reliability runs (full demo set, 24 SIGKILLs, 10% faults; 60s load); rewrite docs/RELIABILITY.md
+	OFFLOAD_CHAOS=long OFFLOAD_CHAOS_REPORT=docs/RELIABILITY.md $(GO) test -count=1 -v -timeout 60m -run '^TestChaos$$' ./tests/chaos/
+	OFFLOAD_LOAD_DURATION=$${OFFLOAD_LOAD_DURATION:-60s} OFFLOAD_LOAD_REPORT=docs/RELIABILITY.md $(GO) test -count=1 -v -timeout 30m -run '^TestFilesLoad$$' ./tests/load/
+
+chaos-short: deps ## the short chaos and load runs that make test includes, with their reports
+	$(GO) test -count=1 -v -run '^(TestChaos|TestFilesLoad)$$' ./tests/chaos/ ./tests/load/
+
+.PHONY: chaos chaos-short

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/hartonomous/offload/functions"
 	"github.com/hartonomous/offload/internal/blobstore"
@@ -26,6 +27,9 @@ import (
 type Tuning struct {
 	BlockSize   int64
 	Concurrency int
+	// ClaimTTL is how long a killed worker's claim on a segment blocks
+	// the others (segments.DefaultClaimTTL when zero).
+	ClaimTTL time.Duration
 }
 
 // App is a wired Offload.
@@ -60,7 +64,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, t Tuning) (*
 	if a.Segments, err = segments.New(segments.Config{
 		Catalog: a.Catalog, Blobs: a.Blobs, Broker: a.Broker,
 		Container: cfg.TensorsContainer, Queue: cfg.SegmentQueue,
-		BlockSize: t.BlockSize, Concurrency: t.Concurrency, Logger: log,
+		BlockSize: t.BlockSize, Concurrency: t.Concurrency, ClaimTTL: t.ClaimTTL, Logger: log,
 	}); err != nil {
 		a.Close()
 		return nil, err

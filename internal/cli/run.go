@@ -108,7 +108,7 @@ func runCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 
 		// 3. Migrate: drain the queue with the local worker.
 		items, _ := a.Broker.Count(ctx, a.Config.SegmentQueue)
-		st, migErr := drain(ctx, s, a, *workers, true, items, queuedBytes(ctx, a))
+		st, migErr := drain(ctx, s, a, *workers, 0, true, items, queuedBytes(ctx, a))
 
 		// 4. Model files, when the catalog has model atoms.
 		var modelErr error

@@ -79,9 +79,12 @@ func segMigrateCmd(fs *flag.FlagSet) func(context.Context, *session, []string) e
 	id := fs.Int64("id", 0, "migrate this one segment directly, without the queue")
 	follow := fs.Bool("follow", false, "keep polling the queue instead of stopping when it is empty")
 	dry := fs.Bool("dry-run", false, "print how many messages are waiting, migrate nothing")
+	visibility := fs.Duration("visibility", 5*time.Minute, "how long a received message stays invisible (renewed while it is handled); a killed worker's messages reappear after this")
+	claimTTL := fs.Duration("claim-ttl", segments.DefaultClaimTTL, "how long a segment claim lasts (renewed every third of it); a killed worker's claims expire after this")
 	tune := tuningFlags(fs)
 	return func(ctx context.Context, s *session, args []string) error {
 		s.tuning = tune()
+		s.tuning.ClaimTTL = *claimTTL
 		a, err := s.App(ctx)
 		if err != nil {
 			return err
@@ -113,7 +116,7 @@ func segMigrateCmd(fs *flag.FlagSet) func(context.Context, *session, []string) e
 			fmt.Fprintf(s.Stdout, "%d message(s) waiting in %s; nothing migrated (dry run)\n", n, a.Config.SegmentQueue)
 			return nil
 		}
-		st, err := drain(ctx, s, a, *workers, !*follow, n, queuedBytes(ctx, a))
+		st, err := drain(ctx, s, a, *workers, *visibility, !*follow, n, queuedBytes(ctx, a))
 		printMigrateSummary(s, st)
 		if err == nil && (st.failed > 0 || st.poisoned > 0) {
 			err = fmt.Errorf("%d segment message(s) failed, %d moved to %s", st.failed, st.poisoned, a.Config.PoisonQueue())
@@ -148,12 +151,12 @@ type migrateStats struct {
 
 // drain runs the local worker over the segment queue: the same handler as
 // the MigrateSegment function, with the host's retry and poison rules.
-func drain(ctx context.Context, s *session, a *app.App, workers int, stopWhenEmpty bool, items, bytes int64) (*migrateStats, error) {
+func drain(ctx context.Context, s *session, a *app.App, workers int, visibility time.Duration, stopWhenEmpty bool, items, bytes int64) (*migrateStats, error) {
 	st := &migrateStats{}
 	bar := progress.New(s.Stdout, "migrate", items, bytes)
 	start := time.Now()
 	stats, err := a.Broker.Work(ctx, broker.WorkerConfig{
-		Queue: a.Config.SegmentQueue, Workers: workers, MaxDequeueCount: 5,
+		Queue: a.Config.SegmentQueue, Workers: workers, Visibility: visibility, MaxDequeueCount: 5,
 		StopWhenEmpty: stopWhenEmpty, Logger: s.log,
 	}, func(ctx context.Context, m broker.Message) error {
 		res, err := a.Segments.HandleMessage(ctx, m.Body)

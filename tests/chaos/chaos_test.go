@@ -1,0 +1,121 @@
+package chaos_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hartonomous/offload/internal/azurite"
+	"github.com/hartonomous/offload/tests/chaos"
+)
+
+var (
+	binPath string
+	az      *azurite.Server
+)
+
+// TestMain builds the real binary once and starts one Azurite.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "offload-chaos-*")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binPath = filepath.Join(dir, "offload")
+	build := exec.Command("go", "build", "-o", binPath, "../../handler")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build offload:", err)
+		os.Exit(1)
+	}
+	az, err = azurite.Start(context.Background(), azurite.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "azurite:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	az.Stop()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// TestChaos migrates the demo set through 10% storage faults while
+// SIGKILLing the migrating process, then checks that every segment's blob
+// holds its source's bytes and no source changed.
+//
+// Short form (default, part of `make test`): demo --small, 5 kills.
+// OFFLOAD_CHAOS=long (`make chaos`): the full demo set, 24 kills.
+// OFFLOAD_CHAOS_SEED, OFFLOAD_CHAOS_RATE (0..1) and OFFLOAD_CHAOS_KILLS
+// override; OFFLOAD_CHAOS_REPORT=docs/RELIABILITY.md rewrites that file's
+// chaos table with the figures of the run.
+func TestChaos(t *testing.T) {
+	cfg := chaos.Config{Bin: binPath, Azurite: az, Dir: t.TempDir(), Name: "chaos-short", Logf: t.Logf}
+	timeout := 5 * time.Minute
+	if os.Getenv("OFFLOAD_CHAOS") == "long" {
+		cfg.Name, cfg.Full, cfg.Kills = "chaos-long", true, 24
+		cfg.KillAfterMin, cfg.KillAfterMax = 200*time.Millisecond, 1500*time.Millisecond
+		cfg.Visibility, cfg.ClaimTTL = 3*time.Second, 4*time.Second
+		cfg.BlockSizeMiB = 1
+		timeout = 45 * time.Minute
+	}
+	if v := os.Getenv("OFFLOAD_CHAOS_SEED"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			t.Fatalf("OFFLOAD_CHAOS_SEED: %v", err)
+		}
+		cfg.Seed = n
+	}
+	if v := os.Getenv("OFFLOAD_CHAOS_RATE"); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r < 0 || r > 1 {
+			t.Fatalf("OFFLOAD_CHAOS_RATE %q: want 0..1", v)
+		}
+		cfg.FaultRate = r
+		if r == 0 {
+			cfg.FaultRate = -1
+		}
+	}
+	if v := os.Getenv("OFFLOAD_CHAOS_KILLS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("OFFLOAD_CHAOS_KILLS: %v", err)
+		}
+		cfg.Kills = n
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	rep, err := chaos.Run(ctx, cfg)
+	if rep != nil {
+		t.Logf("chaos report:\n%s", rep.Markdown())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range rep.Problems {
+		t.Errorf("problem: %s", p)
+	}
+	if rep.Verified != rep.Segments || rep.SourcesIntact != rep.Segments || rep.Segments == 0 {
+		t.Errorf("verified %d, sources intact %d, of %d segments", rep.Verified, rep.SourcesIntact, rep.Segments)
+	}
+	// The run must have been hostile, or it proves nothing.
+	if cfg.FaultRate >= 0 && rep.Faulted == 0 {
+		t.Errorf("no fault was injected in %d storage requests", rep.Requests)
+	}
+	if cfg.Kills > 0 && rep.Kills == 0 {
+		t.Errorf("no migrate was killed: every run finished within %s", cfg.KillAfterMax)
+	}
+	if path := os.Getenv("OFFLOAD_CHAOS_REPORT"); path != "" && !t.Failed() {
+		if !filepath.IsAbs(path) {
+			path = filepath.Join("..", "..", path) // relative to the module root
+		}
+		if err := chaos.ReplaceSection(path, "chaos", rep.Markdown()); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote the chaos table into %s", path)
+	}
+}
