@@ -1,12 +1,17 @@
 package files
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hartonomous/offload/internal/server"
 )
@@ -147,5 +152,72 @@ func TestThroughServer(t *testing.T) {
 	}
 	if status, body := h.call("read", "", func(r *http.Request) { r.Method = http.MethodGet }); status != 405 {
 		t.Fatalf("GET: %d %s", status, body)
+	}
+}
+
+// TestMaxUploads: with one upload slot, a second write waits while the
+// first streams its content; a second that gives up while waiting has
+// written nothing, and once the first is done, the next write goes through.
+func TestMaxUploads(t *testing.T) {
+	h := setup(t, func(c *Config) { c.MaxUploads = 1 })
+	pr, pw := io.Pipe()
+	// Runs before the server's Close, which would wait for this request.
+	t.Cleanup(func() { pw.CloseWithError(io.ErrClosedPipe) })
+	first := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, h.url+"/api/files/write", pr)
+		sqlHeaders(req)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				err = fmt.Errorf("first write: %d %s", resp.StatusCode, b)
+			}
+		}
+		first <- err
+	}()
+	// The path, then the first block of content: the handler is now inside
+	// the upload, holding the only slot, waiting for more content.
+	if _, err := io.WriteString(pw, `{"path":"D:\\Models\\first.bin","contentBase64":"`+base64Std(bytes.Repeat([]byte{1}, 3<<10))); err != nil {
+		t.Fatal(err)
+	}
+	// The handler takes the slot after it has read the path; poll until it
+	// has (never longer than the test's own deadline).
+	for len(h.svc.uploads) == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.url+"/api/files/write",
+		strings.NewReader(`{"path":"D:\\Models\\second.bin","contentBase64":"AAAA"}`))
+	sqlHeaders(req)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Fatalf("second write answered %d %s while the only slot was taken", resp.StatusCode, b)
+	}
+
+	if _, err := io.WriteString(pw, `"}`); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if got := h.get(h.models, "first.bin"); len(got) != 3<<10 {
+		t.Fatalf("first.bin: %d bytes", len(got))
+	}
+	// The handler of the abandoned request notices the client is gone and
+	// gives up; it must not have written anything meanwhile.
+	if got := h.get(h.models, "second.bin"); got != nil {
+		t.Fatalf("second.bin was written (%d bytes) by a request that gave up", len(got))
+	}
+	if status, b := h.call("write", `{"path":"D:\\Models\\third.bin","contentBase64":"AAAA"}`); status != 200 {
+		t.Fatalf("third write: %d %s", status, b)
+	}
+	if len(h.svc.uploads) != 0 {
+		t.Fatalf("%d upload slot(s) still held after every write ended", len(h.svc.uploads))
 	}
 }

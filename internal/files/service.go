@@ -41,6 +41,11 @@ const (
 // request bodies and read responses alike.
 const DefaultMaxBodyBytes = 100*1000*1000 - 64<<10
 
+// DefaultMaxUploads is Config.MaxUploads' default: 8 × 5 × 4 MiB = 160 MiB
+// of upload blocks at most, and with 4 staging goroutines each, more
+// writes at once would only share the same bandwidth.
+const DefaultMaxUploads = 8
+
 // smallBodyBytes caps the body of the operations that carry no content.
 const smallBodyBytes = 64 << 10
 
@@ -55,6 +60,13 @@ type Config struct {
 	MaxBodyBytes int64
 	// BlockSize is the upload block size (blobstore.DefaultBlockSize).
 	BlockSize int64
+	// MaxUploads bounds the writes that hold upload block buffers at once
+	// (DefaultMaxUploads); more wait for a slot. It is what bounds the
+	// Files API's memory whatever the number of clients: at most
+	// MaxUploads × (blobstore.DefaultConcurrency+1) × BlockSize of blocks.
+	// Reads and the other operations stream through small fixed buffers
+	// and are not limited.
+	MaxUploads int
 	// TempDir receives the spool file of a write whose content comes
 	// before its path in the JSON (os.TempDir()).
 	TempDir string
@@ -68,6 +80,7 @@ type Service struct {
 	roots    []config.Root
 	maxBody  int64
 	block    int64
+	uploads  chan struct{} // a token per write holding block buffers
 	tempDir  string
 	log      *slog.Logger
 	ensureMu sync.Mutex
@@ -91,6 +104,10 @@ func New(cfg Config) *Service {
 	if s.block <= 0 {
 		s.block = blobstore.DefaultBlockSize
 	}
+	if cfg.MaxUploads <= 0 {
+		cfg.MaxUploads = DefaultMaxUploads
+	}
+	s.uploads = make(chan struct{}, cfg.MaxUploads)
 	if s.tempDir == "" {
 		s.tempDir = os.TempDir()
 	}

@@ -2,6 +2,7 @@ package files
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -168,6 +169,14 @@ func (s *Service) upload(c echo.Context, w *writeReq, content io.Reader, p *objP
 	}
 	if !cleanName(loc.Name) {
 		return fmt.Errorf("files: Map produced an unclean name %q", loc.Name)
+	}
+	// Wait for an upload slot: this bounds the block buffers in use. A
+	// client that gives up while waiting has written nothing.
+	select {
+	case s.uploads <- struct{}{}:
+		defer func() { <-s.uploads }()
+	case <-c.Request().Context().Done():
+		return fmt.Errorf("wait for an upload slot: %w", context.Cause(c.Request().Context()))
 	}
 	opt := blobstore.UploadOptions{
 		BlockSize:     s.block,

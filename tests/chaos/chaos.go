@@ -54,9 +54,15 @@ type Config struct {
 
 	// Kills is the number of SIGKILLs to deliver (5).
 	Kills int
-	// KillAfterMin and KillAfterMax bound the seeded delay between a
-	// migrate's first blob request and its SIGKILL (150ms .. 1.2s).
-	KillAfterMin, KillAfterMax time.Duration
+	// A migrate is SIGKILLed once the blob proxy has seen a seeded number
+	// of its requests, drawn from KillAfterMin..KillAfterMax (3..12), and
+	// a seeded 0..KillJitter (100ms) later, so the kill lands inside a
+	// transfer, not at a request's edge. Counting requests, not time,
+	// spreads the kills over the work whatever the machine's speed: a
+	// timed kill on a fast machine finds the work already done, and the
+	// run delivers fewer kills than planned.
+	KillAfterMin, KillAfterMax int64
+	KillJitter                 time.Duration
 	// Workers is migrate --workers (4); BlockSizeMiB its --block-size-mib
 	// (0: the default 4).
 	Workers      int
@@ -102,10 +108,13 @@ func (c *Config) defaults() error {
 		c.Kills = 5
 	}
 	if c.KillAfterMin <= 0 {
-		c.KillAfterMin = 150 * time.Millisecond
+		c.KillAfterMin = 3
 	}
-	if c.KillAfterMax <= c.KillAfterMin {
-		c.KillAfterMax = max(1200*time.Millisecond, c.KillAfterMin+time.Millisecond)
+	if c.KillAfterMax < c.KillAfterMin {
+		c.KillAfterMax = max(12, c.KillAfterMin)
+	}
+	if c.KillJitter <= 0 {
+		c.KillJitter = 100 * time.Millisecond
 	}
 	if c.Workers <= 0 {
 		c.Workers = 4
@@ -242,11 +251,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return rep, err
 		}
 		kill := rep.Kills < cfg.Kills
-		var delay time.Duration
+		var at killAt
 		if kill {
-			delay = cfg.KillAfterMin + time.Duration(rng.Int64N(int64(cfg.KillAfterMax-cfg.KillAfterMin)))
+			at = killAt{requests: cfg.KillAfterMin + rng.Int64N(cfg.KillAfterMax-cfg.KillAfterMin+1),
+				jitter: time.Duration(rng.Int64N(int64(cfg.KillJitter)))}
 		}
-		if err := waitRound(ctx, p, kill, delay, cfg.RoundTimeout, blobProxy); err != nil {
+		if err := waitRound(ctx, p, kill, at, cfg.RoundTimeout, blobProxy); err != nil {
 			return rep, err
 		}
 		r := p.Wait()
@@ -254,7 +264,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		case r.Killed && kill:
 			rep.Kills++
 			lastKill = time.Now()
-			cfg.Logf("chaos: round %d: SIGKILL %s into its uploads", rep.Rounds, delay.Round(time.Millisecond))
+			cfg.Logf("chaos: round %d: SIGKILL %s after its blob request %d", rep.Rounds, at.jitter.Round(time.Millisecond), at.requests)
 			continue
 		case r.Killed:
 			rep.problem("round %d: segments migrate still running after %s; killed", rep.Rounds, cfg.RoundTimeout)
@@ -355,6 +365,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for _, p := range []*faultproxy.Proxy{blobProxy, queueProxy} {
 		s := p.Stats()
 		rep.Requests += s.Requests
+		rep.Retried += s.Retried
 		for k, n := range s.Faults {
 			rep.Faults[k.String()] += n
 			rep.Faulted += n
@@ -367,14 +378,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
+// killAt is when a round's SIGKILL lands: jitter after the blob proxy saw
+// the round's requests-th request.
+type killAt struct {
+	requests int64
+	jitter   time.Duration
+}
+
 // waitRound waits for a migrate run to end, or SIGKILLs it: with kill, at
-// delay after its first blob request (so the kill lands in the middle of
+// the seeded point of its blob traffic (so the kill lands in the middle of
 // the work, not in start-up or an idle poll), and in any case once timeout
 // has passed.
-func waitRound(ctx context.Context, p *Proc, kill bool, delay, timeout time.Duration, blob *faultproxy.Proxy) error {
+func waitRound(ctx context.Context, p *Proc, kill bool, at killAt, timeout time.Duration, blob *faultproxy.Proxy) error {
 	start := time.Now()
 	base := blob.Stats().Requests
-	var killAt time.Time
+	var killTime time.Time
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -388,10 +406,10 @@ func waitRound(ctx context.Context, p *Proc, kill bool, delay, timeout time.Dura
 		case <-tick.C:
 		}
 		now := time.Now()
-		if kill && killAt.IsZero() && blob.Stats().Requests > base {
-			killAt = now.Add(delay)
+		if kill && killTime.IsZero() && blob.Stats().Requests-base >= at.requests {
+			killTime = now.Add(at.jitter)
 		}
-		if (!killAt.IsZero() && now.After(killAt)) || now.Sub(start) > timeout {
+		if (!killTime.IsZero() && !now.Before(killTime)) || now.Sub(start) > timeout {
 			p.Kill()
 			return nil
 		}

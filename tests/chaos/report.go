@@ -26,6 +26,9 @@ type Report struct {
 	Requests, BlobRequests, QueueRequests int64
 	Faulted                               int64
 	Faults                                map[string]int64
+	// Retried is how many requests repeated one that a fault failed (the
+	// SDK's retries, a redelivered message re-staging a block).
+	Retried int64
 
 	EnqueueRuns int
 	// Rounds of migrate under faults: SIGKILLed, or ended by themselves.
@@ -92,6 +95,7 @@ func (r *Report) Markdown() string {
 		}
 	}
 	row("faults injected", "%d: %s", r.Faulted, strings.Join(kinds, ", "))
+	row("requests sent again after a failing fault (retries)", "%d", r.Retried)
 	row("SIGKILLs (planned)", "%d (%d)", r.Kills, r.KillsPlanned)
 	row("migrate rounds under faults", "%d (%d ran to the end)", r.Rounds, r.NaturalExits)
 	row("enqueue runs until one succeeded", "%d", r.EnqueueRuns)

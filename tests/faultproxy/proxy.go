@@ -87,6 +87,10 @@ type Stats struct {
 	Forwarded int64
 	// Faults counts the requests that got each kind (None not counted).
 	Faults map[Kind]int64
+	// Retried counts the requests that repeat (same method and URL) a
+	// request that got a failing fault (any kind but Delay): the SDK's
+	// retries, and a redelivered message staging the same block again.
+	Retried int64
 }
 
 // Faulted is the number of requests that got any fault.
@@ -112,6 +116,9 @@ type Proxy struct {
 	mu     sync.Mutex
 	stats  Stats
 	closed bool
+	// failed holds "METHOD URL" of the requests that got a failing fault
+	// and have not been sent again yet.
+	failed map[string]bool
 	// active counts running handlers, so Close returns only once no
 	// request is on its way to the target any more.
 	active sync.WaitGroup
@@ -145,7 +152,8 @@ func Start(cfg Config) (*Proxy, error) {
 			// Keep Accept-Encoding and bodies exactly as the two ends send them.
 			DisableCompression: true,
 		},
-		stats: Stats{Faults: map[Kind]int64{}},
+		stats:  Stats{Faults: map[Kind]int64{}},
+		failed: map[string]bool{},
 	}
 	p.srv = &http.Server{
 		Handler:           p,
@@ -210,9 +218,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p.active.Add(1)
 	p.stats.Requests++
+	key := r.Method + " " + r.URL.String()
+	if p.failed[key] {
+		p.stats.Retried++
+		delete(p.failed, key)
+	}
 	f := p.choose.next()
 	if f.kind != None {
 		p.stats.Faults[f.kind]++
+	}
+	if f.kind != None && f.kind != Delay {
+		p.failed[key] = true
 	}
 	p.mu.Unlock()
 	defer p.active.Done()

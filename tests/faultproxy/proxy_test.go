@@ -341,7 +341,11 @@ func TestRetriesCope(t *testing.T) {
 	if faulty.Faulted() < 20 {
 		t.Fatalf("only %d of %d requests faulted: the test shows nothing", faulty.Faulted(), faulty.Requests)
 	}
-	t.Logf("faulty phase: %d requests, faults %v", faulty.Requests, faulty.Faults)
+	t.Logf("faulty phase: %d requests, faults %v, retried %d", faulty.Requests, faulty.Faults, faulty.Retried)
+	// Every request that failed was sent again (a Delay does not fail).
+	if want := faulty.Faulted() - faulty.Faults[faultproxy.Delay]; faulty.Retried != want {
+		t.Errorf("retried %d requests, want the %d that got a failing fault", faulty.Retried, want)
+	}
 
 	// Verification without faults.
 	e.blob.SetRate(0)

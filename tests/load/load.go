@@ -120,8 +120,9 @@ type Report struct {
 	Failures int
 	// FailureSamples are the first few failures, for diagnosis.
 	FailureSamples []string
-	// PeakRSS is filled by the caller (the server's VmHWM).
-	PeakRSS int64
+	// PeakRSS is filled by the caller (the server's VmHWM), and
+	// MemoryBound with the bound it is held to.
+	PeakRSS, MemoryBound int64
 }
 
 // Run drives the API until Duration has passed, then waits for the

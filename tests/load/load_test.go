@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/hartonomous/offload/internal/azurite"
+	"github.com/hartonomous/offload/internal/blobstore"
+	"github.com/hartonomous/offload/internal/files"
 	"github.com/hartonomous/offload/tests/chaos"
 	"github.com/hartonomous/offload/tests/load"
 )
@@ -50,11 +52,19 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// memoryBound is what the handler's RSS must stay under whatever the number
+// of clients: the upload blocks the Files API may hold at once (at most
+// files.DefaultMaxUploads writes, each with blobstore.DefaultConcurrency+1
+// blocks of blobstore.DefaultBlockSize), twice over because Go's collector
+// lets the heap grow to twice its live data (GOGC=100), plus 64 MiB for the
+// runtime, the code, and the connections' buffers.
+const memoryBound = 2*files.DefaultMaxUploads*(blobstore.DefaultConcurrency+1)*blobstore.DefaultBlockSize + 64<<20
+
 // TestFilesLoad puts 64 concurrent clients on the Files API of a real
 // `offload` started as the Functions host starts it, for 10 s
 // (OFFLOAD_LOAD_DURATION, e.g. 60s, for longer; `make chaos` does),
 // then reports requests, failures, latency percentiles per operation and
-// the handler's peak RSS. It fails on any request that should have
+// the handler's peak RSS, which must stay under memoryBound. It fails on any request that should have
 // succeeded and did not, and on any read that does not return what was
 // written. OFFLOAD_LOAD_REPORT=docs/RELIABILITY.md rewrites that file's
 // load table.
@@ -76,7 +86,11 @@ func TestFilesLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rep.MemoryBound = memoryBound
 	t.Logf("load report:\n%s", rep.Markdown())
+	if rep.PeakRSS > memoryBound {
+		t.Errorf("handler peak RSS %d MiB is over its bound of %d MiB", rep.PeakRSS>>20, memoryBound>>20)
+	}
 	for _, s := range rep.FailureSamples {
 		t.Errorf("failure: %s", s)
 	}

@@ -13,8 +13,9 @@ import (
 // Markdown is the report as a table (docs/RELIABILITY.md's load section).
 func (r *Report) Markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d concurrent clients for %s (%s wall) on %d CPU(s); %d requests, %d failed; handler peak RSS (VmHWM) %.0f MiB\n\n",
-		r.Clients, r.Duration, r.Wall.Round(100*time.Millisecond), runtime.NumCPU(), r.Requests, r.Failures, float64(r.PeakRSS)/(1<<20))
+	fmt.Fprintf(&b, "%d concurrent clients for %s (%s wall) on %d CPU(s); %d requests, %d failed; handler peak RSS (VmHWM) %.0f MiB, bound %.0f MiB\n\n",
+		r.Clients, r.Duration, r.Wall.Round(100*time.Millisecond), runtime.NumCPU(), r.Requests, r.Failures,
+		float64(r.PeakRSS)/(1<<20), float64(r.MemoryBound)/(1<<20))
 	b.WriteString("| op | requests | failed | MiB moved | p50 | p99 | max |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, op := range Ops {
 		st := r.Ops[op]
