@@ -39,6 +39,10 @@ type Config struct {
 	MaxInvocationBytes int64
 	// ShutdownTimeout bounds the graceful shutdown. Default 30s.
 	ShutdownTimeout time.Duration
+	// AbortGrace is how long handlers still running at ShutdownTimeout get,
+	// once their context is cancelled, to record their failure and drop
+	// their claims before the connections are cut. Default 5s.
+	AbortGrace time.Duration
 }
 
 // Defaults of Config.
@@ -46,7 +50,12 @@ const (
 	DefaultAddr               = "127.0.0.1:7071"
 	DefaultMaxInvocationBytes = 1 << 20
 	DefaultShutdownTimeout    = 30 * time.Second
+	DefaultAbortGrace         = 5 * time.Second
 )
+
+// ErrShutdownDeadline is the cause of a handler's context cancelled
+// because the handler outlived the graceful shutdown.
+var ErrShutdownDeadline = errors.New("server: shutting down: the request outlived the graceful shutdown")
 
 func (c Config) withDefaults() Config {
 	if c.Addr == "" {
@@ -63,6 +72,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.AbortGrace <= 0 {
+		c.AbortGrace = DefaultAbortGrace
 	}
 	return c
 }
@@ -116,7 +128,10 @@ func (s *Server) Handler() http.Handler { return s.e }
 // ListenAndServe listens on Config.Addr and serves until ctx is done (the
 // caller turns SIGTERM into a cancelled ctx), then shuts down gracefully:
 // it stops accepting, lets requests in flight finish within
-// ShutdownTimeout, and returns nil when they all did.
+// ShutdownTimeout, and returns nil when they all did. Requests still
+// running then have their context cancelled (cause ErrShutdownDeadline)
+// and AbortGrace to wind up, as a failure they record themselves (a
+// migration drops its claim), rather than being cut off mid-step.
 func (s *Server) ListenAndServe(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
@@ -127,14 +142,17 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 
 // Serve is ListenAndServe on a listener the caller opened; it closes ln.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	base, abort := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer abort(nil)
 	hs := &http.Server{
 		Handler:           s.e,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		// Requests must outlive ctx: cancelling ctx starts a graceful
-		// shutdown, it does not abort the work in flight.
-		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		// shutdown, it does not abort the work in flight. Only the
+		// shutdown's deadline does (abort).
+		BaseContext: func(net.Listener) context.Context { return base },
 	}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
@@ -154,8 +172,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		err = errors.Join(err, serr)
 	}
 	if err != nil {
-		// Requests still running past the deadline are cut off.
-		_ = hs.Close()
+		// Requests still running past the deadline are cancelled, given
+		// AbortGrace to record it, and then cut off.
+		s.log.Warn("requests outlived the graceful shutdown: cancelling them", "grace", s.cfg.AbortGrace.String())
+		abort(ErrShutdownDeadline)
+		gctx, gcancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.AbortGrace)
+		defer gcancel()
+		if hs.Shutdown(gctx) != nil {
+			_ = hs.Close()
+		}
 		return fmt.Errorf("server: graceful shutdown within %s: %w", s.cfg.ShutdownTimeout, err)
 	}
 	s.log.Info("shut down")

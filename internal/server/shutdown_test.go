@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -89,7 +90,7 @@ func TestGracefulShutdown(t *testing.T) {
 func TestShutdownTimeout(t *testing.T) {
 	started, release := make(chan struct{}), make(chan struct{})
 	defer close(release)
-	addr, cancel, done := serve(t, server.Config{ShutdownTimeout: 1}, server.Functions{SegmentStatus: slowStatus(started, release)})
+	addr, cancel, done := serve(t, server.Config{ShutdownTimeout: 1, AbortGrace: 1}, server.Functions{SegmentStatus: slowStatus(started, release)})
 	go func() {
 		if resp, err := http.Get("http://" + addr + "/api/segments/status"); err == nil {
 			resp.Body.Close()
@@ -99,6 +100,43 @@ func TestShutdownTimeout(t *testing.T) {
 	cancel()
 	if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Serve = %v, want a deadline error when a request outlives ShutdownTimeout", err)
+	}
+}
+
+// A request that outlives ShutdownTimeout has its context cancelled with
+// ErrShutdownDeadline and may wind up (record its failure) within
+// AbortGrace: Serve returns only once it has.
+func TestShutdownCancelsStragglers(t *testing.T) {
+	started := make(chan struct{})
+	var cause error
+	woundUp := make(chan struct{})
+	straggler := func(c echo.Context) error {
+		close(started)
+		<-c.Request().Context().Done()
+		cause = context.Cause(c.Request().Context())
+		time.Sleep(50 * time.Millisecond) // recording the failure
+		close(woundUp)
+		return c.NoContent(http.StatusServiceUnavailable)
+	}
+	addr, cancel, done := serve(t, server.Config{ShutdownTimeout: 100 * time.Millisecond, AbortGrace: 10 * time.Second},
+		server.Functions{SegmentStatus: straggler})
+	go func() {
+		if resp, err := http.Get("http://" + addr + "/api/segments/status"); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-started
+	cancel()
+	if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Serve = %v, want the shutdown's deadline error", err)
+	}
+	select {
+	case <-woundUp:
+	default:
+		t.Fatal("Serve returned before the cancelled request wound up")
+	}
+	if !errors.Is(cause, server.ErrShutdownDeadline) {
+		t.Fatalf("request context's cause = %v, want ErrShutdownDeadline", cause)
 	}
 }
 
