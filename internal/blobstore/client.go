@@ -6,36 +6,18 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
+	"github.com/hartonomous/offload/internal/azstorage"
 	"github.com/hartonomous/offload/internal/config"
 )
 
-// Retry defaults, applied field by field where Options.Retry is zero. They
-// are longer than azcore's (3 retries, 60s) because a staged block is 4 MiB+
-// and the service throttles bulk migrations with 503s that clear in seconds.
-const (
-	DefaultMaxRetries    = 5
-	DefaultTryTimeout    = 2 * time.Minute
-	DefaultRetryDelay    = 500 * time.Millisecond
-	DefaultMaxRetryDelay = 30 * time.Second
-)
-
-// Options configure a Client.
-type Options struct {
-	// Retry is the azcore retry policy for every request; zero fields take
-	// the Default* values above.
-	Retry policy.RetryOptions
-	// HTTPClient replaces the transport (tests may inject one).
-	HTTPClient policy.Transporter
-}
+// Options configure a Client: retry policy (azstorage.Default* where
+// zero) and transport.
+type Options = azstorage.Options
 
 // Client is a Blob Storage account. It is safe for concurrent use.
 type Client struct {
@@ -56,11 +38,7 @@ type Client struct {
 // identity (managed identity with st.ClientID when set, otherwise
 // DefaultAzureCredential) with st.BlobServiceURL. No request is made yet.
 func New(st config.Storage, opt Options) (*Client, error) {
-	co := &azblob.ClientOptions{}
-	co.Retry = retryOptions(opt.Retry)
-	if opt.HTTPClient != nil {
-		co.Transport = opt.HTTPClient
-	}
+	co := &azblob.ClientOptions{ClientOptions: opt.ClientOptions()}
 	var (
 		svc *azblob.Client
 		err error
@@ -73,7 +51,7 @@ func New(st config.Storage, opt Options) (*Client, error) {
 			return nil, errors.New("blobstore: the storage connection string is not valid")
 		}
 	case st.UsesIdentity():
-		cred, cerr := Credential(st)
+		cred, cerr := azstorage.Credential(st)
 		if cerr != nil {
 			return nil, fmt.Errorf("blobstore: credential: %w", cerr)
 		}
@@ -96,33 +74,6 @@ func New(st config.Storage, opt Options) (*Client, error) {
 		base += "/"
 	}
 	return &Client{svc: svc, base: base, maxRetries: int32(co.Retry.MaxRetries), maxBlocks: MaxBlocks}, nil
-}
-
-// Credential is the Entra ID credential for identity-based storage: the
-// user-assigned managed identity st.ClientID when set (Functions'
-// AzureWebJobsStorage__clientId), otherwise DefaultAzureCredential (system
-// identity in Azure, the developer's login locally).
-func Credential(st config.Storage) (azcore.TokenCredential, error) {
-	if st.ClientID != "" {
-		return azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{ID: azidentity.ClientID(st.ClientID)})
-	}
-	return azidentity.NewDefaultAzureCredential(nil)
-}
-
-func retryOptions(r policy.RetryOptions) policy.RetryOptions {
-	if r.MaxRetries == 0 {
-		r.MaxRetries = DefaultMaxRetries
-	}
-	if r.TryTimeout == 0 {
-		r.TryTimeout = DefaultTryTimeout
-	}
-	if r.RetryDelay == 0 {
-		r.RetryDelay = DefaultRetryDelay
-	}
-	if r.MaxRetryDelay == 0 {
-		r.MaxRetryDelay = DefaultMaxRetryDelay
-	}
-	return r
 }
 
 func (c *Client) container(name string) *container.Client {

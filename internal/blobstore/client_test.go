@@ -3,9 +3,6 @@ package blobstore
 import (
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/hartonomous/offload/internal/config"
 )
@@ -33,16 +30,5 @@ func TestNewRefusesWithoutLeaking(t *testing.T) {
 	}
 	if _, err := New(config.Storage{}, Options{}); err == nil {
 		t.Fatal("no storage accepted")
-	}
-}
-
-func TestRetryDefaults(t *testing.T) {
-	r := retryOptions(policy.RetryOptions{})
-	if r.MaxRetries != 5 || r.TryTimeout != 2*time.Minute || r.RetryDelay != 500*time.Millisecond || r.MaxRetryDelay != 30*time.Second {
-		t.Fatalf("defaults %+v", r)
-	}
-	r = retryOptions(policy.RetryOptions{MaxRetries: -1, TryTimeout: time.Second})
-	if r.MaxRetries != -1 || r.TryTimeout != time.Second || r.RetryDelay != 500*time.Millisecond {
-		t.Fatalf("given values not kept: %+v", r)
 	}
 }
