@@ -69,7 +69,9 @@ func (it Item) Meta(key string) string { return Props{Metadata: it.Metadata}.Met
 type Summary struct {
 	Size   int64
 	SHA256 [32]byte
-	MD5    [16]byte
+	// MD5 is the whole stream's MD5 with SetContentMD5, or when the
+	// stream went as one Put Blob; otherwise zero (not computed).
+	MD5 [16]byte
 }
 
 // UploadOptions tune Upload. Zero values take the defaults.

@@ -181,13 +181,23 @@ func (c *Client) upload(ctx context.Context, container, name string, r io.Reader
 
 	// At most n blocks exist at once (one per buffer), so the hashers'
 	// queues never make the reader wait.
-	md5h := u.startHasher(ctx, md5.New(), true, n)
+	// The whole-stream MD5 only when it is stored (SetContentMD5): a
+	// multi-gigabyte model file is proven by its SHA-256, and a second
+	// full MD5 pass would cost as much CPU as the block checksums.
 	shah := u.startHasher(ctx, sha256.New(), false, n)
+	hashers := []*hasher{shah}
+	var md5h *hasher
+	if opt.SetContentMD5 {
+		md5h = u.startHasher(ctx, md5.New(), true, n)
+		hashers = append(hashers, md5h)
+	}
 	stopHashers := func() {
-		close(md5h.in)
-		close(shah.in)
-		<-md5h.done
-		<-shah.done
+		for _, h := range hashers {
+			close(h.in)
+		}
+		for _, h := range hashers {
+			<-h.done
+		}
 	}
 
 	jobs := make(chan *block)
@@ -234,16 +244,17 @@ func (c *Client) upload(ctx context.Context, container, name string, r io.Reader
 				return nil
 			}
 			u.size += int64(nr)
-			// Three users: the two hashers and the stager (or, for a
-			// single Put Blob, this goroutine).
+			// Its users: the hashers and the stager (or, for a single Put
+			// Blob, this goroutine).
 			b := &block{index: index, buf: buf, n: nr}
-			b.refs.Store(3)
+			b.refs.Store(int32(len(hashers) + 1))
 			isSingle := index == 0 && last && !opt.Resume
-			if index == 0 && !isSingle {
+			if index == 0 && !isSingle && md5h != nil {
 				b.first = make(chan struct{})
 			}
-			md5h.in <- b
-			shah.in <- b
+			for _, h := range hashers {
+				h.in <- b
+			}
 			if isSingle {
 				single = b
 				return nil
@@ -284,7 +295,13 @@ func (c *Client) upload(ctx context.Context, container, name string, r io.Reader
 
 	sum := Summary{Size: u.size}
 	copy(sum.SHA256[:], shah.sum)
-	copy(sum.MD5[:], md5h.sum)
+	switch {
+	case md5h != nil:
+		copy(sum.MD5[:], md5h.sum)
+	case single != nil:
+		// A Put Blob's transactional MD5 is the whole stream's: one block.
+		sum.MD5 = md5.Sum(single.data())
+	}
 	if opt.AfterStage != nil {
 		if err := opt.AfterStage(); err != nil {
 			return Result{Summary: sum}, fmt.Errorf("%w: %w", ErrAborted, err)

@@ -202,8 +202,9 @@ func TestUploadBeforeCommitAbort(t *testing.T) {
 		data := randBytes(70*kib, 4)
 		var seen Summary
 		_, err := c.Upload(context.Background(), cn, name, bytes.NewReader(data), UploadOptions{
-			BlockSize:    bs,
-			BeforeCommit: func(s Summary) error { seen = s; return refuse },
+			BlockSize:     bs,
+			SetContentMD5: true, // Summary.MD5 is computed only for it
+			BeforeCommit:  func(s Summary) error { seen = s; return refuse },
 		})
 		if !errors.Is(err, ErrAborted) || !errors.Is(err, refuse) {
 			t.Fatalf("err %v, want ErrAborted wrapping the cause", err)
@@ -289,16 +290,20 @@ func TestUploadResume(t *testing.T) {
 // the wire fails the upload, and nothing is committed.
 func TestUploadTransactionalMD5(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		bs    int64
-		nth   int64 // which matching request to damage
-		match func(*http.Request) bool
+		name     string
+		bs       int64
+		nth      int64 // which matching request to damage
+		match    func(*http.Request) bool
+		wholeMD5 bool // SetContentMD5
 	}{
-		{"put-block", 16 * kib, 2, func(r *http.Request) bool { return r.URL.Query().Get("comp") == "block" }},
-		// Block 0's MD5 comes from the whole-stream hasher, not the stager.
-		{"put-block-0", 16 * kib, 1, func(r *http.Request) bool { return r.URL.Query().Get("comp") == "block" && blockIndex(r) == "00000000" }},
-		{"put-block-last", 16 * kib, 1, func(r *http.Request) bool { return r.URL.Query().Get("comp") == "block" && blockIndex(r) == "00000003" }},
-		{"put-blob", DefaultBlockSize, 1, func(r *http.Request) bool { return r.Method == http.MethodPut && r.URL.Query().Get("comp") == "" }},
+		{"put-block", 16 * kib, 2, func(r *http.Request) bool { return r.URL.Query().Get("comp") == "block" }, false},
+		// With SetContentMD5, block 0's MD5 comes from the whole-stream
+		// hasher; without, from the stager like every other block.
+		{"put-block-0-hasher", 16 * kib, 1, func(r *http.Request) bool { return r.URL.Query().Get("comp") == "block" && blockIndex(r) == "00000000" }, true},
+		{"put-block-0-stager", 16 * kib, 1, func(r *http.Request) bool { return r.URL.Query().Get("comp") == "block" && blockIndex(r) == "00000000" }, false},
+		{"put-block-last", 16 * kib, 1, func(r *http.Request) bool { return r.URL.Query().Get("comp") == "block" && blockIndex(r) == "00000003" }, true},
+		{"put-blob", DefaultBlockSize, 1, func(r *http.Request) bool { return r.Method == http.MethodPut && r.URL.Query().Get("comp") == "" }, false},
+		{"put-blob-md5", DefaultBlockSize, 1, func(r *http.Request) bool { return r.Method == http.MethodPut && r.URL.Query().Get("comp") == "" }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var hits atomic.Int64
@@ -307,7 +312,7 @@ func TestUploadTransactionalMD5(t *testing.T) {
 					corruptBody(r)
 				}
 			}}})
-			_, err := c.Upload(context.Background(), cn, "victim", bytes.NewReader(randBytes(60*kib, 6)), UploadOptions{BlockSize: tc.bs, Concurrency: 2})
+			_, err := c.Upload(context.Background(), cn, "victim", bytes.NewReader(randBytes(60*kib, 6)), UploadOptions{BlockSize: tc.bs, Concurrency: 2, SetContentMD5: tc.wholeMD5})
 			if err == nil {
 				t.Fatal("a corrupted block was accepted")
 			}

@@ -243,7 +243,10 @@ func (s *Service) uploadOne(ctx context.Context, it uploadItem, dryRun bool, tr 
 		ContentType:     "application/octet-stream",
 		Metadata:        map[string]string{MetaSizeBytes: strconv.FormatInt(size, 10)},
 		HashMetadataKey: MetaSha256,
-		SetContentMD5:   true,
+		// No whole-file Content-MD5: the service does not check it on a
+		// block list, the SHA-256 already proves the file, and on a 67 GB
+		// file a second full hash pass costs as much CPU as the per-block
+		// checksums (AzCopy leaves it off by default too, --put-md5).
 		Resume:          true,
 		BeforeCommit: func(sum blobstore.Summary) error {
 			got := hex.EncodeToString(sum.SHA256[:])
