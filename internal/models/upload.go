@@ -247,7 +247,7 @@ func (s *Service) uploadOne(ctx context.Context, it uploadItem, dryRun bool, tr 
 		// block list, the SHA-256 already proves the file, and on a 67 GB
 		// file a second full hash pass costs as much CPU as the per-block
 		// checksums (AzCopy leaves it off by default too, --put-md5).
-		Resume:          true,
+		Resume: true,
 		BeforeCommit: func(sum blobstore.Summary) error {
 			got := hex.EncodeToString(sum.SHA256[:])
 			if got != it.want {
