@@ -88,7 +88,7 @@ func TestQueueTriggerHostPayloads(t *testing.T) {
 		}
 	}
 	time.Sleep(100 * time.Millisecond)
-	if e := h.stderr.String(); !strings.Contains(e, "999999") || !strings.Contains(e, "malformed") {
+	if e := h.Stderr.String(); !strings.Contains(e, "999999") || !strings.Contains(e, "malformed") {
 		t.Fatalf("failures must be logged on stderr with their reason; stderr:\n%s", e)
 	}
 	if code, _ := h.do(t, "GET", "/", "", nil); code != 200 {
@@ -119,7 +119,7 @@ func TestTimerTriggerVerifies(t *testing.T) {
 	if st.Totals["verified"].Segments != st.Total.Segments {
 		t.Fatalf("after the timer every segment should be verified: %s", out)
 	}
-	if !strings.Contains(h.stdout.String()+h.stderr.String(), "past due") {
+	if !strings.Contains(h.Stdout.String()+h.Stderr.String(), "past due") {
 		t.Fatalf("IsPastDue must be logged")
 	}
 }
@@ -168,7 +168,7 @@ func TestHTTPFunctions(t *testing.T) {
 	if code != 404 {
 		t.Fatalf("unknown route: %d", code)
 	}
-	if err := h.stop(t, 15*time.Second); err != nil {
+	if err := h.Stop(t, 15*time.Second); err != nil {
 		t.Fatalf("SIGTERM: exit %v", err)
 	}
 }

@@ -8,19 +8,16 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hartonomous/offload/internal/azurite"
+	"github.com/hartonomous/offload/tests/testenv"
 )
 
 var (
@@ -28,28 +25,9 @@ var (
 	az      *azurite.Server
 )
 
+// TestMain builds the real binary once and starts one Azurite.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "offload-e2e-*")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binPath = filepath.Join(dir, "offload")
-	build := exec.Command("go", "build", "-o", binPath, "../handler")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build offload:", err)
-		os.Exit(1)
-	}
-	az, err = azurite.Start(context.Background(), azurite.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "azurite:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	az.Stop()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testenv.Main(m, func(bin string, server *azurite.Server) { binPath, az = bin, server })
 }
 
 // world is one test's settings: its own catalog file, containers and queue.
@@ -84,28 +62,13 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
-func (w *world) environ() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if _, ours := w.env[k]; ours || k == "FUNCTIONS_CUSTOMHANDLER_PORT" {
-			continue
-		}
-		out = append(out, kv)
-	}
-	for k, v := range w.env {
-		out = append(out, k+"="+v)
-	}
-	return out
-}
-
 // run executes the binary to completion and returns stdout, stderr, exit code.
 func (w *world) run(args ...string) (string, string, int) {
 	w.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binPath, args...)
-	cmd.Env, cmd.Dir = w.environ(), w.dir
+	cmd.Env, cmd.Dir = testenv.Environ(w.env), w.dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -128,80 +91,21 @@ func (w *world) mustRun(args ...string) string {
 	return out
 }
 
-// handler is a running `offload` started the way the Functions host starts it.
-type handler struct {
-	cmd    *exec.Cmd
-	base   string
-	stdout *syncBuffer
-	stderr *syncBuffer
-	done   chan error
-}
+// handler is a running `offload` started the way the Functions host starts
+// it, with the request helper the tests use.
+type handler struct{ *testenv.Handler }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// start launches the custom handler with FUNCTIONS_CUSTOMHANDLER_PORT and no
-// arguments, and polls GET / until it answers, as the host does.
+// start launches the custom handler with the world's settings and waits
+// until it answers, as the host does.
 func (w *world) start() *handler {
 	w.t.Helper()
-	port := freePort(w.t)
-	cmd := exec.Command(binPath)
-	cmd.Env = append(w.environ(), "FUNCTIONS_CUSTOMHANDLER_PORT="+strconv.Itoa(port))
-	cmd.Dir = w.dir
-	h := &handler{cmd: cmd, base: "http://127.0.0.1:" + strconv.Itoa(port), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
-	cmd.Stdout, cmd.Stderr = h.stdout, h.stderr
-	if err := cmd.Start(); err != nil {
-		w.t.Fatal(err)
-	}
-	go func() { h.done <- cmd.Wait() }()
-	w.t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-h.done
-		if w.t.Failed() {
-			w.t.Logf("handler stdout:\n%s\nhandler stderr:\n%s", h.stdout, h.stderr)
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(h.base + "/")
-		if err == nil {
-			resp.Body.Close()
-			return h
-		}
-		select {
-		case err := <-h.done:
-			w.t.Fatalf("handler exited before ready: %v\nstderr:\n%s", err, h.stderr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			w.t.Fatalf("handler not ready after 30s\nstderr:\n%s", h.stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return &handler{testenv.StartHandler(w.t, testenv.HandlerConfig{Bin: binPath, Dir: w.dir, Env: w.env})}
 }
 
-// post sends a request and returns status and body.
+// do sends a request and returns status and body.
 func (h *handler) do(t *testing.T, method, path, contentType string, body []byte, headers ...string) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, h.base+path, bytes.NewReader(body))
+	req, err := http.NewRequest(method, h.Base+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,18 +122,4 @@ func (h *handler) do(t *testing.T, method, path, contentType string, body []byte
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, b
-}
-
-// stop sends SIGTERM and waits for a clean exit.
-func (h *handler) stop(t *testing.T, within time.Duration) error {
-	t.Helper()
-	_ = h.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-h.done:
-		h.done <- err // for Cleanup
-		return err
-	case <-time.After(within):
-		t.Fatalf("handler did not exit within %s of SIGTERM", within)
-		return nil
-	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hartonomous/offload/internal/catalog/sqlite"
 	"github.com/hartonomous/offload/internal/config"
+	"github.com/hartonomous/offload/tests/testenv"
 )
 
 // Secrets that must never show in anything Offload prints or answers.
@@ -90,7 +91,7 @@ func (w *world) runBounded(d time.Duration, args ...string) (string, string, int
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binPath, args...)
-	cmd.Env, cmd.Dir = w.environ(), w.dir
+	cmd.Env, cmd.Dir = testenv.Environ(w.env), w.dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -185,11 +186,11 @@ func (l leakCheck) serveRun(w *world, label string) {
 		code, body := h.do(l.t, c.method, c.path, "application/json", []byte(c.body), auth...)
 		l.check(fmt.Sprintf("%s: %s %s answer (%d)", label, c.method, c.path, code), string(body))
 	}
-	if err := h.stop(l.t, 30*time.Second); err != nil {
+	if err := h.Stop(l.t, 30*time.Second); err != nil {
 		l.t.Logf("%s: handler exit after SIGTERM: %v", label, err)
 	}
-	l.check(label+": handler stdout", h.stdout.String())
-	l.check(label+": handler stderr", h.stderr.String())
+	l.check(label+": handler stdout", h.Stdout.String())
+	l.check(label+": handler stderr", h.Stderr.String())
 }
 
 // No secret of the settings, the requests or the connection strings ever

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"github.com/hartonomous/offload/internal/demo"
 	"github.com/hartonomous/offload/internal/segments"
 	"github.com/hartonomous/offload/tests/faultproxy"
+	"github.com/hartonomous/offload/tests/testenv"
 )
 
 // bigSegmentBytes is large enough to take several 1 MiB blocks, small
@@ -159,14 +161,10 @@ func TestShutdownDuringMigrate(t *testing.T) {
 	s.mustRun("segments", "enqueue")
 
 	cmd := exec.Command(binPath, "segments", "migrate", "--workers", "1", "--block-size-mib", "1", "--concurrency", "1", "--verbose")
-	env := *s.world
-	env.env = map[string]string{}
-	for k, v := range s.env {
-		env.env[k] = v
-	}
-	env.env["AzureWebJobsStorage"] = s.slowCS
-	cmd.Env, cmd.Dir = env.environ(), s.dir
-	var out, errb syncBuffer
+	env := maps.Clone(s.env)
+	env["AzureWebJobsStorage"] = s.slowCS
+	cmd.Env, cmd.Dir = testenv.Environ(env), s.dir
+	var out, errb testenv.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -226,7 +224,7 @@ func TestShutdownDuringInvocation(t *testing.T) {
 	answered := make(chan answer, 1)
 	invocation := `{"Data":{"msg":"\"{\\\"segmentId\\\":` + strconv.FormatInt(s.id, 10) + `}\""},"Metadata":{"DequeueCount":"1","Id":"\"shutdown-1\""}}`
 	go func() {
-		resp, err := http.Post(h.base+"/MigrateSegment", "application/json", bytes.NewReader([]byte(invocation)))
+		resp, err := http.Post(h.Base+"/MigrateSegment", "application/json", bytes.NewReader([]byte(invocation)))
 		if err != nil {
 			answered <- answer{err: err}
 			return
@@ -236,19 +234,15 @@ func TestShutdownDuringInvocation(t *testing.T) {
 		answered <- answer{code: resp.StatusCode, body: body, err: err}
 	}()
 	exited := make(chan error, 1)
-	go func() {
-		err := <-h.done
-		h.done <- err // for the world's cleanup
-		exited <- err
-	}()
+	go func() { exited <- h.Wait() }()
 	s.waitClaimed(exited)
 
-	_ = h.cmd.Process.Signal(syscall.SIGTERM)
+	_ = h.Signal(syscall.SIGTERM)
 	var a answer
 	select {
 	case a = <-answered:
 	case <-time.After(exitBound):
-		t.Fatalf("no answer to the invocation within %s of SIGTERM\nstderr:\n%s", exitBound, h.stderr)
+		t.Fatalf("no answer to the invocation within %s of SIGTERM\nstderr:\n%s", exitBound, h.Stderr)
 	}
 	select {
 	case err := <-exited:

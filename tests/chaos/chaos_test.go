@@ -2,9 +2,7 @@ package chaos_test
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/hartonomous/offload/internal/azurite"
 	"github.com/hartonomous/offload/tests/chaos"
+	"github.com/hartonomous/offload/tests/testenv"
 )
 
 var (
@@ -21,27 +20,7 @@ var (
 
 // TestMain builds the real binary once and starts one Azurite.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "offload-chaos-*")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binPath = filepath.Join(dir, "offload")
-	build := exec.Command("go", "build", "-o", binPath, "../../handler")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build offload:", err)
-		os.Exit(1)
-	}
-	az, err = azurite.Start(context.Background(), azurite.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "azurite:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	az.Stop()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testenv.Main(m, func(bin string, server *azurite.Server) { binPath, az = bin, server })
 }
 
 // TestChaos migrates the demo set through 10% storage faults while

@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/hartonomous/offload/tests/testenv"
 )
 
 // Offload runs the real offload binary with a fixed set of settings (the
@@ -23,20 +24,7 @@ type Offload struct {
 
 // Environ is the process environment: the inherited one without any
 // setting Env names or FUNCTIONS_CUSTOMHANDLER_PORT, plus Env.
-func (o Offload) Environ() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if _, ours := o.Env[k]; ours || k == "FUNCTIONS_CUSTOMHANDLER_PORT" {
-			continue
-		}
-		out = append(out, kv)
-	}
-	for k, v := range o.Env {
-		out = append(out, k+"="+v)
-	}
-	return out
-}
+func (o Offload) Environ() []string { return testenv.Environ(o.Env) }
 
 // Result is a finished command.
 type Result struct {
@@ -85,8 +73,8 @@ type Proc struct {
 	cmd    *exec.Cmd
 	args   []string
 	start  time.Time
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *testenv.SyncBuffer
+	stderr *testenv.SyncBuffer
 	done   chan struct{}
 	err    error
 	killed bool
@@ -97,7 +85,7 @@ type Proc struct {
 func (o Offload) Start(args ...string) (*Proc, error) {
 	cmd := exec.Command(o.Bin, args...)
 	cmd.Env, cmd.Dir = o.Environ(), o.Dir
-	p := &Proc{cmd: cmd, args: args, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &Proc{cmd: cmd, args: args, stdout: &testenv.SyncBuffer{}, stderr: &testenv.SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	p.start = time.Now()
 	if err := cmd.Start(); err != nil {
@@ -149,16 +137,3 @@ func (p *Proc) Wait() Result {
 
 // Output is what the process wrote so far.
 func (p *Proc) Output() (stdout, stderr string) { return p.stdout.String(), p.stderr.String() }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

@@ -2,16 +2,8 @@ package load_test
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +12,7 @@ import (
 	"github.com/hartonomous/offload/internal/files"
 	"github.com/hartonomous/offload/tests/chaos"
 	"github.com/hartonomous/offload/tests/load"
+	"github.com/hartonomous/offload/tests/testenv"
 )
 
 var (
@@ -29,27 +22,7 @@ var (
 
 // TestMain builds the real binary once and starts one Azurite.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "offload-load-*")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binPath = filepath.Join(dir, "offload")
-	build := exec.Command("go", "build", "-o", binPath, "../../handler")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build offload:", err)
-		os.Exit(1)
-	}
-	az, err = azurite.Start(context.Background(), azurite.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "azurite:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	az.Stop()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testenv.Main(m, func(bin string, server *azurite.Server) { binPath, az = bin, server })
 }
 
 // memoryBound is what the handler's RSS must stay under whatever the number
@@ -78,11 +51,11 @@ func TestFilesLoad(t *testing.T) {
 		duration = d
 	}
 	h := startHandler(t)
-	rep, err := load.Run(context.Background(), load.Config{BaseURL: h.base, FunctionKey: "load-test-key", Duration: duration})
+	rep, err := load.Run(context.Background(), load.Config{BaseURL: h.Base, FunctionKey: "load-test-key", Duration: duration})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep.PeakRSS, err = load.PeakRSS(h.cmd.Process.Pid)
+	rep.PeakRSS, err = load.PeakRSS(h.Pid())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +78,9 @@ func TestFilesLoad(t *testing.T) {
 	if rep.Ops[load.OpRead].Bytes == 0 {
 		t.Errorf("no file was read back")
 	}
-	h.stop(t)
+	if err := h.Stop(t, 60*time.Second); err != nil {
+		t.Errorf("handler exit after SIGTERM: %v", err)
+	}
 	if path := os.Getenv("OFFLOAD_LOAD_REPORT"); path != "" && !t.Failed() {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join("..", "..", path) // relative to the module root
@@ -117,38 +92,12 @@ func TestFilesLoad(t *testing.T) {
 	}
 }
 
-type handler struct {
-	cmd    *exec.Cmd
-	base   string
-	done   chan error
-	stderr *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
-// startHandler runs `offload` with FUNCTIONS_CUSTOMHANDLER_PORT and no
-// arguments, as the Functions host does, and waits until GET / answers.
-func startHandler(t *testing.T) *handler {
+// startHandler runs `offload` the way the Functions host does, with
+// settings of its own.
+func startHandler(t *testing.T) *testenv.Handler {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	dir := t.TempDir()
-	off := chaos.Offload{Bin: binPath, Dir: dir, Env: map[string]string{
+	env := map[string]string{
 		"SQL_CONNECTION_STRING": "sqlite:" + filepath.Join(dir, "catalog.db"),
 		"AzureWebJobsStorage":   az.ConnectionString,
 		"FILES_ROOTS":           `D:\Models\=models-load`,
@@ -156,52 +105,7 @@ func startHandler(t *testing.T) *handler {
 		"TENSORS_CONTAINER":     "tensors-load",
 		"ATOMS_CONTAINER":       "atoms-load",
 		"SEGMENT_QUEUE":         "segq-load",
-	}}
-	cmd := exec.Command(binPath)
-	cmd.Env, cmd.Dir = off.Environ(), dir
-	cmd.Env = append(cmd.Env, "FUNCTIONS_CUSTOMHANDLER_PORT="+strconv.Itoa(port))
-	h := &handler{cmd: cmd, base: "http://127.0.0.1:" + strconv.Itoa(port), done: make(chan error, 1), stderr: &syncBuffer{}}
+	}
 	// The handler logs every request on stdout: keep only stderr.
-	cmd.Stderr = h.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { h.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		if err, ok := <-h.done; ok {
-			h.done <- err
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(h.base + "/")
-		if err == nil {
-			resp.Body.Close()
-			return h
-		}
-		select {
-		case err := <-h.done:
-			t.Fatalf("handler exited before ready: %v\n%s", err, h.stderr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("handler not ready after 30s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// stop sends SIGTERM and waits for a clean exit.
-func (h *handler) stop(t *testing.T) {
-	_ = h.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-h.done:
-		h.done <- err
-		if err != nil {
-			t.Errorf("handler exit after SIGTERM: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Errorf("handler did not exit within 60s of SIGTERM")
-	}
+	return testenv.StartHandler(t, testenv.HandlerConfig{Bin: binPath, Dir: dir, Env: env, DiscardStdout: true})
 }
