@@ -29,8 +29,8 @@ test: deps ## vet, unit and integration tests (Azurite + embedded SQLite)
 run: deps build ## the whole local job: Azurite + demo catalog when nothing is configured
 	$(BIN) run
 
-bench: deps ## benchmarks, printed as a table (OFFLOAD_BENCH_SCALE=full for the issue sizes)
-	$(GO) run ./tools/benchtable
+bench: deps ## benchmarks as a table of medians of BENCH_COUNT (3) runs (OFFLOAD_BENCH_SCALE=full for the issue sizes)
+	$(GO) run ./tools/benchtable -count $${BENCH_COUNT:-3}
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	scripts/fuzz.sh $${FUZZTIME:-30s}
