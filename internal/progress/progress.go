@@ -74,6 +74,9 @@ func (b *Bar) Done() {
 	b.draw(true)
 }
 
+// minETA is how long a run must have gone before its rate gives an ETA.
+const minETA = time.Second
+
 func (b *Bar) draw(final bool) {
 	el := b.now().Sub(b.start).Seconds()
 	rate := 0.0
@@ -81,7 +84,9 @@ func (b *Bar) draw(final bool) {
 		rate = float64(b.bytes) / el
 	}
 	eta := "--"
-	if rate > 0 && b.totalBytes > b.bytes && !final {
+	// A rate from the first fraction of a second (one small item, a
+	// connection being set up) predicts nothing: no ETA before minETA.
+	if rate > 0 && b.totalBytes > b.bytes && !final && el >= minETA.Seconds() {
 		eta = (time.Duration(float64(b.totalBytes-b.bytes)/rate) * time.Second).Round(time.Second).String()
 	}
 	pct := 100.0

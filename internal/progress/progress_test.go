@@ -21,11 +21,28 @@ func TestPlainLines(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("want 2 lines (one due, one final), got %d: %q", len(lines), buf.String())
 	}
-	if !strings.Contains(lines[0], "2/4 items") || !strings.Contains(lines[0], "ETA") {
+	// 2 MiB in 6 s, 2 MiB to go.
+	if !strings.Contains(lines[0], "2/4 items") || !strings.Contains(lines[0], "ETA 6s") {
 		t.Fatalf("first line %q", lines[0])
 	}
 	if !strings.Contains(lines[1], "3/4 items") || !strings.Contains(lines[1], "1 failed") {
 		t.Fatalf("final line %q", lines[1])
+	}
+}
+
+// The first sample, a fraction of a second in, gives no ETA: its rate
+// would predict hours for a run of seconds.
+func TestNoETAFromFirstMoment(t *testing.T) {
+	var buf bytes.Buffer
+	b := New(&buf, "migrate", 34, 190<<20)
+	clock := b.start
+	b.now = func() time.Time { return clock }
+	clock = clock.Add(100 * time.Millisecond)
+	b.Add(1, 1<<10, false)
+	b.Done()
+	first := strings.Split(buf.String(), "\n")[0]
+	if !strings.Contains(first, "ETA --") {
+		t.Fatalf("first line %q: want no ETA yet", first)
 	}
 }
 
