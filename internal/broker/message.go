@@ -80,18 +80,23 @@ func (c *Client) Receive(ctx context.Context, queue string, n int, visibility ti
 		if m == nil {
 			continue
 		}
-		text := deref(m.MessageText)
-		out = append(out, Message{
-			ID:           deref(m.MessageID),
-			PopReceipt:   deref(m.PopReceipt),
-			DequeueCount: deref(m.DequeueCount),
-			InsertedAt:   deref(m.InsertionTime),
-			Body:         decode(text),
-			Queue:        queue,
-			Text:         text,
-		})
+		msg := newMessage(queue, m.MessageID, m.MessageText, m.DequeueCount, m.InsertionTime)
+		msg.PopReceipt = deref(m.PopReceipt)
+		out = append(out, msg)
 	}
 	return out, nil
+}
+
+// newMessage is a received or peeked message (the SDK has a type for each).
+func newMessage(queue string, id, text *string, dequeueCount *int64, inserted *time.Time) Message {
+	return Message{
+		ID:           deref(id),
+		DequeueCount: deref(dequeueCount),
+		InsertedAt:   deref(inserted),
+		Body:         decode(deref(text)),
+		Queue:        queue,
+		Text:         deref(text),
+	}
 }
 
 // Peek returns up to n (1..32) visible messages without receiving them:
@@ -104,18 +109,9 @@ func (c *Client) Peek(ctx context.Context, queue string, n int) ([]Message, erro
 	}
 	out := make([]Message, 0, len(resp.Messages))
 	for _, m := range resp.Messages {
-		if m == nil {
-			continue
+		if m != nil {
+			out = append(out, newMessage(queue, m.MessageID, m.MessageText, m.DequeueCount, m.InsertionTime))
 		}
-		text := deref(m.MessageText)
-		out = append(out, Message{
-			ID:           deref(m.MessageID),
-			DequeueCount: deref(m.DequeueCount),
-			InsertedAt:   deref(m.InsertionTime),
-			Body:         decode(text),
-			Queue:        queue,
-			Text:         text,
-		})
 	}
 	return out, nil
 }
