@@ -202,10 +202,12 @@ func ValidNCRONTAB(s string) error {
 	return nil
 }
 
-// ParseRoots parses "PREFIX=container;PREFIX=container". Prefixes may be
-// Windows (D:\Models\) or POSIX (/srv/models/) paths.
-func ParseRoots(s string) ([]Root, error) {
-	var roots []Root
+// SplitPairs splits "KEY=VALUE;KEY=VALUE" into trimmed pairs, skipping
+// empty parts. The last "=" of a part separates the two, so a key may
+// itself hold "=" (a path can); a part without a key or a value is an
+// error that names it and the expected form (e.g. "PATH=container").
+func SplitPairs(s, form string) ([][2]string, error) {
+	var pairs [][2]string
 	for _, part := range strings.Split(s, ";") {
 		part = strings.TrimSpace(part)
 		if part == "" {
@@ -213,16 +215,30 @@ func ParseRoots(s string) ([]Root, error) {
 		}
 		i := strings.LastIndex(part, "=")
 		if i <= 0 || i == len(part)-1 {
-			return nil, fmt.Errorf("%q is not PATH=container", part)
+			return nil, fmt.Errorf("%q is not %s", part, form)
 		}
-		prefix, container := strings.TrimSpace(part[:i]), strings.TrimSpace(part[i+1:])
+		pairs = append(pairs, [2]string{strings.TrimSpace(part[:i]), strings.TrimSpace(part[i+1:])})
+	}
+	return pairs, nil
+}
+
+// ParseRoots parses "PREFIX=container;PREFIX=container". Prefixes may be
+// Windows (D:\Models\) or POSIX (/srv/models/) paths.
+func ParseRoots(s string) ([]Root, error) {
+	pairs, err := SplitPairs(s, "PATH=container")
+	if err != nil {
+		return nil, err
+	}
+	var roots []Root
+	for _, pair := range pairs {
+		prefix, container := pair[0], pair[1]
 		if err := ValidContainerName(container); err != nil {
 			return nil, err
 		}
-		prefix = strings.ReplaceAll(prefix, `\`, "/")
 		if strings.Contains(prefix, "..") {
-			return nil, fmt.Errorf("root %q must not contain ..", part[:i])
+			return nil, fmt.Errorf("root %q must not contain ..", prefix)
 		}
+		prefix = strings.ReplaceAll(prefix, `\`, "/")
 		if !strings.HasSuffix(prefix, "/") {
 			prefix += "/"
 		}

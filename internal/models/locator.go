@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/hartonomous/offload/internal/config"
 )
 
 // LocatorRoot maps a PayloadLocator prefix, as the catalog spells it (for
@@ -43,17 +45,13 @@ func MapLocators(roots []LocatorRoot) func(string) (string, error) {
 // ParseLocatorRoots parses "PREFIX=DIR;PREFIX=DIR" (the last "=" of each
 // part separates them, as in FILES_ROOTS).
 func ParseLocatorRoots(s string) ([]LocatorRoot, error) {
+	pairs, err := config.SplitPairs(s, "PREFIX=DIR")
+	if err != nil {
+		return nil, fmt.Errorf("locator root: %w", err)
+	}
 	var roots []LocatorRoot
-	for _, part := range strings.Split(s, ";") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		i := strings.LastIndex(part, "=")
-		if i <= 0 || i == len(part)-1 {
-			return nil, fmt.Errorf("locator root %q is not PREFIX=DIR", part)
-		}
-		roots = append(roots, LocatorRoot{Prefix: strings.TrimSpace(part[:i]), Dir: strings.TrimSpace(part[i+1:])})
+	for _, pair := range pairs {
+		roots = append(roots, LocatorRoot{Prefix: pair[0], Dir: pair[1]})
 	}
 	return roots, nil
 }
