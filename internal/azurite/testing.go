@@ -2,6 +2,8 @@ package azurite
 
 import (
 	"context"
+	"os"
+	"sync"
 	"testing"
 )
 
@@ -16,4 +18,40 @@ func StartT(tb testing.TB) *Server {
 	}
 	tb.Cleanup(s.Stop)
 	return s
+}
+
+// Shared is the one Azurite of a test binary. The first test that asks for
+// it starts it (node costs a second or two, and tests that need no storage,
+// such as pure tests and fuzz seeds, never pay for it); Main stops it after
+// the tests. Tests that need storage fail, never skip, when it cannot start.
+//
+// Use it as a package variable with TestMain calling Main:
+//
+//	var az azurite.Shared
+//	func TestMain(m *testing.M) { az.Main(m) }
+type Shared struct {
+	once sync.Once
+	srv  *Server
+	err  error
+}
+
+// Get returns the shared server, starting it on first use. A failed start
+// is remembered, so every later test fails fast instead of retrying.
+func (s *Shared) Get(tb testing.TB) *Server {
+	tb.Helper()
+	s.once.Do(func() { s.srv, s.err = Start(context.Background(), Options{}) })
+	if s.err != nil {
+		tb.Fatalf("start azurite: %v", s.err)
+	}
+	return s.srv
+}
+
+// Main runs the tests, stops the server if a test started it, and exits
+// with the tests' code (os.Exit skips deferred calls, hence no defer).
+func (s *Shared) Main(m *testing.M) {
+	code := m.Run()
+	if s.srv != nil {
+		s.srv.Stop()
+	}
+	os.Exit(code)
 }

@@ -31,7 +31,7 @@ func TestEnsureContainerIdempotent(t *testing.T) {
 func TestURL(t *testing.T) {
 	c, cn := setup(t)
 	name := "dir/a b#?%.bin"
-	want := "http://127.0.0.1:" + itoa(srv.BlobPort) + "/devstoreaccount1/" + cn + "/dir/a%20b%23%3F%25.bin"
+	want := "http://127.0.0.1:" + itoa(az.Get(t).BlobPort) + "/devstoreaccount1/" + cn + "/dir/a%20b%23%3F%25.bin"
 	if got := c.URL(cn, name); got != want {
 		t.Fatalf("URL = %s, want %s", got, want)
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -19,20 +18,10 @@ import (
 	"github.com/hartonomous/offload/internal/config"
 )
 
-// srv is the one Azurite of this test binary (starting one costs seconds).
-var srv *azurite.Server
+// az is the test binary's Azurite, started by the first test that needs it.
+var az azurite.Shared
 
-func TestMain(m *testing.M) {
-	s, err := azurite.Start(context.Background(), azurite.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "blobstore tests need Azurite:", err)
-		os.Exit(1)
-	}
-	srv = s
-	code := m.Run()
-	s.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { az.Main(m) }
 
 var seq atomic.Int64
 
@@ -43,7 +32,7 @@ func setup(tb testing.TB, opts ...Options) (*Client, string) {
 	if len(opts) > 0 {
 		opt = opts[0]
 	}
-	c, err := New(config.Storage{ConnectionString: srv.ConnectionString}, opt)
+	c, err := New(config.Storage{ConnectionString: az.Get(tb).ConnectionString}, opt)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -224,7 +224,7 @@ func TestTooLarge(t *testing.T) {
 func TestEnsureAndMissingQueue(t *testing.T) {
 	c, q := setup(t)
 	ctx := context.Background()
-	fresh, err := New(config.Storage{ConnectionString: srv.ConnectionString}, Options{}) // no cache: asks the service
+	fresh, err := New(config.Storage{ConnectionString: az.Get(t).ConnectionString}, Options{}) // no cache: asks the service
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -15,20 +14,10 @@ import (
 	"github.com/hartonomous/offload/internal/config"
 )
 
-// srv is the one Azurite of this test binary (starting one costs seconds).
-var srv *azurite.Server
+// az is the test binary's Azurite, started by the first test that needs it.
+var az azurite.Shared
 
-func TestMain(m *testing.M) {
-	s, err := azurite.Start(context.Background(), azurite.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "broker tests need Azurite:", err)
-		os.Exit(1)
-	}
-	srv = s
-	code := m.Run()
-	s.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { az.Main(m) }
 
 var seq atomic.Int64
 
@@ -36,7 +25,7 @@ var seq atomic.Int64
 // for the -poison suffix).
 func setup(t *testing.T) (*Client, string) {
 	t.Helper()
-	c, err := New(config.Storage{ConnectionString: srv.ConnectionString}, Options{})
+	c, err := New(config.Storage{ConnectionString: az.Get(t).ConnectionString}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +43,7 @@ func setup(t *testing.T) (*Client, string) {
 // raw is a plain azqueue client, to see and write the stored text directly.
 func raw(t *testing.T, queue string) *azqueue.QueueClient {
 	t.Helper()
-	q, err := azqueue.NewQueueClientFromConnectionString(srv.ConnectionString, queue, nil)
+	q, err := azqueue.NewQueueClientFromConnectionString(az.Get(t).ConnectionString, queue, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

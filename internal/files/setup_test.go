@@ -8,10 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -24,32 +22,13 @@ import (
 	"github.com/hartonomous/offload/internal/config"
 )
 
-// srv is the one Azurite of this test binary, started by the first test
-// that needs storage (starting one costs seconds; the pure tests and the
-// fuzzer need none). Tests do not run in parallel: the hostile-request test
-// compares the whole account before and after.
-var (
-	srv     *azurite.Server
-	srvErr  error
-	srvOnce sync.Once
-)
+// az is the test binary's Azurite, started by the first test that needs
+// storage (the pure tests and the fuzzer need none). Tests do not run in
+// parallel: the hostile-request test compares the whole account before and
+// after.
+var az azurite.Shared
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if srv != nil {
-		srv.Stop()
-	}
-	os.Exit(code)
-}
-
-func storage(t testing.TB) *azurite.Server {
-	t.Helper()
-	srvOnce.Do(func() { srv, srvErr = azurite.Start(context.Background(), azurite.Options{}) })
-	if srvErr != nil {
-		t.Fatalf("files tests need Azurite: %v", srvErr)
-	}
-	return srv
-}
+func TestMain(m *testing.M) { az.Main(m) }
 
 var seq atomic.Int64
 
@@ -69,18 +48,18 @@ type harness struct {
 // setup builds a harness; cfg may adjust the service's Config.
 func setup(t testing.TB, cfg ...func(*Config)) *harness {
 	t.Helper()
-	srv := storage(t)
+	srv := az.Get(t)
 	st := config.Storage{ConnectionString: srv.ConnectionString}
 	blobs, err := blobstore.New(st, blobstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	az, err := azblob.NewClientFromConnectionString(srv.ConnectionString, nil)
+	bc, err := azblob.NewClientFromConnectionString(srv.ConnectionString, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := seq.Add(1)
-	h := &harness{t: t, blobs: blobs, az: az, models: fmt.Sprintf("models-%d", n), repo: fmt.Sprintf("repo-%d", n)}
+	h := &harness{t: t, blobs: blobs, az: bc, models: fmt.Sprintf("models-%d", n), repo: fmt.Sprintf("repo-%d", n)}
 	h.roots, err = config.ParseRoots(fmt.Sprintf(`D:\Models\=%s;D:\Repositories\Hartonomous\=%s`, h.models, h.repo))
 	if err != nil {
 		t.Fatal(err)

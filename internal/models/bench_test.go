@@ -109,7 +109,7 @@ func BenchmarkUploadModels(b *testing.B) {
 // on this machine.
 func BenchmarkUploadCeiling(b *testing.B) {
 	paths, total := benchFiles(b)
-	srv := startAzurite(b)
+	srv := az.Get(b)
 	ctx := context.Background()
 	svc, err := azblob.NewClientFromConnectionString(srv.ConnectionString, nil)
 	if err != nil {

@@ -21,20 +21,10 @@ import (
 	"github.com/hartonomous/offload/internal/config"
 )
 
-// One Azurite for the package: starting node costs a second or two.
-var (
-	azOnce sync.Once
-	azSrv  *azurite.Server
-	azErr  error
-)
+// az is the test binary's Azurite, started by the first test that needs it.
+var az azurite.Shared
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if azSrv != nil {
-		azSrv.Stop()
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { az.Main(m) }
 
 // testBlock is small so that files of a few hundred KiB span many blocks
 // and exercise parallel staging.
@@ -56,20 +46,11 @@ var uniq struct {
 	n int
 }
 
-func startAzurite(tb testing.TB) *azurite.Server {
-	tb.Helper()
-	azOnce.Do(func() { azSrv, azErr = azurite.Start(context.Background(), azurite.Options{}) })
-	if azErr != nil {
-		tb.Fatalf("azurite: %v", azErr)
-	}
-	return azSrv
-}
-
 // setup gives each test its own catalog, container and file directory on the
 // shared Azurite.
 func setup(t testing.TB, mutate ...func(*Config)) *env {
 	t.Helper()
-	srv := startAzurite(t)
+	srv := az.Get(t)
 	ctx := context.Background()
 	blobs, err := blobstore.New(config.Storage{ConnectionString: srv.ConnectionString}, blobstore.Options{})
 	if err != nil {

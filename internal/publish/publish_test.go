@@ -8,10 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,19 +24,12 @@ import (
 )
 
 var (
-	srv     *azurite.Server
-	srvErr  error
-	srvOnce sync.Once
-	seq     atomic.Int64
+	// az is the test binary's Azurite, started by the first test that needs it.
+	az  azurite.Shared
+	seq atomic.Int64
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if srv != nil {
-		srv.Stop()
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { az.Main(m) }
 
 type harness struct {
 	t      *testing.T
@@ -50,10 +41,7 @@ type harness struct {
 
 func setup(t *testing.T) *harness {
 	t.Helper()
-	srvOnce.Do(func() { srv, srvErr = azurite.Start(context.Background(), azurite.Options{}) })
-	if srvErr != nil {
-		t.Fatalf("publish tests need Azurite: %v", srvErr)
-	}
+	srv := az.Get(t)
 	st := config.Storage{ConnectionString: srv.ConnectionString}
 	b, err := broker.New(st, broker.Options{})
 	if err != nil {

@@ -23,20 +23,10 @@ import (
 	"github.com/hartonomous/offload/internal/segments"
 )
 
-// One Azurite for the package: starting node costs a second or two.
-var (
-	azOnce sync.Once
-	azSrv  *azurite.Server
-	azErr  error
-)
+// az is the test binary's Azurite, started by the first test that needs it.
+var az azurite.Shared
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if azSrv != nil {
-		azSrv.Stop()
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { az.Main(m) }
 
 type env struct {
 	t         testing.TB
@@ -63,12 +53,8 @@ var uniq struct {
 // many blocks.
 func setup(t testing.TB, mutate ...func(*segments.Config)) *env {
 	t.Helper()
-	azOnce.Do(func() { azSrv, azErr = azurite.Start(context.Background(), azurite.Options{}) })
-	if azErr != nil {
-		t.Fatalf("azurite: %v", azErr)
-	}
 	ctx := context.Background()
-	st := config.Storage{ConnectionString: azSrv.ConnectionString}
+	st := config.Storage{ConnectionString: az.Get(t).ConnectionString}
 	blobs, err := blobstore.New(st, blobstore.Options{})
 	if err != nil {
 		t.Fatal(err)

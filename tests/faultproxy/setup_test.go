@@ -1,13 +1,10 @@
 package faultproxy_test
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -15,30 +12,11 @@ import (
 	"github.com/hartonomous/offload/tests/faultproxy"
 )
 
-// One Azurite for the test binary (starting one costs seconds), started by
-// the first test that needs it: the chooser's unit tests do not.
-var (
-	azOnce sync.Once
-	az     *azurite.Server
-	azErr  error
-)
+// az is the test binary's Azurite, started by the first test that needs
+// it: the chooser's unit tests do not.
+var az azurite.Shared
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if az != nil {
-		az.Stop()
-	}
-	os.Exit(code)
-}
-
-func storage(t *testing.T) *azurite.Server {
-	t.Helper()
-	azOnce.Do(func() { az, azErr = azurite.Start(context.Background(), azurite.Options{}) })
-	if azErr != nil {
-		t.Fatalf("start azurite: %v", azErr)
-	}
-	return az
-}
+func TestMain(m *testing.M) { az.Main(m) }
 
 // env is a blob proxy and a queue proxy in front of Azurite.
 type env struct {
@@ -55,7 +33,7 @@ var seq atomic.Int64
 // both stop when the test ends.
 func setup(t *testing.T, cfg faultproxy.Config) env {
 	t.Helper()
-	s := storage(t)
+	s := az.Get(t)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
 	}
