@@ -62,10 +62,17 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
-// run executes the binary to completion and returns stdout, stderr, exit code.
+// run executes the binary to completion (5 minutes at most) and returns
+// stdout, stderr, exit code.
 func (w *world) run(args ...string) (string, string, int) {
 	w.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	return w.runBounded(5*time.Minute, args...)
+}
+
+// runBounded runs the binary with the world's settings, killed after d.
+func (w *world) runBounded(d time.Duration, args ...string) (string, string, int) {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binPath, args...)
 	cmd.Env, cmd.Dir = testenv.Environ(w.env), w.dir
@@ -77,6 +84,9 @@ func (w *world) run(args ...string) (string, string, int) {
 		code = ee.ExitCode()
 	} else if err != nil {
 		w.t.Fatalf("run %v: %v", args, err)
+	}
+	if ctx.Err() != nil {
+		w.t.Errorf("offload %s: still running after %s", strings.Join(args, " "), d)
 	}
 	return out.String(), errb.String(), code
 }

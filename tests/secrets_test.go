@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -9,7 +8,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/url"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,7 +16,6 @@ import (
 
 	"github.com/hartonomous/offload/internal/catalog/sqlite"
 	"github.com/hartonomous/offload/internal/config"
-	"github.com/hartonomous/offload/tests/testenv"
 )
 
 // Secrets that must never show in anything Offload prints or answers.
@@ -83,28 +80,6 @@ func (l leakCheck) check(what, text string) {
 			l.t.Errorf("%s leaks a secret (%q…): …%s…", what, s[:min(12, len(s))], text[lo:hi])
 		}
 	}
-}
-
-// runBounded runs the binary with the world's settings, killed after d.
-func (w *world) runBounded(d time.Duration, args ...string) (string, string, int) {
-	w.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binPath, args...)
-	cmd.Env, cmd.Dir = testenv.Environ(w.env), w.dir
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		w.t.Fatalf("run %v: %v", args, err)
-	}
-	if ctx.Err() != nil {
-		w.t.Errorf("offload %s: still running after %s", strings.Join(args, " "), d)
-	}
-	return out.String(), errb.String(), code
 }
 
 // cliRun runs every command once (verbose, so each step logs) and checks
