@@ -91,11 +91,7 @@ func TestShutdownTimeout(t *testing.T) {
 	started, release := make(chan struct{}), make(chan struct{})
 	defer close(release)
 	addr, cancel, done := serve(t, server.Config{ShutdownTimeout: 1, AbortGrace: 1}, server.Functions{SegmentStatus: slowStatus(started, release)})
-	go func() {
-		if resp, err := http.Get("http://" + addr + "/api/segments/status"); err == nil {
-			resp.Body.Close()
-		}
-	}()
+	getAsync(addr, "/api/segments/status")
 	<-started
 	cancel()
 	if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
@@ -120,11 +116,7 @@ func TestShutdownCancelsStragglers(t *testing.T) {
 	}
 	addr, cancel, done := serve(t, server.Config{ShutdownTimeout: 100 * time.Millisecond, AbortGrace: 10 * time.Second},
 		server.Functions{SegmentStatus: straggler})
-	go func() {
-		if resp, err := http.Get("http://" + addr + "/api/segments/status"); err == nil {
-			resp.Body.Close()
-		}
-	}()
+	getAsync(addr, "/api/segments/status")
 	<-started
 	cancel()
 	if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
@@ -138,6 +130,15 @@ func TestShutdownCancelsStragglers(t *testing.T) {
 	if !errors.Is(cause, server.ErrShutdownDeadline) {
 		t.Fatalf("request context's cause = %v, want ErrShutdownDeadline", cause)
 	}
+}
+
+// getAsync sends GET path in the background; the answer does not matter.
+func getAsync(addr, path string) {
+	go func() {
+		if resp, err := http.Get("http://" + addr + path); err == nil {
+			resp.Body.Close()
+		}
+	}()
 }
 
 func TestListenAndServeBadAddr(t *testing.T) {
