@@ -126,11 +126,10 @@ func New(cfg Config) *Service {
 // limit fails the read, and with it the upload, before any commit.
 func (s *Service) Handler() echo.HandlerFunc {
 	return func(c echo.Context) error {
-		req := c.Request()
-		if req.Method != http.MethodPost {
-			c.Response().Header().Set("Allow", http.MethodPost)
-			return server.Error(c, http.StatusMethodNotAllowed, CodeMethod, req.Method+" is not allowed: use POST")
+		if ok, err := server.RequirePOST(c); !ok {
+			return err
 		}
+		req := c.Request()
 		op := c.Param("op")
 		switch op {
 		case OpRead, OpWrite, OpExists, OpDelete, OpList:

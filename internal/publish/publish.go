@@ -81,11 +81,10 @@ type Response struct {
 // Success is 201 with {"queue","messageId"}.
 func (s *Service) Handler() echo.HandlerFunc {
 	return func(c echo.Context) error {
-		req := c.Request()
-		if req.Method != http.MethodPost {
-			c.Response().Header().Set("Allow", http.MethodPost)
-			return server.Error(c, http.StatusMethodNotAllowed, CodeMethod, req.Method+" is not allowed: use POST")
+		if ok, err := server.RequirePOST(c); !ok {
+			return err
 		}
+		req := c.Request()
 		queue := c.Param("queue")
 		if err := config.ValidQueueName(queue); err != nil {
 			return server.Error(c, http.StatusBadRequest, CodeInvalidQueue, err.Error())

@@ -31,6 +31,18 @@ func Error(c echo.Context, status int, code, msg string) error {
 	return c.JSON(status, ErrorBody{Error: msg, Code: code})
 }
 
+// RequirePOST answers 405 method_not_allowed, with Allow: POST, unless the
+// request is a POST: the T-SQL-facing functions take only POST, and say so
+// in their own JSON error rather than Echo's. ok reports whether the
+// handler may go on; otherwise it returns err.
+func RequirePOST(c echo.Context) (ok bool, err error) {
+	if m := c.Request().Method; m != http.MethodPost {
+		c.Response().Header().Set("Allow", http.MethodPost)
+		return false, Error(c, http.StatusMethodNotAllowed, "method_not_allowed", m+" is not allowed: use POST")
+	}
+	return true, nil
+}
+
 // notImplemented answers a function that is not set.
 func notImplemented(function string) echo.HandlerFunc {
 	return func(c echo.Context) error {
