@@ -17,7 +17,7 @@ import (
 	"github.com/hartonomous/offload/internal/azurite"
 	"github.com/hartonomous/offload/internal/blobstore"
 	"github.com/hartonomous/offload/internal/catalog"
-	"github.com/hartonomous/offload/internal/catalog/sqlite"
+	"github.com/hartonomous/offload/internal/catalog/sqlite/sqlitetest"
 	"github.com/hartonomous/offload/internal/config"
 )
 
@@ -56,14 +56,7 @@ func setup(t testing.TB, mutate ...func(*Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "catalog.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cat.Close() })
-	if _, err := cat.Apply(ctx, catalog.ApplyParams{}); err != nil {
-		t.Fatal(err)
-	}
+	cat := sqlitetest.Open(t)
 	uniq.Lock()
 	uniq.n++
 	n := uniq.n

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -18,7 +17,7 @@ import (
 	"github.com/hartonomous/offload/internal/blobstore"
 	"github.com/hartonomous/offload/internal/broker"
 	"github.com/hartonomous/offload/internal/catalog"
-	"github.com/hartonomous/offload/internal/catalog/sqlite"
+	"github.com/hartonomous/offload/internal/catalog/sqlite/sqlitetest"
 	"github.com/hartonomous/offload/internal/config"
 	"github.com/hartonomous/offload/internal/segments"
 )
@@ -63,14 +62,7 @@ func setup(t testing.TB, mutate ...func(*segments.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "catalog.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cat.Close() })
-	if _, err := cat.Apply(ctx, catalog.ApplyParams{}); err != nil {
-		t.Fatal(err)
-	}
+	cat := sqlitetest.Open(t)
 	uniq.Lock()
 	uniq.n++
 	n := uniq.n
