@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -53,11 +54,14 @@ func main() {
 	}
 }
 
-// row is one benchmark: with -count, the median of its runs.
+// row is one benchmark: with -count, the median of its runs, and the
+// lowest and highest MB/s of them (on a small shared machine the spread
+// says as much as the median).
 type row struct {
 	pkg, name string
 	runs      int
 	metrics   map[string]float64
+	lo, hi    float64 // MB/s range over the runs; 0 when not measured
 }
 
 var benchRE = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
@@ -114,6 +118,9 @@ func aggregate(rows []row) []row {
 		}
 		for u, vs := range vals {
 			agg.metrics[u] = median(vs)
+		}
+		if vs := vals["MB/s"]; len(vs) > 0 {
+			agg.lo, agg.hi = slices.Min(vs), slices.Max(vs)
 		}
 		out = append(out, agg)
 	}
@@ -173,6 +180,9 @@ func printTable(w io.Writer, rows []row) {
 	fmt.Fprint(tw, "sec/op\t")
 	for _, c := range cols {
 		fmt.Fprintf(tw, "%s\t", c)
+		if c == "MB/s" && multi {
+			fmt.Fprint(tw, "MB/s min-max\t")
+		}
 	}
 	fmt.Fprintln(tw)
 	for _, r := range rows {
@@ -192,6 +202,13 @@ func printTable(w io.Writer, rows []row) {
 				s = format(v)
 			}
 			fmt.Fprintf(tw, "%s\t", s)
+			if c == "MB/s" && multi {
+				rng := "-"
+				if r.hi > 0 {
+					rng = format(r.lo) + "-" + format(r.hi)
+				}
+				fmt.Fprintf(tw, "%s\t", rng)
+			}
 		}
 		fmt.Fprintln(tw)
 	}
