@@ -32,6 +32,13 @@ run: deps build ## the whole local job: Azurite + demo catalog when nothing is c
 bench: deps ## benchmarks as a table of medians of BENCH_COUNT (3) runs (OFFLOAD_BENCH_SCALE=full for the issue sizes)
 	$(GO) run ./tools/benchtable -count $${BENCH_COUNT:-3}
 
+chaos: deps ## long reliability runs (full demo set, 24 SIGKILLs, 10% faults; 60s load); rewrite docs/RELIABILITY.md
+	OFFLOAD_CHAOS=long OFFLOAD_CHAOS_REPORT=docs/RELIABILITY.md $(GO) test -count=1 -v -timeout 60m -run '^TestChaos$$' ./tests/chaos/
+	OFFLOAD_LOAD_DURATION=$${OFFLOAD_LOAD_DURATION:-60s} OFFLOAD_LOAD_REPORT=docs/RELIABILITY.md $(GO) test -count=1 -v -timeout 30m -run '^TestFilesLoad$$' ./tests/load/
+
+chaos-short: deps ## the short chaos and load runs that make test includes, with their reports
+	$(GO) test -count=1 -v -run '^(TestChaos|TestFilesLoad)$$' ./tests/chaos/ ./tests/load/
+
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	scripts/fuzz.sh $${FUZZTIME:-30s}
 
@@ -57,13 +64,4 @@ azurite: deps ## run Azurite in the foreground on the default ports (10000/10001
 clean: ## remove build outputs and local state
 	rm -rf bin $(DIST) $(ZIP) .offload
 
-.PHONY: help deps build test run bench fuzz package start azurite clean
-
-chaos: deps ## long reliability runs (full demo set, 24 SIGKILLs, 10% faults; 60s load); rewrite docs/RELIABILITY.md
-	OFFLOAD_CHAOS=long OFFLOAD_CHAOS_REPORT=docs/RELIABILITY.md $(GO) test -count=1 -v -timeout 60m -run '^TestChaos$$' ./tests/chaos/
-	OFFLOAD_LOAD_DURATION=$${OFFLOAD_LOAD_DURATION:-60s} OFFLOAD_LOAD_REPORT=docs/RELIABILITY.md $(GO) test -count=1 -v -timeout 30m -run '^TestFilesLoad$$' ./tests/load/
-
-chaos-short: deps ## the short chaos and load runs that make test includes, with their reports
-	$(GO) test -count=1 -v -run '^(TestChaos|TestFilesLoad)$$' ./tests/chaos/ ./tests/load/
-
-.PHONY: chaos chaos-short
+.PHONY: help deps build test run bench chaos chaos-short fuzz package start azurite clean
