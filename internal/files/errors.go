@@ -16,7 +16,7 @@ import (
 // Request error codes (besides the path codes of path.go).
 const (
 	CodeUnknownOp         = "unknown_op"
-	CodeMethod            = "method_not_allowed"
+	CodeMethod            = server.CodeMethodNotAllowed
 	CodeMediaType         = "unsupported_media_type"
 	CodeTooLarge          = "too_large"
 	CodeResponseTooLarge  = "response_too_large"

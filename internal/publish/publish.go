@@ -26,7 +26,7 @@ import (
 
 // Error codes of refused requests.
 const (
-	CodeMethod          = "method_not_allowed"
+	CodeMethod          = server.CodeMethodNotAllowed
 	CodeInvalidQueue    = "invalid_queue"
 	CodeQueueNotAllowed = "queue_not_allowed"
 	CodeMediaType       = "unsupported_media_type"

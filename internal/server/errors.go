@@ -31,6 +31,9 @@ func Error(c echo.Context, status int, code, msg string) error {
 	return c.JSON(status, ErrorBody{Error: msg, Code: code})
 }
 
+// CodeMethodNotAllowed is the error code of a 405, whoever answers it.
+const CodeMethodNotAllowed = "method_not_allowed"
+
 // RequirePOST answers 405 method_not_allowed, with Allow: POST, unless the
 // request is a POST: the T-SQL-facing functions take only POST, and say so
 // in their own JSON error rather than Echo's. ok reports whether the
@@ -38,7 +41,7 @@ func Error(c echo.Context, status int, code, msg string) error {
 func RequirePOST(c echo.Context) (ok bool, err error) {
 	if m := c.Request().Method; m != http.MethodPost {
 		c.Response().Header().Set("Allow", http.MethodPost)
-		return false, Error(c, http.StatusMethodNotAllowed, "method_not_allowed", m+" is not allowed: use POST")
+		return false, Error(c, http.StatusMethodNotAllowed, CodeMethodNotAllowed, m+" is not allowed: use POST")
 	}
 	return true, nil
 }
@@ -117,7 +120,7 @@ func statusCode(status int) string {
 	case http.StatusNotFound:
 		return "not_found"
 	case http.StatusMethodNotAllowed:
-		return "method_not_allowed"
+		return CodeMethodNotAllowed
 	case http.StatusRequestEntityTooLarge:
 		return "too_large"
 	case http.StatusUnsupportedMediaType:
