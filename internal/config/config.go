@@ -26,6 +26,7 @@ const (
 	SettingTensors         = "TENSORS_CONTAINER"
 	SettingSegmentQueue    = "SEGMENT_QUEUE"
 	SettingVerifySchedule  = "VERIFY_SCHEDULE"
+	SettingOutboxSchedule  = "OUTBOX_SCHEDULE"
 	SettingFilesRoots      = "FILES_ROOTS"
 	SettingPublishQueues   = "PUBLISH_QUEUES"
 	SettingHandlerPort     = "FUNCTIONS_CUSTOMHANDLER_PORT"
@@ -38,6 +39,7 @@ const (
 	DefaultTensorsContainer = "tensors"
 	DefaultSegmentQueue     = "segment-migration"
 	DefaultVerifySchedule   = "0 */10 * * * *"
+	DefaultOutboxSchedule   = "*/10 * * * * *"
 	DefaultFilesRoots       = `D:\Models\=models`
 	DefaultPublishQueues    = "neo4j-sync"
 )
@@ -54,10 +56,14 @@ type Config struct {
 	ModelsContainer  string
 	AtomsContainer   string
 	TensorsContainer string
-	SegmentQueue     string
-	VerifySchedule   string
-	FilesRoots       []Root
-	PublishQueues    []string
+	// SegmentQueue is lower-cased, as the host normalises a queue
+	// trigger's queue name.
+	SegmentQueue   string
+	VerifySchedule string
+	// OutboxSchedule is the DrainOutbox timer's schedule.
+	OutboxSchedule string
+	FilesRoots     []Root
+	PublishQueues  []string
 
 	// HandlerPort is FUNCTIONS_CUSTOMHANDLER_PORT: set by the Functions host
 	// when it starts us as a custom handler, empty on the command line.
@@ -104,8 +110,9 @@ func Load(getenv Getenv) (Config, error) {
 		ModelsContainer:  get(SettingModelsContainer, DefaultModelsContainer),
 		AtomsContainer:   get(SettingAtomsContainer, DefaultAtomsContainer),
 		TensorsContainer: get(SettingTensors, DefaultTensorsContainer),
-		SegmentQueue:     get(SettingSegmentQueue, DefaultSegmentQueue),
+		SegmentQueue:     strings.ToLower(get(SettingSegmentQueue, DefaultSegmentQueue)),
 		VerifySchedule:   get(SettingVerifySchedule, DefaultVerifySchedule),
+		OutboxSchedule:   get(SettingOutboxSchedule, DefaultOutboxSchedule),
 		HandlerPort:      get(SettingHandlerPort, ""),
 	}
 	if c.SQL == "" {
@@ -134,8 +141,13 @@ func Load(getenv Getenv) (Config, error) {
 	} else if len(c.PoisonQueue()) > 63 {
 		errs = append(errs, fmt.Errorf("%s: %q leaves no room for the -poison suffix (63 characters at most)", SettingSegmentQueue, c.SegmentQueue))
 	}
-	if err := ValidNCRONTAB(c.VerifySchedule); err != nil {
-		errs = append(errs, fmt.Errorf("%s: %w", SettingVerifySchedule, err))
+	for _, sc := range []struct{ name, v string }{
+		{SettingVerifySchedule, c.VerifySchedule},
+		{SettingOutboxSchedule, c.OutboxSchedule},
+	} {
+		if err := ValidSchedule(sc.v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", sc.name, err))
+		}
 	}
 	roots, err := ParseRoots(get(SettingFilesRoots, DefaultFilesRoots))
 	if err != nil {
@@ -182,22 +194,6 @@ func ValidContainerName(s string) error {
 func ValidQueueName(s string) error {
 	if len(s) < 3 || len(s) > 63 || !queueRE.MatchString(s) {
 		return fmt.Errorf("%q is not a valid queue name (3-63 lowercase letters, digits and single dashes)", s)
-	}
-	return nil
-}
-
-// ValidNCRONTAB checks the shape the Functions timer trigger accepts: six
-// space-separated fields (second minute hour day month day-of-week).
-func ValidNCRONTAB(s string) error {
-	f := strings.Fields(s)
-	if len(f) != 6 {
-		return fmt.Errorf("%q is not an NCRONTAB expression of 6 fields (second minute hour day month day-of-week)", s)
-	}
-	fieldRE := regexp.MustCompile(`^[0-9A-Za-z*/,\-]+$`)
-	for _, p := range f {
-		if !fieldRE.MatchString(p) {
-			return fmt.Errorf("%q: field %q has characters NCRONTAB does not allow", s, p)
-		}
 	}
 	return nil
 }

@@ -37,7 +37,7 @@ func TestEveryBadSettingNamed(t *testing.T) {
 		SettingStorage:         "AccountName=x;NoKeyHere=" + secret,
 		SettingModelsContainer: "Bad_Name",
 		SettingSegmentQueue:    "q",
-		SettingVerifySchedule:  "*/5 * * * *",
+		SettingVerifySchedule:  "every five minutes",
 		SettingFilesRoots:      `D:\Models`,
 		SettingPublishQueues:   "ok-queue,Not_Ok",
 	}))

@@ -75,7 +75,8 @@ func decodeMessageText(s string) ([]byte, error) {
 	}
 }
 
-// QueueMeta is the trigger metadata of a storage queue message.
+// QueueMeta is the trigger metadata of a storage queue message. It only
+// describes the delivery: nothing depends on it but logs.
 type QueueMeta struct {
 	ID              string
 	DequeueCount    int64
@@ -83,43 +84,76 @@ type QueueMeta struct {
 	NextVisibleTime time.Time
 	ExpirationTime  time.Time
 	PopReceipt      string
+
+	// Shadowed names the host's keys that the message's own top-level
+	// JSON properties overwrote (see QueueMeta): they are left zero, since
+	// their values are the message's, not the delivery's.
+	Shadowed []string
+	// Unreadable names keys whose value had a shape no host sends; they
+	// are left zero.
+	Unreadable []string
 }
 
-// QueueMeta reads the queue trigger metadata. The host encodes every value
-// twice ("Id":"\"5f0c…\"", "InsertionTime":"\"2024-05-01T10:00:00+00:00\"",
-// "DequeueCount":"1"); DequeueCount may also be a plain number
-// ("DequeueCount":1) and strings may be encoded once. Missing fields stay
-// zero; a field of the wrong shape (DequeueCount "abc", a time that is not
-// a date) is an error wrapping ErrMalformed.
-func (inv Invocation) QueueMeta() (QueueMeta, error) {
+// queueMetaKeys are the binding data the queue trigger adds
+// (QueueTriggerBinding.CreateBindingData), in its order.
+var queueMetaKeys = []string{"DequeueCount", "ExpirationTime", "Id", "InsertionTime", "NextVisibleTime", "PopReceipt"}
+
+// QueueMeta reads the queue trigger metadata of the invocation whose
+// message is message (as QueueMessage returned it). The host encodes every
+// value twice ("Id":"\"5f0c…\"", "DequeueCount":"1"); DequeueCount may
+// also be a plain number, strings may be encoded once, and the times come
+// as ISO strings.
+//
+// The host builds Metadata from its binding data, in which the message's
+// own top-level JSON properties are merged over its keys, case-insensitively
+// (a message {"id": 7} replaces Id). Such keys are listed in Shadowed and
+// left zero. A value of a shape no host sends is listed in Unreadable and
+// left zero. Neither fails the invocation: metadata never decides whether
+// a message is handled.
+func (inv Invocation) QueueMeta(message []byte) QueueMeta {
 	var m QueueMeta
-	var err error
-	str := func(key string, dst *string) {
-		if v, ok := lookup(inv.Metadata, key); ok && err == nil {
-			if *dst, err = metaString(v); err != nil {
-				err = fmt.Errorf("hostproto: metadata %s: %w", key, err)
-			}
+	own := topLevelKeys(message)
+	for _, key := range queueMetaKeys {
+		raw, ok := lookup(inv.Metadata, key)
+		if !ok {
+			continue
+		}
+		if own[strings.ToLower(key)] {
+			m.Shadowed = append(m.Shadowed, key)
+			continue
+		}
+		var err error
+		switch key {
+		case "Id":
+			m.ID, err = metaString(raw)
+		case "PopReceipt":
+			m.PopReceipt, err = metaString(raw)
+		case "DequeueCount":
+			m.DequeueCount, err = metaInt(raw)
+		case "InsertionTime":
+			m.InsertionTime, err = metaTime(raw)
+		case "NextVisibleTime":
+			m.NextVisibleTime, err = metaTime(raw)
+		case "ExpirationTime":
+			m.ExpirationTime, err = metaTime(raw)
+		}
+		if err != nil {
+			m.Unreadable = append(m.Unreadable, key)
 		}
 	}
-	tm := func(key string, dst *time.Time) {
-		if v, ok := lookup(inv.Metadata, key); ok && err == nil {
-			if *dst, err = metaTime(v); err != nil {
-				err = fmt.Errorf("hostproto: metadata %s: %w", key, err)
-			}
-		}
+	return m
+}
+
+// topLevelKeys is the set of a JSON object's property names, lower-cased
+// (nil when message is not an object).
+func topLevelKeys(message []byte) map[string]bool {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(message, &obj) != nil {
+		return nil
 	}
-	str("Id", &m.ID)
-	str("PopReceipt", &m.PopReceipt)
-	tm("InsertionTime", &m.InsertionTime)
-	tm("NextVisibleTime", &m.NextVisibleTime)
-	tm("ExpirationTime", &m.ExpirationTime)
-	if v, ok := lookup(inv.Metadata, "DequeueCount"); ok && err == nil {
-		if m.DequeueCount, err = metaInt(v); err != nil {
-			err = fmt.Errorf("hostproto: metadata DequeueCount: %w", err)
-		}
+	keys := make(map[string]bool, len(obj))
+	for k := range obj {
+		keys[strings.ToLower(k)] = true
 	}
-	if err != nil {
-		return QueueMeta{}, err
-	}
-	return m, nil
+	return keys
 }

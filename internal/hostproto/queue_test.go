@@ -2,6 +2,7 @@ package hostproto_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +15,7 @@ func TestQueueMessage(t *testing.T) {
 		payload string
 		binding string
 		want    string
-		wantErr bool
+		wantErr bool // one key unreadable
 	}{
 		{"double-encoded (host default)", queueDoubleEncoded, "msg", `{"segmentId":1}`, false},
 		{"double-encoded, dequeue count number", queueDequeueNumber, "msg", `{"segmentId":2}`, false},
@@ -71,7 +72,7 @@ func TestQueueMeta(t *testing.T) {
 		name    string
 		payload string
 		want    hostproto.QueueMeta
-		wantErr bool
+		wantErr bool // one key unreadable
 	}{
 		{"host payload", queueDoubleEncoded, hostproto.QueueMeta{
 			ID: "5f0c6c1e-2f5b-4b8a-9f5e-3a1d2c4b5e6f", DequeueCount: 1,
@@ -93,7 +94,7 @@ func TestQueueMeta(t *testing.T) {
 		{"time in .NET invariant ToString", `{"Data":{},"Metadata":{"InsertionTime":"\"5/1/2024 10:00:00 AM +00:00\""}}`,
 			hostproto.QueueMeta{InsertionTime: ts("2024-05-01T10:00:00Z")}, false},
 
-		{"DequeueCount not a number", `{"Data":{},"Metadata":{"DequeueCount":"abc"}}`, hostproto.QueueMeta{}, true},
+		{"DequeueCount not a number", `{"Data":{},"Metadata":{"DequeueCount":"abc","Id":"\"k\""}}`, hostproto.QueueMeta{ID: "k"}, true},
 		{"DequeueCount fractional", `{"Data":{},"Metadata":{"DequeueCount":1.5}}`, hostproto.QueueMeta{}, true},
 		{"DequeueCount negative", `{"Data":{},"Metadata":{"DequeueCount":-1}}`, hostproto.QueueMeta{}, true},
 		{"DequeueCount boolean", `{"Data":{},"Metadata":{"DequeueCount":true}}`, hostproto.QueueMeta{}, true},
@@ -102,15 +103,11 @@ func TestQueueMeta(t *testing.T) {
 		{"InsertionTime not a date", `{"Data":{},"Metadata":{"InsertionTime":"\"yesterday\""}}`, hostproto.QueueMeta{}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := decode(t, tc.payload).QueueMeta()
-			if tc.wantErr {
-				if !errors.Is(err, hostproto.ErrMalformed) {
-					t.Fatalf("QueueMeta = %+v, %v; want ErrMalformed", got, err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("QueueMeta: %v", err)
+			// A field of a shape no host sends is named in Unreadable and
+			// left zero: metadata never fails an invocation.
+			got := decode(t, tc.payload).QueueMeta(nil)
+			if tc.wantErr != (len(got.Unreadable) == 1) {
+				t.Fatalf("Unreadable = %v, want one key: %v", got.Unreadable, tc.wantErr)
 			}
 			if got.ID != tc.want.ID || got.DequeueCount != tc.want.DequeueCount || got.PopReceipt != tc.want.PopReceipt ||
 				!got.InsertionTime.Equal(tc.want.InsertionTime) || !got.NextVisibleTime.Equal(tc.want.NextVisibleTime) ||
@@ -118,5 +115,21 @@ func TestQueueMeta(t *testing.T) {
 				t.Fatalf("QueueMeta = %+v\nwant       %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// The host merges the message's own top-level properties into Metadata,
+// case-insensitively over its keys: a message with id, dequeueCount or
+// insertionTime properties overwrites them (with values that may not even
+// parse). They are reported as shadowed and left zero, never an error.
+func TestQueueMetaShadowedByMessage(t *testing.T) {
+	message := []byte(`{"segmentId":1,"id":"mine","dequeueCount":"many","INSERTIONTIME":{"a":1}}`)
+	inv := decode(t, `{"Data":{"msg":"x"},"Metadata":{"DequeueCount":"\"many\"","Id":"\"mine\"","InsertionTime":{"a":1},"PopReceipt":"\"pr\"","QueueTrigger":"ignored"}}`)
+	got := inv.QueueMeta(message)
+	if got.ID != "" || got.DequeueCount != 0 || !got.InsertionTime.IsZero() || got.PopReceipt != "pr" {
+		t.Fatalf("shadowed keys must be left zero, the others read: %+v", got)
+	}
+	if strings.Join(got.Shadowed, ",") != "DequeueCount,Id,InsertionTime" || len(got.Unreadable) != 0 {
+		t.Fatalf("Shadowed = %v, Unreadable = %v", got.Shadowed, got.Unreadable)
 	}
 }

@@ -22,9 +22,10 @@ func (s *Server) queueInvocation(r Route, fn QueueFunc) echo.HandlerFunc {
 		if err != nil {
 			return badInvocation(c, err)
 		}
-		meta, err := inv.QueueMeta()
-		if err != nil {
-			return badInvocation(c, err)
+		meta := inv.QueueMeta(body)
+		if len(meta.Shadowed) > 0 || len(meta.Unreadable) > 0 {
+			s.log.Info("queue metadata left out: the message's own properties overwrote them, or they were unreadable",
+				"function", r.Function, "shadowed", meta.Shadowed, "unreadable", meta.Unreadable)
 		}
 		start := time.Now()
 		return reply(c, r, start, fn(c.Request().Context(), body, meta))
