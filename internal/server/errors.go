@@ -19,11 +19,24 @@ type ErrorBody struct {
 // the invocation log line.
 const failureKey = "offload.failure"
 
+// serverKey holds, in the echo.Context, the Server answering the request.
+const serverKey = "offload.server"
+
 // Error answers {"error": msg, "code": code} with status and records msg as
 // the reason for the request's log line. Handlers return its result:
 //
 //	return server.Error(c, http.StatusBadRequest, "bad_request", "path is empty")
+//
+// A server error (5xx) of a request stopped at its invocation deadline
+// says so, with what did not answer.
 func Error(c echo.Context, status int, code, msg string) error {
+	if status >= 500 {
+		if s, ok := c.Get(serverKey).(*Server); ok {
+			if why := s.deadlineReason(c.Request().Context()); why != "" {
+				msg += ": " + why
+			}
+		}
+	}
 	c.Set(failureKey, msg)
 	if c.Request().Method == http.MethodHead {
 		return c.NoContent(status)
@@ -130,7 +143,9 @@ func statusCode(status int) string {
 	case http.StatusNotImplemented:
 		return "not_implemented"
 	case http.StatusServiceUnavailable:
-		return "unavailable"
+		return CodeUnavailable
+	case http.StatusLengthRequired:
+		return CodeLengthRequired
 	}
 	if status >= 500 {
 		return "internal"

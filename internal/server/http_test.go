@@ -131,15 +131,68 @@ func TestBodyLimit(t *testing.T) {
 		},
 	}, server.Config{})
 	big := `{"m":"` + strings.Repeat("x", int(server.SmallBodyLimit)) + `"}`
-	for _, chunked := range []bool{false, true} {
-		rec := f.do(t, req{method: http.MethodPost, path: "/api/messages/neo4j-sync", body: big, chunked: chunked})
-		if rec.Code != http.StatusRequestEntityTooLarge || errorBody(t, rec).Code != "too_large" {
-			t.Fatalf("chunked=%v: status = %d (%s)", chunked, rec.Code, rec.Body)
-		}
+	rec := f.do(t, req{method: http.MethodPost, path: "/api/messages/neo4j-sync", body: big})
+	if rec.Code != http.StatusRequestEntityTooLarge || errorBody(t, rec).Code != "too_large" {
+		t.Fatalf("status = %d (%s)", rec.Code, rec.Body)
 	}
 	ok := strings.Repeat("y", int(server.SmallBodyLimit))
-	if rec := f.do(t, req{method: http.MethodPost, path: "/api/messages/neo4j-sync", body: ok, chunked: true}); rec.Code != http.StatusOK {
+	if rec := f.do(t, req{method: http.MethodPost, path: "/api/messages/neo4j-sync", body: ok}); rec.Code != http.StatusOK {
 		t.Fatalf("body at the limit: status = %d (%s)", rec.Code, rec.Body)
+	}
+}
+
+// The host forwards a body only with Content-Length > 0 (CONTRACT §6): a
+// chunked body, or an empty one where the function needs a body, is
+// answered 411 rather than acted on as if it were empty.
+func TestBodyWithoutLength(t *testing.T) {
+	called := 0
+	h := func(c echo.Context) error { called++; return c.JSON(http.StatusOK, map[string]string{}) }
+	f := setup(t, server.Functions{PublishMessage: h, Files: h, EnqueueSegments: h}, server.Config{})
+	for _, r := range []req{
+		{method: http.MethodPost, path: "/api/files/write", body: `{"path":"D:\\Models\\a","text":"x"}`, chunked: true},
+		{method: http.MethodPost, path: "/api/files/write"},
+		{method: http.MethodPost, path: "/api/messages/neo4j-sync"},
+		{method: http.MethodPost, path: "/api/segments/enqueue", body: `{"dryRun":true}`, chunked: true},
+	} {
+		rec := f.do(t, r)
+		if rec.Code != http.StatusLengthRequired || errorBody(t, rec).Code != server.CodeLengthRequired {
+			t.Fatalf("%s chunked=%v body=%q: status %d (%s)", r.path, r.chunked, r.body, rec.Code, rec.Body)
+		}
+	}
+	if called != 0 {
+		t.Fatalf("a function ran %d times on a body the host would not forward", called)
+	}
+	// An empty body is fine where the body is optional.
+	if rec := f.do(t, req{method: http.MethodPost, path: "/api/segments/enqueue"}); rec.Code != http.StatusOK {
+		t.Fatalf("optional body: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// Routes match as ASP.NET routing does: literals in any case, a trailing
+// slash allowed; parameters keep the case they were sent in.
+func TestRoutesAsTheHostMatchesThem(t *testing.T) {
+	var ops []string
+	f := setup(t, server.Functions{
+		Files:         func(c echo.Context) error { ops = append(ops, c.Param("op")); return c.JSON(http.StatusOK, map[string]string{}) },
+		SegmentStatus: func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{}) },
+	}, server.Config{})
+	for _, p := range []string{"/api/files/exists", "/api/Files/exists", "/API/FILES/Exists", "/api/files/exists/"} {
+		if rec := f.do(t, req{method: http.MethodPost, path: p, body: `{"path":"x"}`}); rec.Code != http.StatusOK {
+			t.Fatalf("POST %s: %d %s", p, rec.Code, rec.Body)
+		}
+	}
+	if strings.Join(ops, ",") != "exists,exists,Exists,exists" {
+		t.Fatalf("ops as the function saw them: %v", ops)
+	}
+	for _, p := range []string{"/api/segments/status/", "/Api/Segments/Status"} {
+		if rec := f.do(t, req{method: http.MethodGet, path: p}); rec.Code != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", p, rec.Code, rec.Body)
+		}
+	}
+	for _, p := range []string{"/api/files", "/api/files/", "/api/files/a/b", "/apifiles/exists"} {
+		if rec := f.do(t, req{method: http.MethodPost, path: p, body: `{}`}); rec.Code != http.StatusNotFound {
+			t.Fatalf("POST %s: %d, want 404", p, rec.Code)
+		}
 	}
 }
 

@@ -28,7 +28,7 @@ func (s *Server) queueInvocation(r Route, fn QueueFunc) echo.HandlerFunc {
 				"function", r.Function, "shadowed", meta.Shadowed, "unreadable", meta.Unreadable)
 		}
 		start := time.Now()
-		return reply(c, r, start, fn(c.Request().Context(), body, meta))
+		return s.reply(c, r, start, fn(c.Request().Context(), body, meta))
 	}
 }
 
@@ -48,7 +48,7 @@ func (s *Server) timerInvocation(r Route, fn TimerFunc) echo.HandlerFunc {
 				"function", r.Function, "invocationId", inv.InvocationID())
 		}
 		start := time.Now()
-		return reply(c, r, start, fn(c.Request().Context(), t))
+		return s.reply(c, r, start, fn(c.Request().Context(), t))
 	}
 }
 
@@ -75,11 +75,15 @@ func badInvocation(c echo.Context, err error) error {
 
 // reply answers a function's outcome in the host's reply shape: 200 on
 // success, 500 (which fails the invocation) with the reason in Logs.
-func reply(c echo.Context, r Route, start time.Time, err error) error {
+func (s *Server) reply(c echo.Context, r Route, start time.Time, err error) error {
 	took := time.Since(start).Round(time.Millisecond)
 	if err != nil {
-		reason := fmt.Sprintf("%s failed after %s: %v", r.Function, took, err)
-		c.Set(failureKey, err.Error())
+		cause := err.Error()
+		if why := s.deadlineReason(c.Request().Context()); why != "" {
+			cause += ": " + why
+		}
+		reason := fmt.Sprintf("%s failed after %s: %s", r.Function, took, cause)
+		c.Set(failureKey, cause)
 		return c.JSON(http.StatusInternalServerError, hostproto.Reply{Logs: []string{reason}})
 	}
 	return c.JSON(http.StatusOK, hostproto.Reply{Logs: []string{fmt.Sprintf("%s succeeded in %s", r.Function, took)}})

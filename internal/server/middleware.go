@@ -31,7 +31,14 @@ func (s *Server) observe(r Route, next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
 		id := c.Request().Header.Get(hostproto.InvocationIDHeader)
-		c.SetRequest(c.Request().WithContext(context.WithValue(c.Request().Context(), invocationIDKey{}, id)))
+		ctx := context.WithValue(c.Request().Context(), invocationIDKey{}, id)
+		if d := s.cfg.InvocationTimeout; d > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeoutCause(ctx, d, errDeadline)
+			defer cancel()
+		}
+		c.SetRequest(c.Request().WithContext(ctx))
+		c.Set(serverKey, s)
 
 		if err := s.safely(r, c, next); err != nil {
 			c.Error(err) // the HTTPErrorHandler answers it
@@ -79,12 +86,32 @@ func (s *Server) safely(r Route, c echo.Context, next echo.HandlerFunc) (err err
 	return next(c)
 }
 
+// CodeLengthRequired is the error code of a request body the host would not
+// forward (411).
+const CodeLengthRequired = "length_required"
+
 // limitBody refuses a body over n bytes: at once when Content-Length says
 // so, else when the handler reads past n (an *http.MaxBytesError, which the
 // error handler answers 413).
-func limitBody(n int64, next echo.HandlerFunc) echo.HandlerFunc {
+//
+// An HTTP function's body must come with a Content-Length: the host
+// forwards a body only when Content-Length > 0, buffered whole, so a
+// chunked request reaches the function empty. A body without a length is
+// answered 411 rather than acted on as if empty, and so is an empty body
+// where the function needs one (r.BodyRequired).
+func limitBody(r Route, n int64, next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
+		if r.Trigger == TriggerHTTP && req.Method != http.MethodGet && req.Method != http.MethodHead {
+			switch {
+			case req.ContentLength < 0:
+				return Error(c, http.StatusLengthRequired, CodeLengthRequired,
+					"the request body has no Content-Length (chunked?): the Functions host forwards a body only when its Content-Length is above 0, so send one")
+			case req.ContentLength == 0 && r.BodyRequired:
+				return Error(c, http.StatusLengthRequired, CodeLengthRequired,
+					r.Function+" needs a JSON body with a Content-Length: the request arrived empty (the Functions host forwards a body only when its Content-Length is above 0: a chunked body arrives empty)")
+			}
+		}
 		if req.ContentLength > n {
 			return Error(c, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body is over %d bytes", n))
 		}

@@ -36,6 +36,9 @@ type Route struct {
 	FunctionRoute string
 	// BodyLimit caps the request body; 0 means Config.MaxInvocationBytes.
 	BodyLimit int64
+	// BodyRequired: the function cannot work without a body, so an empty
+	// one (what the host forwards for a chunked request) is answered 411.
+	BodyRequired bool
 }
 
 var routes = []Route{
@@ -43,8 +46,8 @@ var routes = []Route{
 	{Function: "VerifySegments", Trigger: TriggerTimer, Binding: "timer", Method: http.MethodPost, Path: "/VerifySegments"},
 	{Function: "EnqueueSegments", Trigger: TriggerHTTP, Binding: "req", Method: http.MethodPost, Path: "/api/segments/enqueue", FunctionRoute: "segments/enqueue", BodyLimit: SmallBodyLimit},
 	{Function: "SegmentStatus", Trigger: TriggerHTTP, Binding: "req", Method: http.MethodGet, Path: "/api/segments/status", FunctionRoute: "segments/status", BodyLimit: SmallBodyLimit},
-	{Function: "Files", Trigger: TriggerHTTP, Binding: "req", Method: http.MethodPost, Path: "/api/files/:op", FunctionRoute: "files/{op}", BodyLimit: FilesBodyLimit},
-	{Function: "PublishMessage", Trigger: TriggerHTTP, Binding: "req", Method: http.MethodPost, Path: "/api/messages/:queue", FunctionRoute: "messages/{queue}", BodyLimit: SmallBodyLimit},
+	{Function: "Files", Trigger: TriggerHTTP, Binding: "req", Method: http.MethodPost, Path: "/api/files/:op", FunctionRoute: "files/{op}", BodyLimit: FilesBodyLimit, BodyRequired: true},
+	{Function: "PublishMessage", Trigger: TriggerHTTP, Binding: "req", Method: http.MethodPost, Path: "/api/messages/:queue", FunctionRoute: "messages/{queue}", BodyLimit: SmallBodyLimit, BodyRequired: true},
 	{Function: "ReleaseSegments", Trigger: TriggerHTTP, Binding: "req", Method: http.MethodPost, Path: "/api/segments/release", FunctionRoute: "segments/release", BodyLimit: SmallBodyLimit},
 }
 

@@ -43,6 +43,12 @@ type Config struct {
 	// once their context is cancelled, to record their failure and drop
 	// their claims before the connections are cut. Default 5s.
 	AbortGrace time.Duration
+	// InvocationTimeout is every function's deadline, a margin below
+	// host.json's functionTimeout (config.Host.InvocationDeadline): the
+	// host kills the whole worker when one invocation outlives
+	// functionTimeout, so each must record its failure, drop its claim and
+	// answer first. 0: no deadline.
+	InvocationTimeout time.Duration
 }
 
 // Defaults of Config.
@@ -79,27 +85,38 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Server serves the functions. Build it with New.
+// Server serves the functions. Build it with New or NewLazy.
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	errLog *slog.Logger
 	e      *echo.Echo
+	fns    Provider
 }
 
 // New builds the Echo app for fns: readiness at GET/HEAD /, then every route
 // of Routes.
-func New(cfg Config, fns Functions) *Server {
+func New(cfg Config, fns Functions) *Server { return NewLazy(cfg, Static(fns)) }
+
+// NewLazy is New with functions that become available later (their
+// catalog or storage is not reachable yet): readiness answers at once,
+// and a request for a function p cannot give yet waits for it within its
+// deadline, then fails 503 with p's reason.
+func NewLazy(cfg Config, p Provider) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{
 		cfg:    cfg,
 		log:    cfg.Logger,
 		errLog: slog.New(slog.NewJSONHandler(cfg.Stderr, nil)),
 		e:      echo.New(),
+		fns:    p,
 	}
 	s.e.HideBanner = true
 	s.e.HidePort = true
 	s.e.HTTPErrorHandler = s.handleError
+	// Routes match as the host's ASP.NET routing does: literals in any
+	// case, a trailing slash allowed.
+	s.e.Pre(canonicalPath)
 
 	// The host polls GET / until it gets any HTTP answer.
 	ready := func(c echo.Context) error {
@@ -116,7 +133,7 @@ func New(cfg Config, fns Functions) *Server {
 		if limit == 0 {
 			limit = cfg.MaxInvocationBytes
 		}
-		h := s.observe(r, limitBody(limit, fns.handler(s, r)))
+		h := s.observe(r, limitBody(r, limit, s.resolve(r)))
 		s.e.Add(r.Method, r.Path, h)
 	}
 	return s
