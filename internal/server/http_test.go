@@ -173,7 +173,10 @@ func TestBodyWithoutLength(t *testing.T) {
 func TestRoutesAsTheHostMatchesThem(t *testing.T) {
 	var ops []string
 	f := setup(t, server.Functions{
-		Files:         func(c echo.Context) error { ops = append(ops, c.Param("op")); return c.JSON(http.StatusOK, map[string]string{}) },
+		Files: func(c echo.Context) error {
+			ops = append(ops, c.Param("op"))
+			return c.JSON(http.StatusOK, map[string]string{})
+		},
 		SegmentStatus: func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{}) },
 	}, server.Config{})
 	for _, p := range []string{"/api/files/exists", "/api/Files/exists", "/API/FILES/Exists", "/api/files/exists/"} {
