@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hartonomous/offload/internal/config"
 	"github.com/hartonomous/offload/internal/files"
 	"github.com/hartonomous/offload/internal/models"
 	"github.com/hartonomous/offload/internal/publish"
@@ -28,6 +29,9 @@ type Deps struct {
 	Files    *files.Service
 	Publish  *publish.Service
 	Logger   *slog.Logger
+	// Host is host.json as the Functions host applies it; its zero value
+	// (outside the host) keeps the queue function's plain behaviour.
+	Host config.Host
 }
 
 // New returns every function the app serves.

@@ -34,7 +34,9 @@ type Tuning struct {
 
 // App is a wired Offload.
 type App struct {
-	Config   config.Config
+	Config config.Config
+	// Host is host.json as the Functions host applies it (serve mode).
+	Host     config.Host
 	Log      *slog.Logger
 	Catalog  catalog.Catalog
 	Blobs    *blobstore.Client
@@ -48,32 +50,51 @@ type App struct {
 // Open connects to the catalog and storage and builds the services. It does
 // not change anything (no schema, no containers): see Prepare.
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger, t Tuning) (*App, error) {
-	a := &App{Config: cfg, Log: log}
-	var err error
-	if a.Catalog, err = engines.Open(ctx, cfg.SQL); err != nil {
+	cat, err := engines.Open(ctx, cfg.SQL)
+	if err != nil {
 		return nil, fmt.Errorf("catalog (%s): %w", config.SettingSQL, err)
 	}
+	a, err := openStorage(cfg, log)
+	if err != nil {
+		cat.Close()
+		return nil, err
+	}
+	return a.withCatalog(cat, t)
+}
+
+// openStorage builds the storage clients and the services that need
+// nothing else (Files, Publish). No request is made.
+func openStorage(cfg config.Config, log *slog.Logger) (*App, error) {
+	a := &App{Config: cfg, Log: log}
+	var err error
 	if a.Blobs, err = blobstore.New(cfg.Storage, blobstore.Options{}); err != nil {
-		a.Close()
 		return nil, fmt.Errorf("blob storage (%s): %w", config.SettingStorage, err)
 	}
 	if a.Broker, err = broker.New(cfg.Storage, broker.Options{}); err != nil {
-		a.Close()
 		return nil, fmt.Errorf("queue storage (%s): %w", config.SettingStorage, err)
 	}
-	if a.Segments, err = segments.New(segments.Config{
-		Catalog: a.Catalog, Blobs: a.Blobs, Broker: a.Broker,
-		Container: cfg.TensorsContainer, Queue: cfg.SegmentQueue,
-		BlockSize: t.BlockSize, Concurrency: t.Concurrency, ClaimTTL: t.ClaimTTL, Logger: log,
-	}); err != nil {
-		a.Close()
-		return nil, err
-	}
-	a.Models = models.New(models.Config{Blobs: a.Blobs, Catalog: a.Catalog, Container: cfg.ModelsContainer,
-		BlockSize: t.BlockSize, Concurrency: t.Concurrency, Logger: log})
 	a.Files = files.New(files.Config{Blobs: a.Blobs, Roots: cfg.FilesRoots, Logger: log})
 	a.Publish = publish.New(publish.Config{Broker: a.Broker, Allowed: cfg.PublishQueues, Logger: log})
 	return a, nil
+}
+
+// withCatalog is a copy of a with the catalog cat and the services that
+// need it. On error cat is closed.
+func (a *App) withCatalog(cat catalog.Catalog, t Tuning) (*App, error) {
+	full := *a
+	full.Catalog = cat
+	var err error
+	if full.Segments, err = segments.New(segments.Config{
+		Catalog: cat, Blobs: a.Blobs, Broker: a.Broker,
+		Container: a.Config.TensorsContainer, Queue: a.Config.SegmentQueue,
+		BlockSize: t.BlockSize, Concurrency: t.Concurrency, ClaimTTL: t.ClaimTTL, Logger: a.Log,
+	}); err != nil {
+		cat.Close()
+		return nil, err
+	}
+	full.Models = models.New(models.Config{Blobs: a.Blobs, Catalog: cat, Container: a.Config.ModelsContainer,
+		BlockSize: t.BlockSize, Concurrency: t.Concurrency, Logger: a.Log})
+	return &full, nil
 }
 
 // Prepare makes sure the containers and the segment queue exist
@@ -91,9 +112,11 @@ func (a *App) Prepare(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Functions returns the function entry points for the server.
+// Functions returns the function entry points for the server (those whose
+// services a holds: without a catalog, only Files and PublishMessage).
 func (a *App) Functions() server.Functions {
-	return functions.New(functions.Deps{Segments: a.Segments, Models: a.Models, Files: a.Files, Publish: a.Publish, Logger: a.Log})
+	return functions.New(functions.Deps{Segments: a.Segments, Models: a.Models, Files: a.Files, Publish: a.Publish,
+		Logger: a.Log, Host: a.Host})
 }
 
 // Close releases the catalog.
