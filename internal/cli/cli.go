@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"github.com/hartonomous/offload/internal/app"
@@ -86,17 +87,21 @@ func Main(ctx context.Context, args []string, env Env) int {
 	s := &session{Env: env}
 	fs.BoolVar(&s.verbose, "verbose", false, "log every step (JSON lines on stderr)")
 	run := cmd.flags(fs)
-	fs.Usage = func() {
-		w := fs.Output()
+	usage := func(w io.Writer) {
 		fmt.Fprintf(w, "Usage: offload %s [flags] %s\n\n%s\n\nFlags:\n", strings.Join(path, " "), cmd.usage, cmd.summary)
-		fs.PrintDefaults()
+		printFlags(w, fs)
 	}
+	// The flag package calls Usage itself on -h and on a bad flag; the
+	// help is printed here instead, once, on stdout for --help and on
+	// stderr after a mistake.
+	fs.Usage = func() {}
 	if err := fs.Parse(rest); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(env.Stdout)
-			fs.Usage()
+			usage(env.Stdout)
 			return ExitOK
 		}
+		fmt.Fprintln(env.Stderr)
+		usage(env.Stderr)
 		return ExitUsage
 	}
 	level := slog.LevelWarn
@@ -126,6 +131,25 @@ func Main(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "offload %s: %v\n", strings.Join(path, " "), err)
 		return ExitFailed
 	}
+}
+
+// printFlags lists fs's flags as the usage line spells them, --name (the
+// flag package accepts one dash or two).
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, text := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		if def := f.DefValue; def != "" && def != "false" && def != "0" {
+			if name == "string" {
+				def = strconv.Quote(def)
+			}
+			text += " (default " + def + ")"
+		}
+		fmt.Fprintf(w, "%s\n    \t%s\n", line, strings.ReplaceAll(text, "\n", "\n    \t"))
+	})
 }
 
 func isHelp(s string) bool { return s == "-h" || s == "--help" || s == "-help" || s == "help" }

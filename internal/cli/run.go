@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,11 +37,11 @@ func runCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 		s.tuning = tune()
 		start := time.Now()
 		overlay := map[string]string{}
-		if s.Getenv(config.SettingSQL) == "" {
+		if demoCatalog(s.Getenv(config.SettingSQL)) {
 			overlay[config.SettingSQL] = localCatalog
-			fmt.Fprintf(s.Stdout, "catalog:  embedded demo catalog %s (%s is not set)\n", strings.TrimPrefix(localCatalog, "sqlite:"), config.SettingSQL)
+			fmt.Fprintf(s.Stdout, "catalog:  embedded demo catalog %s\n", strings.TrimPrefix(localCatalog, "sqlite:"))
 		}
-		if s.Getenv(config.SettingStorage) == "" && s.Getenv(config.SettingBlobServiceURI) == "" && s.Getenv(config.SettingAccountName) == "" {
+		if localStorage(s.Getenv) {
 			if err := os.MkdirAll(localStateDir, 0o755); err != nil {
 				return err
 			}
@@ -169,4 +170,39 @@ func runModels(ctx context.Context, s *session, a *app.App) error {
 	}
 	fmt.Fprintf(s.Stdout, "linked:   %d of %d model atom(s)\n", linked, len(res))
 	return err
+}
+
+// demoCatalog reports whether `run` works on the embedded demo catalog:
+// SQL_CONNECTION_STRING is unset, or names that same file (as
+// local.settings.json.example does, so `make run` and the commands after
+// it agree on the catalog).
+func demoCatalog(sql string) bool {
+	sql = strings.TrimSpace(sql)
+	if sql == "" {
+		return true
+	}
+	path, ok := strings.CutPrefix(sql, "sqlite:")
+	return ok && filepath.Clean(path) == filepath.Clean(strings.TrimPrefix(localCatalog, "sqlite:"))
+}
+
+// localStorage reports whether `run` starts its own Azurite: no storage is
+// configured, or the development storage (UseDevelopmentStorage=true, as in
+// local.settings.json.example) is, and no emulator answers on its port.
+func localStorage(getenv config.Getenv) bool {
+	if getenv(config.SettingBlobServiceURI) != "" || getenv(config.SettingAccountName) != "" {
+		return false
+	}
+	cs := strings.TrimSpace(getenv(config.SettingStorage))
+	if cs == "" {
+		return true
+	}
+	if !strings.EqualFold(strings.TrimSuffix(strings.ReplaceAll(cs, " ", ""), ";"), "UseDevelopmentStorage=true") {
+		return false
+	}
+	c, err := net.DialTimeout("tcp", "127.0.0.1:10000", 500*time.Millisecond)
+	if err != nil {
+		return true
+	}
+	c.Close()
+	return false
 }

@@ -35,6 +35,9 @@ type MigrateResult struct {
 	Sha256    string
 	BlobName  string
 	Duration  time.Duration
+	// BlocksReused counts the blocks an earlier, interrupted attempt had
+	// staged, which this one did not send again.
+	BlocksReused int
 }
 
 // HandleMessage parses a queue message and migrates its segment.
@@ -100,12 +103,13 @@ func (s *Service) Migrate(ctx context.Context, id int64) (MigrateResult, error) 
 		return res, fmt.Errorf("segments: claim %d: %w", id, err)
 	}
 
-	sum, etag, err := s.upload(ctx, seg, token)
+	up, err := s.upload(ctx, seg, token)
 	if err != nil {
 		s.recordFailure(id, token, err)
 		return res, err
 	}
-	res.Bytes, res.Sha256 = sum.Size, hex.EncodeToString(sum.SHA256[:])
+	sum, etag := up.Summary, up.ETag
+	res.Bytes, res.Sha256, res.BlocksReused = sum.Size, hex.EncodeToString(sum.SHA256[:]), up.BlocksSkipped
 
 	err = s.cfg.Catalog.RecordMigrated(ctx, catalog.MigratedParams{
 		ID: id, Token: token, Sha256: res.Sha256, BlobURI: s.cfg.Blobs.URL(s.cfg.Container, res.BlobName),
@@ -121,7 +125,7 @@ func (s *Service) Migrate(ctx context.Context, id int64) (MigrateResult, error) 
 	}
 	res.Outcome, res.Duration = OutcomeMigrated, s.cfg.Now().Sub(start)
 	log.Info("segment migrated", "blob", res.BlobName, "bytes", res.Bytes, "sha256", res.Sha256,
-		"ms", res.Duration.Milliseconds())
+		"ms", res.Duration.Milliseconds(), "blocksReused", res.BlocksReused)
 	return res, nil
 }
 
@@ -156,14 +160,14 @@ func (s *Service) alreadyMigrated(ctx context.Context, seg catalog.Segment) (boo
 }
 
 // upload streams the payload into the blob while the claim is renewed.
-func (s *Service) upload(ctx context.Context, seg catalog.Segment, token string) (blobstore.Summary, string, error) {
+func (s *Service) upload(ctx context.Context, seg catalog.Segment, token string) (blobstore.Result, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go s.renewClaim(ctx, cancel, seg.ID, token)
 
 	pr, err := s.cfg.Catalog.OpenPayload(ctx, seg.ID, int(s.cfg.BlockSize))
 	if err != nil {
-		return blobstore.Summary{}, "", fmt.Errorf("segments: open payload %d: %w", seg.ID, err)
+		return blobstore.Result{}, fmt.Errorf("segments: open payload %d: %w", seg.ID, err)
 	}
 	defer pr.Close()
 	size := pr.Size()
@@ -182,7 +186,12 @@ func (s *Service) upload(ctx context.Context, seg catalog.Segment, token string)
 		Metadata:        meta,
 		HashMetadataKey: "Sha256",
 		SetContentMD5:   true,
-		AfterStage:      s.hook(s.cfg.Hooks.AfterStage, seg.ID),
+		// A payload of several blocks keeps what an interrupted attempt
+		// staged (block ids are the index and MD5 of the content), so a
+		// segment too big for one invocation's deadline progresses across
+		// attempts. One block is a single Put Blob: nothing to keep.
+		Resume:     size > s.cfg.BlockSize,
+		AfterStage: s.hook(s.cfg.Hooks.AfterStage, seg.ID),
 		BeforeCommit: func(got blobstore.Summary) error {
 			// The reader is a consistent snapshot, so a short read means the
 			// engine lied or the row vanished: never commit a partial payload.
@@ -197,14 +206,14 @@ func (s *Service) upload(ctx context.Context, seg catalog.Segment, token string)
 		if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
 			err = fmt.Errorf("%w (%v)", err, c)
 		}
-		return sum, "", fmt.Errorf("segments: upload %d to %s: %w", seg.ID, BlobName(seg), err)
+		return blobstore.Result{Summary: sum}, fmt.Errorf("segments: upload %d to %s: %w", seg.ID, BlobName(seg), err)
 	}
 	if h := s.hook(s.cfg.Hooks.AfterCommit, seg.ID); h != nil {
 		if err := h(); err != nil {
-			return sum, "", err
+			return blobstore.Result{Summary: sum}, err
 		}
 	}
-	return res.Summary, res.ETag, nil
+	return res, nil
 }
 
 // renewClaim keeps the claim alive during long uploads and cancels the

@@ -276,3 +276,27 @@ func TestRowChangedMidFlight(t *testing.T) {
 	}
 	e.assertMigrated(id, newer)
 }
+
+// A migration stopped after staging (an invocation's deadline, a killed
+// worker) leaves its blocks staged: the next attempt sends only what is
+// missing, so a segment too big for one invocation still finishes.
+func TestInterruptedAttemptReusesStagedBlocks(t *testing.T) {
+	e := setup(t)
+	src := payload(15, 900_000) // several of the test's blocks
+	id := e.addSegment(src)
+	stop := errors.New("deadline")
+	stopped := e.withService(func(c *segments.Config) {
+		c.Hooks.AfterStage = func(int64) error { return stop }
+	})
+	if _, err := stopped.Migrate(e.ctx, id); !errors.Is(err, stop) {
+		t.Fatalf("want the interruption, got %v", err)
+	}
+	res, err := e.svc.Migrate(e.ctx, id)
+	if err != nil || res.Outcome != segments.OutcomeMigrated {
+		t.Fatalf("next attempt: %+v %v", res, err)
+	}
+	if blocks := (len(src) + int(e.cfg.BlockSize) - 1) / int(e.cfg.BlockSize); res.BlocksReused != blocks {
+		t.Fatalf("reused %d staged blocks, want all %d", res.BlocksReused, blocks)
+	}
+	e.assertMigrated(id, src)
+}
