@@ -10,7 +10,7 @@ GOFLAGS_BUILD := -trimpath -ldflags="-s -w"
 .DEFAULT_GOAL := help
 
 help: ## list the targets
-	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -27,6 +27,7 @@ test: deps ## vet, unit and integration tests (Azurite + embedded SQLite)
 	$(GO) test -count=1 -timeout 30m ./...
 
 run: deps build ## the whole local job: Azurite + demo catalog when nothing is configured
+	@test -f local.settings.json || { cp local.settings.json.example local.settings.json && echo "wrote local.settings.json from the example (the commands read it, as func start does)"; }
 	$(BIN) run
 
 bench: deps ## benchmarks as a table of medians of BENCH_COUNT (3) runs (OFFLOAD_BENCH_SCALE=full for the issue sizes)
@@ -50,6 +51,10 @@ package: ## lay out dist/ (host.json, functions, linux/amd64 offload) and zip it
 	cp local.settings.json.example $(DIST)/
 	rm -f $(ZIP) && $(GO) run ./tools/zipdir -o $(abspath $(ZIP)) $(DIST)
 	@echo "wrote $(ZIP) ($$(du -h $(ZIP) | cut -f1)); deploy with: func azure functionapp publish <APP> (from $(DIST)/)"
+	@echo "app settings the triggers resolve (the host indexes a function only when they are set): $$($(MAKE) -s trigger-settings | tr '\n' ' ')"
+
+trigger-settings: ## list the %SETTING%s the triggers in functions/*/function.json resolve
+	@grep -ho '%[A-Za-z0-9_]*%' functions/*/function.json | tr -d % | sort -u
 
 start: package ## func start in dist/ (needs Azure Functions Core Tools)
 	@command -v func >/dev/null 2>&1 || { echo "Azure Functions Core Tools (func) are not installed: see https://learn.microsoft.com/azure/azure-functions/functions-run-local"; exit 1; }
@@ -64,4 +69,4 @@ azurite: deps ## run Azurite in the foreground on the default ports (10000/10001
 clean: ## remove build outputs and local state
 	rm -rf bin $(DIST) $(ZIP) .offload
 
-.PHONY: help deps build test run bench chaos chaos-short fuzz package start azurite clean
+.PHONY: help deps build test run bench chaos chaos-short fuzz package trigger-settings start azurite clean

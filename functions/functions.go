@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -48,12 +49,29 @@ func New(d Deps) server.Functions {
 		fns.ReleaseSegments = ReleaseSegments(d)
 	}
 	if d.Files != nil {
-		fns.Files = d.Files.Handler()
+		fns.Files = lowerParam("op", d.Files.Handler())
 	}
 	if d.Publish != nil {
 		fns.PublishMessage = d.Publish.Handler()
 	}
 	return fns
+}
+
+// lowerParam lower-cases the route parameter name before next reads it.
+// The host matches a route's literals in any case but passes a
+// parameter's value as it was typed, so /api/files/Exists arrives with op
+// "Exists", which names the same operation.
+func lowerParam(name string, next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		names, values := c.ParamNames(), c.ParamValues()
+		for i := range names {
+			if names[i] == name && i < len(values) {
+				values[i] = strings.ToLower(values[i])
+			}
+		}
+		c.SetParamValues(values...)
+		return next(c)
+	}
 }
 
 // bindJSON decodes an optional JSON body into v; an empty body keeps v's

@@ -1,9 +1,16 @@
 package tests
 
 import (
+	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/hartonomous/offload/internal/broker"
+	"github.com/hartonomous/offload/internal/config"
 )
 
 // Every command has --help; bad command lines exit 2; missing settings exit 3
@@ -20,6 +27,17 @@ func TestCommandLine(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "Usage: offload") {
 			t.Errorf("offload %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errs)
 		}
+		// The help once, on stdout, with flags spelled as the usage line
+		// says (--flag).
+		if n := strings.Count(out+errs, "Usage: offload"); n != 1 || errs != "" {
+			t.Errorf("offload %s: the help printed %d times (stderr %q)", strings.Join(args, " "), n, errs)
+		}
+		if m := regexp.MustCompile(`(?m)^  -[a-z]`).FindString(out); m != "" {
+			t.Errorf("offload %s: a flag listed with one dash:\n%s", strings.Join(args, " "), out)
+		}
+	}
+	if out, _, _ := w.run("segments", "status", "--help"); !strings.Contains(out, "  --json") {
+		t.Errorf("segments status --help does not list --json:\n%s", out)
 	}
 	if _, _, code := w.run("no-such-command"); code != 2 {
 		t.Errorf("unknown command: exit %d, want 2", code)
@@ -48,4 +66,47 @@ func TestCommandLine(t *testing.T) {
 	if !strings.Contains(out, "dry run") {
 		t.Fatalf("release --dry-run: %s", out)
 	}
+}
+
+// The commands read local.settings.json Values for the settings the
+// environment lacks, as func start does; the environment wins.
+func TestCommandsReadLocalSettings(t *testing.T) {
+	w := newWorld(t)
+	w.seedSmall()
+	values := map[string]any{"IsEncrypted": false, "Values": map[string]string{
+		"SQL_CONNECTION_STRING": w.env["SQL_CONNECTION_STRING"],
+		"AzureWebJobsStorage":   w.env["AzureWebJobsStorage"],
+		"SEGMENT_QUEUE":         "from-the-file",
+	}}
+	b, _ := json.Marshal(values)
+	if err := os.WriteFile(filepath.Join(w.dir, "local.settings.json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	delete(w.env, "SQL_CONNECTION_STRING")
+	delete(w.env, "AzureWebJobsStorage")
+	out := w.mustRun("segments", "status", "--json")
+	if !strings.Contains(out, `"total"`) {
+		t.Fatalf("status from local.settings.json: %s", out)
+	}
+	out = w.mustRun("segments", "enqueue", "--limit", "1")
+	if !strings.Contains(out, "queued 1") {
+		t.Fatalf("enqueue: %s", out)
+	}
+	if n := queueCount(t, w.env["SEGMENT_QUEUE"]); n != 1 {
+		t.Fatalf("the environment's SEGMENT_QUEUE must win over the file's: %d message(s) there", n)
+	}
+}
+
+// queueCount is the approximate number of messages on queue in Azurite.
+func queueCount(t *testing.T, queue string) int64 {
+	t.Helper()
+	b, err := broker.New(config.Storage{ConnectionString: az.ConnectionString}, broker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := b.Count(context.Background(), queue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

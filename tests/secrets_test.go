@@ -242,7 +242,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 			w.env["SQL_CONNECTION_STRING"] = dsn
 			for _, args := range [][]string{
 				{"schema", "apply", "--verbose"}, {"segments", "status"}, {"segments", "enqueue", "--verbose"},
-				{"segments", "migrate", "--verbose"}, {"segments", "verify"}, {"models", "link"}, {"serve", "--addr", "127.0.0.1:0"},
+				{"segments", "migrate", "--verbose"}, {"segments", "verify"}, {"models", "link"},
 			} {
 				out, errs, code := w.runBounded(time.Minute, args...)
 				if code == 0 {
@@ -250,6 +250,24 @@ func TestSecretsNeverLogged(t *testing.T) {
 				}
 				l.check(fmt.Sprintf("sql: offload %s (exit %d)", strings.Join(args, " "), code), out+errs)
 			}
+			// The handler stays up and ready; what needs the catalog fails
+			// naming it, never its password.
+			h := w.start()
+			code, body := h.do(t, "GET", "/api/segments/status", "", nil)
+			if code != 503 || !strings.Contains(string(body), "SQL_CONNECTION_STRING") {
+				t.Errorf("status with an unreachable SQL server: %d %s", code, body)
+			}
+			l.check(fmt.Sprintf("sql: status answer (%d)", code), string(body))
+			code, body = h.do(t, "POST", "/MigrateSegment", "application/json", []byte(`{"Data":{"msg":"\"{\\\"segmentId\\\":1}\""},"Metadata":{}}`))
+			if code < 500 {
+				t.Errorf("invocation with an unreachable SQL server: %d %s", code, body)
+			}
+			l.check(fmt.Sprintf("sql: invocation answer (%d)", code), string(body))
+			if err := h.Stop(t, 30*time.Second); err != nil {
+				t.Errorf("handler exit after SIGTERM: %v", err)
+			}
+			l.check("sql: handler stdout", h.Stdout.String())
+			l.check("sql: handler stderr", h.Stderr.String())
 		}
 	})
 

@@ -75,6 +75,7 @@ type Starter struct {
 	full     *App          // set once the catalog is open
 	ready    chan struct{} // closed when full is set
 	round    chan struct{} // closed when the running round ends; nil when none runs
+	trying   chan struct{} // closed when the attempt in progress ends; nil between attempts
 	catErr   error         // why the catalog is not open yet
 	storeErr error         // why Prepare has not succeeded yet ("" once it has)
 	since    time.Time
@@ -115,8 +116,12 @@ func (s *Starter) Functions() (server.Functions, error) {
 	return s.base.Functions(), s.catErr
 }
 
-// Wait implements server.Provider: it starts a connection round when none
-// runs (the last one gave up), and waits for the catalog within ctx.
+// Wait implements server.Provider: it waits, within ctx, for the outcome
+// of the connection attempt in progress (starting a round when none runs:
+// the last one gave up), and returns at once with the last attempt's
+// error between attempts. A catalog that refuses is reported in
+// milliseconds, one that does not answer after AttemptTimeout, and the
+// caller (the host retrying a message, T-SQL retrying a call) comes back.
 func (s *Starter) Wait(ctx context.Context) error {
 	s.mu.Lock()
 	if s.full != nil {
@@ -126,13 +131,15 @@ func (s *Starter) Wait(ctx context.Context) error {
 	if s.round == nil {
 		s.startRound()
 	}
-	round := s.round
+	trying := s.trying
 	s.mu.Unlock()
-	select {
-	case <-s.ready:
-		return nil
-	case <-ctx.Done():
-	case <-round:
+	if trying != nil {
+		select {
+		case <-s.ready:
+			return nil
+		case <-ctx.Done():
+		case <-trying:
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -177,6 +184,7 @@ func (s *Starter) Close() error {
 func (s *Starter) startRound() {
 	done := make(chan struct{})
 	s.round = done
+	s.trying = make(chan struct{}) // the first attempt starts at once
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -190,38 +198,58 @@ func (s *Starter) startRound() {
 	}()
 }
 
-// connect makes up to Attempts attempts to open the catalog.
+// connect makes up to Attempts attempts to open the catalog. Each attempt's
+// outcome is recorded (full, or catErr) before its trying channel closes,
+// so a Wait that sees it closed reads that outcome.
 func (s *Starter) connect() {
 	delay := s.opt.RetryDelay
 	for attempt := 1; attempt <= s.opt.Attempts; attempt++ {
 		start := time.Now()
+		s.mu.Lock()
+		if s.trying == nil {
+			s.trying = make(chan struct{})
+		}
+		trying := s.trying
+		s.mu.Unlock()
+		end := func() {
+			s.mu.Lock()
+			if s.trying == trying {
+				s.trying = nil
+			}
+			s.mu.Unlock()
+			close(trying)
+		}
 		cat, err := s.attempt()
 		if err == nil {
 			full, err := s.base.withCatalog(cat, s.tuning)
 			if err != nil {
 				s.setCatErr(fmt.Errorf("catalog (%s): %w", config.SettingSQL, err))
 				s.log.Error("catalog opened but the services could not be built", "err", err)
+				end()
 				return
 			}
 			s.mu.Lock()
 			s.full = full
 			s.mu.Unlock()
 			close(s.ready)
+			end()
 			s.log.Info("catalog connected", "catalog", cat.Dialect(), "attempt", attempt, "ms", time.Since(start).Milliseconds())
 			return
 		}
 		if s.ctx.Err() != nil {
+			end()
 			return
 		}
-		last := attempt == s.opt.Attempts
-		if last {
+		if attempt == s.opt.Attempts {
 			s.setCatErr(fmt.Errorf("catalog (%s) is not reachable (%d attempts; the next request that needs it tries again): %w",
 				config.SettingSQL, attempt, err))
 			s.log.Error("catalog not reachable: giving up this round", "attempts", attempt, "err", err)
+			end()
 			return
 		}
 		s.setCatErr(fmt.Errorf("catalog (%s) is not reachable yet (attempt %d of %d, retrying): %w",
 			config.SettingSQL, attempt, s.opt.Attempts, err))
+		end()
 		s.log.Warn("catalog not reachable yet; retrying", "attempt", attempt, "of", s.opt.Attempts,
 			"retryIn", delay.String(), "err", err)
 		select {

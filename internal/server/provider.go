@@ -64,7 +64,7 @@ func (s *Server) resolve(r Route) echo.HandlerFunc {
 
 // errDeadline is the cause of a request's context cancelled at
 // Config.InvocationTimeout.
-var errDeadline = errors.New("the invocation reached its deadline")
+var errDeadline = errors.New("invocation deadline")
 
 // deadlineReason explains a failure of a request whose context ended at its
 // deadline ("" otherwise): how long it had, why, and what did not answer.

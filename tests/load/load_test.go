@@ -105,6 +105,7 @@ func startHandler(t *testing.T) *testenv.Handler {
 		"TENSORS_CONTAINER":     "tensors-load",
 		"ATOMS_CONTAINER":       "atoms-load",
 		"SEGMENT_QUEUE":         "segq-load",
+		"VERIFY_SCHEDULE":       "0 */10 * * * *",
 	}
 	// The handler logs every request on stdout: keep only stderr.
 	return testenv.StartHandler(t, testenv.HandlerConfig{Bin: binPath, Dir: dir, Env: env, DiscardStdout: true})

@@ -1,6 +1,8 @@
 package testenv
 
 import (
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -111,13 +113,26 @@ func (h *Handler) Wait() error {
 	return h.err
 }
 
-// Stop sends SIGTERM and returns the exit error; the test fails if the
+// StoppedBySIGTERM is the exit code of a graceful stop on SIGTERM: 128 +
+// the signal's number. The Functions host never sends SIGTERM and restarts
+// a worker only when it exits non-zero, so such a stop must not exit 0.
+const StoppedBySIGTERM = 128 + int(syscall.SIGTERM)
+
+// Stop sends SIGTERM and returns nil when the process stopped gracefully
+// (exit code StoppedBySIGTERM), else what it did; the test fails if the
 // process is still running after within.
 func (h *Handler) Stop(t testing.TB, within time.Duration) error {
 	t.Helper()
 	_ = h.Signal(syscall.SIGTERM)
 	select {
 	case <-h.done:
+		var ee *exec.ExitError
+		if errors.As(h.err, &ee) && ee.ExitCode() == StoppedBySIGTERM {
+			return nil
+		}
+		if h.err == nil {
+			return fmt.Errorf("exit code 0 after SIGTERM, want %d: the host would not restart the worker", StoppedBySIGTERM)
+		}
 		return h.err
 	case <-time.After(within):
 		t.Fatalf("handler did not exit within %s of SIGTERM", within)

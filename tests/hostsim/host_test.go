@@ -1,0 +1,340 @@
+package hostsim_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hartonomous/offload/internal/catalog"
+	"github.com/hartonomous/offload/internal/catalog/sqlite"
+	"github.com/hartonomous/offload/internal/config"
+	"github.com/hartonomous/offload/internal/demo"
+	"github.com/hartonomous/offload/tests/faultproxy"
+	"github.com/hartonomous/offload/tests/hostsim"
+)
+
+// readyAfter is how long the first worker took to answer GET /, from the
+// host's log.
+var readyRE = regexp.MustCompile(`GET / answered \d+ after ([0-9.]+[a-zµ]+)`)
+
+func readyAfter(t *testing.T, h *host) time.Duration {
+	t.Helper()
+	for _, e := range h.Events() {
+		if m := readyRE.FindStringSubmatch(e); m != nil {
+			d, err := time.ParseDuration(m[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		}
+	}
+	t.Fatalf("no readiness in the host's log:\n%s", strings.Join(h.Events(), "\n"))
+	return 0
+}
+
+// A catalog and a storage account that accept connections and never
+// answer (a paused serverless Azure SQL): the worker is ready at once, an
+// invocation that needs them fails within its deadline with a reason that
+// names what does not answer (never a secret), and the worker stays up;
+// once storage answers, the work gets done.
+func TestReadyWhateverCatalogAndStorageDo(t *testing.T) {
+	const password = "Pa55w0rd-never-logged"
+	t.Run("catalog", func(t *testing.T) {
+		a := newApp(t, map[string]any{"functionTimeout": "00:00:06"})
+		sql := newGate(t, "") // never opens
+		a.settings["SQL_CONNECTION_STRING"] = fmt.Sprintf("sqlserver://sa:%s@127.0.0.1:%d?database=Hartonomous", password, sql.port())
+		h := a.mustStart(hostsim.Config{ReadyTimeout: 10 * time.Second, NoQueues: true})
+		if d := readyAfter(t, h); d > time.Second {
+			t.Fatalf("ready after %s, want within a second of exec", d)
+		}
+		start := time.Now()
+		code, body := h.do(t, "GET", "/api/segments/status", nil, false)
+		took := time.Since(start)
+		if code != http.StatusServiceUnavailable || !strings.Contains(string(body), config.SettingSQL) || strings.Contains(string(body), password) {
+			t.Fatalf("SegmentStatus with a silent catalog: %d %s", code, body)
+		}
+		if took > 6*time.Second {
+			t.Fatalf("answered after %s, past functionTimeout", took)
+		}
+		inv := h.FireTimer(context.Background(), "VerifySegments", false)
+		if inv.Succeeded() || inv.TimedOut || !strings.Contains(string(inv.Body), config.SettingSQL) {
+			t.Fatalf("VerifySegments with a silent catalog: %s %s", inv, inv.Body)
+		}
+		// Files needs no catalog.
+		code, body = h.do(t, "POST", "/api/files/exists", []byte(`{"path":"D:\\Models\\none.bin"}`), false)
+		if code != http.StatusOK {
+			t.Fatalf("Files with a silent catalog: %d %s", code, body)
+		}
+		if h.Restarts() != 0 {
+			t.Fatalf("worker restarted %d times", h.Restarts())
+		}
+		if out := h.stdout.String() + h.stderr.String(); strings.Contains(out, password) {
+			t.Fatal("the SQL password reached the worker's output")
+		}
+	})
+	t.Run("storage", func(t *testing.T) {
+		a := newApp(t, map[string]any{"functionTimeout": "00:00:05"})
+		a.seedSmall()
+		blob := newGate(t, fmt.Sprintf("127.0.0.1:%d", az.BlobPort))
+		queue := newGate(t, fmt.Sprintf("127.0.0.1:%d", az.QueuePort))
+		a.settings["AzureWebJobsStorage"] = config.DevConnectionString("127.0.0.1", blob.port(), queue.port())
+		h := a.mustStart(hostsim.Config{ReadyTimeout: 10 * time.Second, NoQueues: true})
+		if d := readyAfter(t, h); d > time.Second {
+			t.Fatalf("ready after %s, want within a second of exec", d)
+		}
+		start := time.Now()
+		code, body := h.do(t, "POST", "/api/files/exists", []byte(`{"path":"D:\\Models\\a.bin"}`), false)
+		if code < 500 || !strings.Contains(string(body), config.SettingStorage) || strings.Contains(string(body), config.DevAccountKey) {
+			t.Fatalf("Files with silent storage: %d %s", code, body)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Fatalf("answered after %s, past functionTimeout", took)
+		}
+		if h.Restarts() != 0 {
+			t.Fatalf("worker restarted %d times", h.Restarts())
+		}
+		blob.Open()
+		queue.Open()
+		code, body = h.do(t, "POST", "/api/files/write", []byte(`{"path":"D:\\Models\\a.bin","text":"now it answers"}`), false)
+		if code != http.StatusOK {
+			t.Fatalf("Files once storage answers: %d %s", code, body)
+		}
+		code, body = h.do(t, "POST", "/api/segments/enqueue", []byte(`{"limit":1}`), false)
+		if code != http.StatusOK || !strings.Contains(string(body), `"queued":1`) {
+			t.Fatalf("EnqueueSegments once storage answers: %d %s", code, body)
+		}
+	})
+}
+
+// bigSegment adds one segment of size bytes to the app's catalog and
+// returns its id and SHA-256.
+func bigSegment(t *testing.T, a *app, size int64) (int64, string) {
+	t.Helper()
+	ctx := context.Background()
+	cat, err := sqlite.Open(ctx, strings.TrimPrefix(a.settings["SQL_CONNECTION_STRING"], "sqlite:"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	model, err := cat.InsertModel(ctx, catalog.NewModel{Name: "timeout-test", Type: "llama"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer, err := cat.InsertLayer(ctx, catalog.NewLayer{ModelID: model, LayerIdx: 0, LayerName: "blk.0.ffn_down.weight", QuantizationType: "Q8_0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := cat.InsertSegment(ctx, catalog.NewSegment{LayerID: layer, SegmentOrdinal: 0, PointCount: size / 2,
+		QuantizationType: "Q8_0", Payload: demo.Payload(3, model, layer, 0, size), Size: size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.New()
+	if _, err := io.Copy(sum, demo.Payload(3, model, layer, 0, size)); err != nil {
+		t.Fatal(err)
+	}
+	return id, hex.EncodeToString(sum.Sum(nil))
+}
+
+func segmentRow(t *testing.T, a *app, id int64) catalog.Segment {
+	t.Helper()
+	cat, err := sqlite.Open(context.Background(), strings.TrimPrefix(a.settings["SQL_CONNECTION_STRING"], "sqlite:"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	seg, err := cat.GetSegment(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seg
+}
+
+// reusedRE finds the blocks a successful migration did not send again.
+var reusedRE = regexp.MustCompile(`"msg":"segment migrated".*"blocksReused":([0-9]+)`)
+
+func blocksReused(h *host) int {
+	n := 0
+	for _, m := range reusedRE.FindAllStringSubmatch(h.stdout.String(), -1) {
+		v, _ := strconv.Atoi(m[1])
+		n = max(n, v)
+	}
+	return n
+}
+
+// finished waits for the segment to be migrated with the source's hash and
+// no claim left, then verifies it through the timer.
+func finished(t *testing.T, a *app, h *host, id int64, sum string, within time.Duration) {
+	t.Helper()
+	eventually(t, within, fmt.Sprintf("segment %d migrated", id), func() bool {
+		return segmentRow(t, a, id).Sha256 != ""
+	})
+	seg := segmentRow(t, a, id)
+	if seg.Sha256 != sum || seg.BlobSizeBytes == 0 {
+		t.Fatalf("segment %d records sha256 %s (size %d), the payload is %s", id, seg.Sha256, seg.BlobSizeBytes, sum)
+	}
+	if seg.ClaimedUntil.After(time.Now()) {
+		t.Fatalf("a live claim is left on segment %d", id)
+	}
+	if inv := h.FireTimer(context.Background(), "VerifySegments", false); !inv.Succeeded() {
+		t.Fatalf("VerifySegments: %s", inv)
+	}
+	if seg := segmentRow(t, a, id); seg.State != catalog.StateVerified {
+		t.Fatalf("segment %d is %s after verification, want verified", id, seg.State)
+	}
+}
+
+// A segment too big to migrate within one invocation, under a tiny
+// functionTimeout: each attempt stops at its own deadline (recording its
+// failure and dropping its claim) before the host would kill the worker,
+// and keeps what it staged, so a later attempt finishes it; nothing is
+// lost.
+func TestInvocationPastFunctionTimeout(t *testing.T) {
+	a := newApp(t, map[string]any{
+		"functionTimeout":                    "00:00:04",
+		"extensions.queues.visibilityTimeout": "00:00:01",
+		"extensions.queues.maxDequeueCount":   10,
+	})
+	a.cli("schema", "apply")
+	id, sum := bigSegment(t, a, 32<<20) // 8 blocks of 4 MiB
+	a.settings["AzureWebJobsStorage"] = faultproxy.DevConnectionString(slowBlobs(t, time.Second), fmt.Sprintf("http://127.0.0.1:%d", az.QueuePort))
+	h := a.mustStart(hostsim.Config{})
+	enqueueRaw(t, a.settings["SEGMENT_QUEUE"], []byte(fmt.Sprintf(`{"segmentId":%d}`, id)))
+
+	finished(t, a, h, id, sum, 90*time.Second)
+	invs := h.Invocations("MigrateSegment")
+	if len(invs) < 2 {
+		t.Fatalf("%d invocation(s): the segment should not fit in one", len(invs))
+	}
+	if blocksReused(h) == 0 {
+		t.Fatal("no staged block was reused by a later attempt")
+	}
+	for _, inv := range invs {
+		if inv.TimedOut {
+			t.Errorf("an invocation ran past functionTimeout: %s", inv)
+		}
+	}
+	t.Logf("%d deliveries, %d blocks reused, %d restarts", len(invs), blocksReused(h), h.Restarts())
+}
+
+// The worker killed mid-migration (the host restarts it, ending every
+// invocation in flight, when any invocation passes functionTimeout): it
+// comes back, the message is delivered again, the dead worker's claim
+// runs out, and the segment finishes from the blocks already staged.
+func TestWorkerKilledMidMigration(t *testing.T) {
+	a := newApp(t, map[string]any{
+		"functionTimeout":                    "00:00:10",
+		"extensions.queues.visibilityTimeout": "00:00:03",
+		"extensions.queues.maxDequeueCount":   10,
+	})
+	a.cli("schema", "apply")
+	id, sum := bigSegment(t, a, 32<<20)
+	a.settings["AzureWebJobsStorage"] = faultproxy.DevConnectionString(slowBlobs(t, 800*time.Millisecond), fmt.Sprintf("http://127.0.0.1:%d", az.QueuePort))
+	h := a.mustStart(hostsim.Config{})
+	enqueueRaw(t, a.settings["SEGMENT_QUEUE"], []byte(fmt.Sprintf(`{"segmentId":%d}`, id)))
+
+	eventually(t, 30*time.Second, "the migration under way", func() bool {
+		return segmentRow(t, a, id).ClaimedUntil.After(time.Now())
+	})
+	time.Sleep(2500 * time.Millisecond) // a few blocks staged
+	if err := h.RestartWorker("another invocation passed functionTimeout"); err != nil {
+		t.Fatal(err)
+	}
+	finished(t, a, h, id, sum, 90*time.Second)
+	if h.Restarts() < 1 {
+		t.Fatal("the worker was not restarted")
+	}
+	if blocksReused(h) == 0 {
+		t.Fatal("no staged block was reused after the kill")
+	}
+}
+
+// A trigger setting missing from the app settings: the host does not index
+// the function ("'%SEGMENT_QUEUE%' does not resolve to a value"), and the
+// handler says so in one line, first, and exits 3, before doing anything
+// else; the host restarts it and stops the app after 3 failures.
+func TestUnresolvedTriggerSetting(t *testing.T) {
+	a := newApp(t, nil)
+	delete(a.settings, "SEGMENT_QUEUE")
+	h, err := a.start(hostsim.Config{})
+	if err == nil || h == nil {
+		t.Fatalf("the app should stop: %v", err)
+	}
+	if why := h.NotIndexed()["MigrateSegment"]; !strings.Contains(why, "'%SEGMENT_QUEUE%' does not resolve to a value") {
+		t.Fatalf("MigrateSegment indexed anyway (%q); indexed: %v", why, h.Indexed())
+	}
+	if h.Restarts() != hostsim.ErrorThreshold-1 {
+		t.Fatalf("%d restarts, want %d before the app stops", h.Restarts(), hostsim.ErrorThreshold-1)
+	}
+	// Each start said it in one line, first, and nothing else.
+	lines := strings.Split(strings.TrimSpace(h.stderr.String()), "\n")
+	if len(lines) != hostsim.ErrorThreshold {
+		t.Fatalf("want one line per start, got:\n%s", h.stderr)
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "offload: setting: SEGMENT_QUEUE is not set") || !strings.Contains(l, "MigrateSegment") {
+			t.Fatalf("want one line naming SEGMENT_QUEUE and its function, got:\n%s", h.stderr)
+		}
+	}
+	if h.stdout.String() != "" {
+		t.Fatalf("the worker did something before saying so:\n%s", h.stdout)
+	}
+}
+
+// Routes as the host's ASP.NET routing matches them, and bodies as it
+// forwards them: literals in any case, a trailing slash, {op} as typed; a
+// chunked body arrives empty, so a write gets 411, not a silent no-op.
+// The schedule here is 5-field NCRONTAB, which the timer takes too.
+func TestRoutesAndBodiesAsTheHostForwardsThem(t *testing.T) {
+	a := newApp(t, nil)
+	a.cli("schema", "apply")
+	a.settings["VERIFY_SCHEDULE"] = "*/5 * * * *"
+	h := a.mustStart(hostsim.Config{NoQueues: true})
+	body := []byte(`{"path":"D:\\Models\\routes.bin"}`)
+	for _, p := range []string{"/api/files/exists", "/api/Files/exists", "/api/files/exists/", "/api/files/Exists", "/API/FILES/EXISTS/"} {
+		code, b := h.do(t, "POST", p, body, false)
+		if code != http.StatusOK || !strings.Contains(string(b), `"exists":false`) {
+			t.Errorf("POST %s: %d %s", p, code, b)
+		}
+	}
+	for _, p := range []string{"/api/segments/status/", "/api/Segments/Status"} {
+		if code, b := h.do(t, "GET", p, nil, false); code != http.StatusOK {
+			t.Errorf("GET %s: %d %s", p, code, b)
+		}
+	}
+	code, b := h.do(t, "POST", "/api/files/write", []byte(`{"path":"D:\\Models\\chunked.bin","text":"lost on the way"}`), true)
+	if code != http.StatusLengthRequired || !strings.Contains(string(b), "Content-Length") {
+		t.Fatalf("chunked write through the host: %d %s", code, b)
+	}
+	code, b = h.do(t, "POST", "/api/files/exists", []byte(`{"path":"D:\\Models\\chunked.bin"}`), false)
+	if code != http.StatusOK || !strings.Contains(string(b), `"exists":false`) {
+		t.Fatalf("the refused write wrote something: %d %s", code, b)
+	}
+}
+
+// A worker that exits with code 0 is not restarted (WorkerProcess's
+// SuccessExitCode): the app stops serving.
+func TestWorkerExitZeroNotRestarted(t *testing.T) {
+	a := newApp(t, nil)
+	stub := filepath.Join(t.TempDir(), "exits-zero")
+	if err := os.WriteFile(stub, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h, err := a.start(hostsim.Config{Bin: stub})
+	if err == nil || !strings.Contains(err.Error(), "code 0") {
+		t.Fatalf("want the app stopped by a 0 exit: %v", err)
+	}
+	if h.Restarts() != 0 {
+		t.Fatalf("a worker that exited 0 was restarted %d times", h.Restarts())
+	}
+}
