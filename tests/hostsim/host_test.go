@@ -201,7 +201,7 @@ func finished(t *testing.T, a *app, h *host, id int64, sum string, within time.D
 // lost.
 func TestInvocationPastFunctionTimeout(t *testing.T) {
 	a := newApp(t, map[string]any{
-		"functionTimeout":                    "00:00:04",
+		"functionTimeout":                     "00:00:04",
 		"extensions.queues.visibilityTimeout": "00:00:01",
 		"extensions.queues.maxDequeueCount":   10,
 	})
@@ -233,7 +233,7 @@ func TestInvocationPastFunctionTimeout(t *testing.T) {
 // runs out, and the segment finishes from the blocks already staged.
 func TestWorkerKilledMidMigration(t *testing.T) {
 	a := newApp(t, map[string]any{
-		"functionTimeout":                    "00:00:10",
+		"functionTimeout":                     "00:00:10",
 		"extensions.queues.visibilityTimeout": "00:00:03",
 		"extensions.queues.maxDequeueCount":   10,
 	})
