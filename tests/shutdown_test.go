@@ -3,8 +3,6 @@ package tests
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"maps"
@@ -20,7 +18,6 @@ import (
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/sqlite"
 	"github.com/hartonomous/offload/internal/config"
-	"github.com/hartonomous/offload/internal/demo"
 	"github.com/hartonomous/offload/internal/segments"
 	"github.com/hartonomous/offload/tests/faultproxy"
 	"github.com/hartonomous/offload/tests/testenv"
@@ -48,36 +45,14 @@ func setupShutdown(t *testing.T) *shutdownWorld {
 	t.Helper()
 	w := newWorld(t)
 	w.mustRun("schema", "apply")
-	ctx := context.Background()
-	cat, err := sqlite.Open(ctx, filepath.Join(w.dir, "catalog.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cat.Close()
-	model, err := cat.InsertModel(ctx, catalog.NewModel{Name: "shutdown-test", Type: "llama"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	layer, err := cat.InsertLayer(ctx, catalog.NewLayer{ModelID: model, LayerIdx: 0, LayerName: "blk.0.attn_q.weight", QuantizationType: "Q8_0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := cat.InsertSegment(ctx, catalog.NewSegment{LayerID: layer, SegmentOrdinal: 0, PointCount: bigSegmentBytes / 2,
-		QuantizationType: "Q8_0", Payload: demo.Payload(7, model, layer, 0, bigSegmentBytes), Size: bigSegmentBytes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, demo.Payload(7, model, layer, 0, bigSegmentBytes)); err != nil {
-		t.Fatal(err)
-	}
+	id, sum := testenv.AddSegment(t, filepath.Join(w.dir, "catalog.db"), "shutdown-test", 7, bigSegmentBytes)
 	p, err := faultproxy.Start(faultproxy.Config{Target: fmt.Sprintf("http://127.0.0.1:%d", az.BlobPort), Seed: 1, Rate: 1,
 		Faults: []faultproxy.Kind{faultproxy.Delay}, MaxDelay: 800 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return &shutdownWorld{world: w, id: id, sum: hex.EncodeToString(h.Sum(nil)),
+	return &shutdownWorld{world: w, id: id, sum: sum,
 		slowCS: faultproxy.DevConnectionString(p.URL(), fmt.Sprintf("http://127.0.0.1:%d", az.QueuePort))}
 }
 

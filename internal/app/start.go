@@ -252,12 +252,9 @@ func (s *Starter) connect() {
 		end()
 		s.log.Warn("catalog not reachable yet; retrying", "attempt", attempt, "of", s.opt.Attempts,
 			"retryIn", delay.String(), "err", err)
-		select {
-		case <-time.After(delay):
-		case <-s.ctx.Done():
+		if !s.backOff(&delay) {
 			return
 		}
-		delay = min(2*delay, s.opt.MaxRetryDelay)
 	}
 }
 
@@ -324,12 +321,9 @@ func (s *Starter) prepare() {
 		}
 		s.log.Warn("storage not prepared yet; retrying (functions create containers and queues on demand)",
 			"retryIn", delay.String(), "err", err)
-		select {
-		case <-time.After(delay):
-		case <-s.ctx.Done():
+		if !s.backOff(&delay) {
 			return
 		}
-		delay = min(2*delay, s.opt.MaxRetryDelay)
 	}
 }
 
@@ -339,4 +333,18 @@ func storageSetting(st config.Storage) string {
 		return config.SettingBlobServiceURI + ", " + config.SettingQueueServiceURI
 	}
 	return config.SettingStorage
+}
+
+// backOff sleeps *delay, then doubles it up to MaxRetryDelay; false when
+// the Starter closes meanwhile.
+func (s *Starter) backOff(delay *time.Duration) bool {
+	t := time.NewTimer(*delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.ctx.Done():
+		return false
+	}
+	*delay = min(2**delay, s.opt.MaxRetryDelay)
+	return true
 }

@@ -1,12 +1,10 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,24 +12,12 @@ import (
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/sqlite/sqlitetest"
 	"github.com/hartonomous/offload/internal/config"
+	"github.com/hartonomous/offload/tests/testenv"
 )
-
-// lockedBuffer collects the Starter's log lines from its goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 const secret = "S3cretPassw0rd"
 
-func setup(t *testing.T, open func(ctx context.Context, dsn string) (catalog.Catalog, error)) (*Starter, *lockedBuffer) {
+func setup(t *testing.T, open func(ctx context.Context, dsn string) (catalog.Catalog, error)) (*Starter, *testenv.SyncBuffer) {
 	t.Helper()
 	cfg, err := config.Load(func(k string) string {
 		return map[string]string{
@@ -43,7 +29,7 @@ func setup(t *testing.T, open func(ctx context.Context, dsn string) (catalog.Cat
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &testenv.SyncBuffer{}
 	s, err := Start(cfg, config.Host{}, slog.New(slog.NewJSONHandler(logs, nil)), Tuning{},
 		StartOptions{AttemptTimeout: 50 * time.Millisecond, Attempts: 3, RetryDelay: 10 * time.Millisecond, Open: open})
 	if err != nil {

@@ -2,10 +2,7 @@ package hostsim_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,9 +15,9 @@ import (
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/sqlite"
 	"github.com/hartonomous/offload/internal/config"
-	"github.com/hartonomous/offload/internal/demo"
 	"github.com/hartonomous/offload/tests/faultproxy"
 	"github.com/hartonomous/offload/tests/hostsim"
+	"github.com/hartonomous/offload/tests/testenv"
 )
 
 // readyAfter is how long the first worker took to answer GET /, from the
@@ -120,30 +117,7 @@ func TestReadyWhateverCatalogAndStorageDo(t *testing.T) {
 // returns its id and SHA-256.
 func bigSegment(t *testing.T, a *app, size int64) (int64, string) {
 	t.Helper()
-	ctx := context.Background()
-	cat, err := sqlite.Open(ctx, strings.TrimPrefix(a.settings["SQL_CONNECTION_STRING"], "sqlite:"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cat.Close()
-	model, err := cat.InsertModel(ctx, catalog.NewModel{Name: "timeout-test", Type: "llama"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	layer, err := cat.InsertLayer(ctx, catalog.NewLayer{ModelID: model, LayerIdx: 0, LayerName: "blk.0.ffn_down.weight", QuantizationType: "Q8_0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := cat.InsertSegment(ctx, catalog.NewSegment{LayerID: layer, SegmentOrdinal: 0, PointCount: size / 2,
-		QuantizationType: "Q8_0", Payload: demo.Payload(3, model, layer, 0, size), Size: size})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.New()
-	if _, err := io.Copy(sum, demo.Payload(3, model, layer, 0, size)); err != nil {
-		t.Fatal(err)
-	}
-	return id, hex.EncodeToString(sum.Sum(nil))
+	return testenv.AddSegment(t, strings.TrimPrefix(a.settings["SQL_CONNECTION_STRING"], "sqlite:"), "timeout-test", 3, size)
 }
 
 func segmentRow(t *testing.T, a *app, id int64) catalog.Segment {
@@ -194,23 +168,32 @@ func finished(t *testing.T, a *app, h *host, id int64, sum string, within time.D
 	}
 }
 
+// slowSegment starts the host on an app with host.json's functionTimeout
+// and visibilityTimeout as given (maxDequeueCount 10), one 32 MiB segment
+// (8 blocks of 4 MiB) whose message is queued, and blob storage that
+// stages one block at a time, each taking perBlock.
+func slowSegment(t *testing.T, functionTimeout, visibility string, perBlock time.Duration) (*app, *host, int64, string) {
+	t.Helper()
+	a := newApp(t, map[string]any{
+		"functionTimeout":                     functionTimeout,
+		"extensions.queues.visibilityTimeout": visibility,
+		"extensions.queues.maxDequeueCount":   10,
+	})
+	a.cli("schema", "apply")
+	id, sum := bigSegment(t, a, 32<<20)
+	a.settings["AzureWebJobsStorage"] = faultproxy.DevConnectionString(slowBlobs(t, perBlock), fmt.Sprintf("http://127.0.0.1:%d", az.QueuePort))
+	h := a.mustStart(hostsim.Config{})
+	enqueueRaw(t, a.settings["SEGMENT_QUEUE"], []byte(fmt.Sprintf(`{"segmentId":%d}`, id)))
+	return a, h, id, sum
+}
+
 // A segment too big to migrate within one invocation, under a tiny
 // functionTimeout: each attempt stops at its own deadline (recording its
 // failure and dropping its claim) before the host would kill the worker,
 // and keeps what it staged, so a later attempt finishes it; nothing is
 // lost.
 func TestInvocationPastFunctionTimeout(t *testing.T) {
-	a := newApp(t, map[string]any{
-		"functionTimeout":                     "00:00:04",
-		"extensions.queues.visibilityTimeout": "00:00:01",
-		"extensions.queues.maxDequeueCount":   10,
-	})
-	a.cli("schema", "apply")
-	id, sum := bigSegment(t, a, 32<<20) // 8 blocks of 4 MiB
-	a.settings["AzureWebJobsStorage"] = faultproxy.DevConnectionString(slowBlobs(t, time.Second), fmt.Sprintf("http://127.0.0.1:%d", az.QueuePort))
-	h := a.mustStart(hostsim.Config{})
-	enqueueRaw(t, a.settings["SEGMENT_QUEUE"], []byte(fmt.Sprintf(`{"segmentId":%d}`, id)))
-
+	a, h, id, sum := slowSegment(t, "00:00:04", "00:00:01", time.Second)
 	finished(t, a, h, id, sum, 90*time.Second)
 	invs := h.Invocations("MigrateSegment")
 	if len(invs) < 2 {
@@ -232,17 +215,7 @@ func TestInvocationPastFunctionTimeout(t *testing.T) {
 // comes back, the message is delivered again, the dead worker's claim
 // runs out, and the segment finishes from the blocks already staged.
 func TestWorkerKilledMidMigration(t *testing.T) {
-	a := newApp(t, map[string]any{
-		"functionTimeout":                     "00:00:10",
-		"extensions.queues.visibilityTimeout": "00:00:03",
-		"extensions.queues.maxDequeueCount":   10,
-	})
-	a.cli("schema", "apply")
-	id, sum := bigSegment(t, a, 32<<20)
-	a.settings["AzureWebJobsStorage"] = faultproxy.DevConnectionString(slowBlobs(t, 800*time.Millisecond), fmt.Sprintf("http://127.0.0.1:%d", az.QueuePort))
-	h := a.mustStart(hostsim.Config{})
-	enqueueRaw(t, a.settings["SEGMENT_QUEUE"], []byte(fmt.Sprintf(`{"segmentId":%d}`, id)))
-
+	a, h, id, sum := slowSegment(t, "00:00:10", "00:00:03", 800*time.Millisecond)
 	eventually(t, 30*time.Second, "the migration under way", func() bool {
 		return segmentRow(t, a, id).ClaimedUntil.After(time.Now())
 	})

@@ -23,15 +23,14 @@ type workerManager struct {
 	bin  string
 	port int
 
-	mu       sync.Mutex
-	proc     *process      // the current process (nil while none)
-	ready    chan struct{} // closed when proc answers readiness; replaced per start
-	errors   []time.Time   // worker errors within ErrorWindow
-	nStarts  int
-	stopped  chan struct{} // closed when the app stops
-	stopWhy  string
-	closing  bool
-	inflight sync.WaitGroup
+	mu      sync.Mutex
+	proc    *process      // the current process (nil while none)
+	ready   chan struct{} // closed when proc answers readiness; replaced per start
+	errors  []time.Time   // worker errors within ErrorWindow
+	nStarts int
+	stopped chan struct{} // closed when the app stops
+	stopWhy string
+	closing bool
 }
 
 // process is one started worker.
@@ -296,16 +295,6 @@ func (w *workerManager) restarts() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return max(w.nStarts-1, 0)
-}
-
-// pid is the current worker's process id (0 when none).
-func (w *workerManager) pid() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.proc == nil {
-		return 0
-	}
-	return w.proc.cmd.Process.Pid
 }
 
 func (w *workerManager) close() {
