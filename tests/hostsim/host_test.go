@@ -45,6 +45,7 @@ func readyAfter(t *testing.T, h *host) time.Duration {
 // names what does not answer (never a secret), and the worker stays up;
 // once storage answers, the work gets done.
 func TestReadyWhateverCatalogAndStorageDo(t *testing.T) {
+	t.Parallel() // mostly waiting: for deadlines, a slow proxy, claims
 	const password = "Pa55w0rd-never-logged"
 	t.Run("catalog", func(t *testing.T) {
 		a := newApp(t, map[string]any{"functionTimeout": "00:00:06"})
@@ -193,6 +194,7 @@ func slowSegment(t *testing.T, functionTimeout, visibility string, perBlock time
 // and keeps what it staged, so a later attempt finishes it; nothing is
 // lost.
 func TestInvocationPastFunctionTimeout(t *testing.T) {
+	t.Parallel() // mostly waiting: for deadlines, a slow proxy, claims
 	a, h, id, sum := slowSegment(t, "00:00:04", "00:00:01", time.Second)
 	finished(t, a, h, id, sum, 90*time.Second)
 	invs := h.Invocations("MigrateSegment")
@@ -215,6 +217,7 @@ func TestInvocationPastFunctionTimeout(t *testing.T) {
 // comes back, the message is delivered again, the dead worker's claim
 // runs out, and the segment finishes from the blocks already staged.
 func TestWorkerKilledMidMigration(t *testing.T) {
+	t.Parallel() // mostly waiting: for deadlines, a slow proxy, claims
 	a, h, id, sum := slowSegment(t, "00:00:10", "00:00:03", 800*time.Millisecond)
 	eventually(t, 30*time.Second, "the migration under way", func() bool {
 		return segmentRow(t, a, id).ClaimedUntil.After(time.Now())
