@@ -20,6 +20,11 @@
 //	{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":false}},
 //	 "Metadata":{"sys":{…}}}
 //
+// Metadata is the trigger's binding data, and for a queue message that is
+// a JSON object the message's own top-level properties are merged into it,
+// case-insensitively, over the host's keys (QueueTriggerBinding): a message
+// {"segmentId":1,"id":"x"} replaces Id. QueueMeta leaves such keys out.
+//
 // The invocation id is not in the body: the host sends it in the
 // X-Azure-Functions-InvocationId request header.
 //
