@@ -1,6 +1,7 @@
 package hostsim_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hartonomous/offload/internal/broker"
+	"github.com/hartonomous/offload/internal/config"
 	"github.com/hartonomous/offload/tests/hostsim"
 )
 
@@ -80,5 +83,34 @@ func TestQueueMetadataCollision(t *testing.T) {
 	}
 	if st, _ := h.status(t); st["migrated"] != 1 {
 		t.Fatalf("segment 1 not migrated: %v", st)
+	}
+}
+
+// A message that cannot succeed is delivered maxDequeueCount times, then
+// moved, text unchanged, to <queue>-poison.
+func TestPoisonAfterMaxDequeueCount(t *testing.T) {
+	a := newApp(t, map[string]any{"extensions.queues.maxDequeueCount": 2, "extensions.queues.visibilityTimeout": "00:00:00"})
+	a.seedSmall()
+	h := a.mustStart(hostsim.Config{})
+	queue := a.settings["SEGMENT_QUEUE"]
+	enqueueRaw(t, queue, []byte(`{"segmentId":999999}`))
+	b, err := broker.New(config.Storage{ConnectionString: az.ConnectionString}, broker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var poisoned []broker.Message
+	eventually(t, 30*time.Second, "the message in "+queue+"-poison", func() bool {
+		poisoned, _ = b.Peek(context.Background(), queue+"-poison", 32)
+		return len(poisoned) > 0
+	})
+	if len(poisoned) != 1 || string(poisoned[0].Body) != `{"segmentId":999999}` {
+		t.Fatalf("poison queue holds %d message(s): %+v", len(poisoned), poisoned)
+	}
+	invs := h.Invocations("MigrateSegment")
+	if len(invs) != 2 || invs[0].Succeeded() || invs[1].Succeeded() {
+		t.Fatalf("want 2 failed deliveries, got %v", invs)
+	}
+	if left, _ := b.Peek(context.Background(), queue, 32); len(left) != 0 {
+		t.Fatalf("%d message(s) left on %s", len(left), queue)
 	}
 }

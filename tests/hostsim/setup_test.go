@@ -32,8 +32,13 @@ var (
 	az      *azurite.Server
 )
 
-// TestMain builds the real binary once and starts one Azurite.
+// TestMain builds the real binary once and starts one Azurite; run as
+// the stub worker (stubEnv set), it is that instead.
 func TestMain(m *testing.M) {
+	if os.Getenv(stubEnv) != "" {
+		runStub()
+		return
+	}
 	testenv.Main(m, func(bin string, server *azurite.Server) { binPath, az = bin, server })
 }
 
