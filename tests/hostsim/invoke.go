@@ -59,7 +59,7 @@ func (s *Sim) send(ctx context.Context, fn, id string, build func(base string) (
 	}
 	answered := make(chan answer, 1)
 	go func() {
-		resp, err := http.DefaultClient.Do(req.WithContext(context.WithoutCancel(ctx)))
+		resp, err := s.client.Do(req.WithContext(context.WithoutCancel(ctx)))
 		answered <- answer{resp, err}
 	}()
 	var timeout <-chan time.Time

@@ -82,6 +82,9 @@ type Sim struct {
 
 	front    *http.Server
 	frontURL string
+	// client sends to the worker; its idle connections are dropped when
+	// the worker is replaced, so no request goes to a dead process.
+	client *http.Client
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -133,6 +136,7 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 		cfg.TimeoutGrace = DefaultTimeoutGrace
 	}
 	s := &Sim{cfg: cfg, fns: map[string]*Function{}, skipped: map[string]string{},
+		client: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
 		timerState: map[string]*timerStatus{}, timerLocks: map[string]*sync.Mutex{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 

@@ -108,6 +108,7 @@ func isAppSetting(k string) bool {
 // launchLocked starts a process and its readiness poll. w.mu is held.
 func (w *workerManager) launchLocked() {
 	w.nStarts++
+	w.s.client.CloseIdleConnections()
 	ready := make(chan struct{})
 	w.ready = ready
 	dir := w.s.cfg.AppDir
