@@ -42,7 +42,7 @@ func main() {
 		got <- sig
 		cancel()
 		sig = <-signals // a second one does not wait for the graceful stop
-		fmt.Fprintf(os.Stderr, "offload: second %s: exiting at once\n", sig)
+		fmt.Fprintf(os.Stderr, "offload: second %s: exiting at once\n", signalName(sig))
 		os.Exit(exitCode(sig))
 	}()
 	code := cli.Main(ctx, args, cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: getenv})
@@ -51,7 +51,7 @@ func main() {
 		if code == cli.ExitOK {
 			code = exitCode(sig)
 		}
-		fmt.Fprintf(os.Stderr, "offload: stopped by %s, exit code %d (the Functions host never sends it: a host restarts a worker that exits non-zero)\n", sig, code)
+		fmt.Fprintf(os.Stderr, "offload: stopped by %s, exit code %d (not a clean exit: the Functions host never sends it, and restarts a worker that exits non-zero)\n", signalName(sig), code)
 	default:
 	}
 	os.Exit(code)
@@ -63,4 +63,14 @@ func exitCode(sig os.Signal) int {
 		return 128 + int(s)
 	}
 	return 1
+}
+
+func signalName(sig os.Signal) string {
+	switch sig {
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case os.Interrupt:
+		return "SIGINT"
+	}
+	return sig.String()
 }

@@ -255,6 +255,12 @@ func (c *client) fail(op, format string, args ...any) {
 	}
 }
 
+// postString posts a small JSON body with its Content-Length, as every
+// client of the Functions host must (it forwards no chunked body).
+func (c *client) postString(ctx context.Context, op, body string, out any) (int, error) {
+	return c.post(ctx, op, strings.NewReader(body), int64(len(body)), out)
+}
+
 // post sends a JSON body and decodes a 200 answer into out. It returns
 // the status; err is a transport or decoding failure.
 func (c *client) post(ctx context.Context, op string, body io.Reader, size int64, out any) (int, error) {
@@ -356,7 +362,7 @@ func (c *client) read(ctx context.Context, name string) {
 		ETag          string  `json:"etag"`
 		ContentBase64 *string `json:"contentBase64"`
 	}
-	code, err := c.post(ctx, OpRead, strings.NewReader(`{"path":`+jsonString(c.path(name))+`}`), -1, &out)
+	code, err := c.postString(ctx, OpRead, `{"path":`+jsonString(c.path(name))+`}`, &out)
 	if err != nil || code != http.StatusOK {
 		c.fail(OpRead, "%s: status %d, %v", name, code, err)
 		return
@@ -390,7 +396,7 @@ func (c *client) exists(ctx context.Context, name string) {
 		Exists      bool `json:"exists"`
 		IsDirectory bool `json:"isDirectory"`
 	}
-	code, err := c.post(ctx, OpExists, strings.NewReader(`{"path":`+jsonString(c.path(name))+`}`), -1, &out)
+	code, err := c.postString(ctx, OpExists, `{"path":`+jsonString(c.path(name))+`}`, &out)
 	if err != nil || code != http.StatusOK {
 		c.fail(OpExists, "%s: status %d, %v", name, code, err)
 		return
@@ -408,7 +414,7 @@ func (c *client) list(ctx context.Context) {
 			IsDirectory bool   `json:"isDirectory"`
 		} `json:"entries"`
 	}
-	code, err := c.post(ctx, OpList, strings.NewReader(`{"path":`+jsonString(c.dir())+`}`), -1, &out)
+	code, err := c.postString(ctx, OpList, `{"path":`+jsonString(c.dir())+`}`, &out)
 	if err != nil || code != http.StatusOK {
 		c.fail(OpList, "status %d, %v", code, err)
 		return
@@ -437,7 +443,7 @@ func (c *client) delete(ctx context.Context, name string) {
 	var out struct {
 		Deleted bool `json:"deleted"`
 	}
-	code, err := c.post(ctx, OpDelete, strings.NewReader(`{"path":`+jsonString(c.path(name))+`}`), -1, &out)
+	code, err := c.postString(ctx, OpDelete, `{"path":`+jsonString(c.path(name))+`}`, &out)
 	if err != nil || code != http.StatusOK {
 		c.fail(OpDelete, "%s: status %d, %v", name, code, err)
 		return
