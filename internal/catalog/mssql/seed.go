@@ -9,8 +9,17 @@ import (
 	"github.com/hartonomous/offload/internal/catalog"
 )
 
-// writeChunk is how much of a payload the Seeder sends per statement.
-const writeChunk = 1 << 20
+// The Seeder appends a payload in statements of growing size: the first
+// carries minAppend bytes, each later one as many bytes as the row already
+// holds, up to maxAppend. "RawPayload = RawPayload + @chunk" rewrites the
+// value on every engine, so fixed chunks would cost O(n²) bytes written;
+// doubling keeps it O(n) up to maxAppend while memory stays one chunk.
+// (.WRITE would append in place on SQL Server, but not every engine that
+// speaks T-SQL has it, and this is seeding, not a production path.)
+const (
+	minAppend = 1 << 20
+	maxAppend = 32 << 20
+)
 
 // maxPayload is varbinary(max)'s limit.
 const maxPayload = 1<<31 - 1
@@ -45,9 +54,9 @@ func (d *DB) InsertLayer(ctx context.Context, l catalog.NewLayer) (int64, error)
 }
 
 // InsertSegment implements catalog.Seeder: the row is inserted with an
-// empty payload which is then appended to with .WRITE, one chunk per
-// statement, in one transaction. (.WRITE does not apply to FILESTREAM
-// columns: the Seeder is for plain varbinary(max) test databases.)
+// empty payload which is then appended to (appendPayload), in one
+// transaction. The Seeder is for plain varbinary(max) test and demo
+// databases.
 func (d *DB) InsertSegment(ctx context.Context, s catalog.NewSegment) (int64, error) {
 	if s.Size < 0 || s.Size > maxPayload {
 		return 0, fmt.Errorf("mssql: insert segment: size %d outside 0..%d", s.Size, int64(maxPayload))
@@ -97,10 +106,13 @@ func (d *DB) appendPayload(ctx context.Context, tx *sql.Tx, id int64, src io.Rea
 	if src == nil {
 		src = eofReader{}
 	}
-	stmt := d.q("UPDATE dbo.LayerTensorSegments SET RawPayload.WRITE(@p1, NULL, NULL) WHERE LayerTensorSegmentId = @p2")
-	buf := make([]byte, min(size, writeChunk))
+	stmt := d.q("UPDATE dbo.LayerTensorSegments SET RawPayload = RawPayload + @p1 WHERE LayerTensorSegmentId = @p2")
+	var buf []byte
 	for off := int64(0); off < size; {
-		k := int(min(int64(len(buf)), size-off))
+		k := int(min(max(off, minAppend), maxAppend, size-off))
+		if cap(buf) < k {
+			buf = make([]byte, k)
+		}
 		got, err := io.ReadFull(src, buf[:k])
 		if err != nil {
 			return fmt.Errorf("payload shorter than its declared size %d: got %d bytes: %w", size, off+int64(got), err)
