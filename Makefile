@@ -27,7 +27,7 @@ test: deps ## vet, unit and integration tests (Azurite + embedded SQLite)
 	$(GO) test -count=1 -timeout 30m ./...
 
 run: deps build ## the whole local job: Azurite + demo catalog when nothing is configured
-	$(BIN) run
+	$(BIN) run $(RUN_ARGS)
 
 bench: deps ## benchmarks as a table of medians of BENCH_COUNT (3) runs (OFFLOAD_BENCH_SCALE=full for the issue sizes)
 	$(GO) run ./tools/benchtable -count $${BENCH_COUNT:-3}

@@ -24,44 +24,6 @@ import (
 // FILESTREAM) in a throwaway schema and drops it afterwards.
 const dsnEnv = "MSSQL_TEST_DSN"
 
-// hartonomousDDL creates the §1.1 tables in schema {{s}}, with the
-// constraint shapes production has (ROWGUIDCOL, unique PayloadRowGuid with a
-// NEWSEQUENTIALID() default) so that Finalize meets them.
-const hartonomousDDL = `
-CREATE TABLE {{s}}.Models (
-    ModelId int IDENTITY(1,1) NOT NULL CONSTRAINT PK_Models PRIMARY KEY,
-    ModelName nvarchar(200) NOT NULL,
-    ModelType nvarchar(100) NOT NULL,
-    CreatedAt datetime2 NOT NULL CONSTRAINT DF_Models_CreatedAt DEFAULT (SYSUTCDATETIME()));
-CREATE TABLE {{s}}.ModelLayers (
-    LayerId bigint IDENTITY(1,1) NOT NULL CONSTRAINT PK_ModelLayers PRIMARY KEY,
-    ModelId int NOT NULL CONSTRAINT FK_ModelLayers_Models REFERENCES {{s}}.Models (ModelId) ON DELETE CASCADE,
-    LayerIdx int NOT NULL,
-    LayerName nvarchar(100) NULL,
-    QuantizationType nvarchar(20) NULL);
-CREATE TABLE {{s}}.LayerTensorSegments (
-    LayerTensorSegmentId bigint IDENTITY(1,1) NOT NULL CONSTRAINT PK_LayerTensorSegments PRIMARY KEY,
-    LayerId bigint NOT NULL CONSTRAINT FK_LayerTensorSegments_ModelLayers REFERENCES {{s}}.ModelLayers (LayerId) ON DELETE CASCADE,
-    SegmentOrdinal int NOT NULL,
-    PointOffset bigint NULL,
-    PointCount int NULL,
-    QuantizationType nvarchar(20) NOT NULL,
-    RawPayload varbinary(max) NOT NULL,
-    PayloadRowGuid uniqueidentifier ROWGUIDCOL NOT NULL
-        CONSTRAINT DF_LayerTensorSegments_PayloadRowGuid DEFAULT (NEWSEQUENTIALID())
-        CONSTRAINT UQ_LayerTensorSegments_PayloadRowGuid UNIQUE,
-    CreatedAt datetime2 NOT NULL CONSTRAINT DF_LayerTensorSegments_CreatedAt DEFAULT (SYSUTCDATETIME()),
-    CONSTRAINT UQ_LayerTensorSegments_Layer_Ordinal UNIQUE (LayerId, SegmentOrdinal));
-CREATE TABLE {{s}}.Atoms (
-    AtomId bigint IDENTITY(1,1) NOT NULL CONSTRAINT PK_Atoms PRIMARY KEY,
-    ContentHash binary(32) NOT NULL CONSTRAINT UQ_Atoms_ContentHash UNIQUE,
-    Modality nvarchar(64) NOT NULL,
-    SourceType nvarchar(128) NULL,
-    PayloadLocator nvarchar(1024) NULL,
-    Metadata nvarchar(max) NULL,
-    CreatedAt datetime2 NOT NULL CONSTRAINT DF_Atoms_CreatedAt DEFAULT (SYSUTCDATETIME()),
-    UpdatedAt datetime2 NOT NULL CONSTRAINT DF_Atoms_UpdatedAt DEFAULT (SYSUTCDATETIME()));`
-
 // setupServer returns a connection to MSSQL_TEST_DSN and a fresh schema
 // holding the Hartonomous tables; both go away with the test.
 func setupServer(t *testing.T) (dsn, schema string, raw *sql.DB) {
@@ -84,8 +46,12 @@ func setupServer(t *testing.T) (dsn, schema string, raw *sql.DB) {
 		t.Fatal(redact(err, dsn))
 	}
 	t.Cleanup(func() { dropSchema(t, raw, schema) })
-	if _, err := raw.ExecContext(ctx, strings.ReplaceAll(hartonomousDDL, "{{s}}", schema)); err != nil {
-		t.Fatal(redact(err, dsn))
+	// The Hartonomous tables as the demo creates them (the InitialBaseline
+	// shapes, with ROWGUIDCOL and the unique PayloadRowGuid Finalize meets).
+	for _, b := range splitBatches(withSchema(baselineSQL, schema)) {
+		if _, err := raw.ExecContext(ctx, b); err != nil {
+			t.Fatal(redact(err, dsn))
+		}
 	}
 	return dsn, schema, raw
 }
