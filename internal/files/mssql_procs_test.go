@@ -16,7 +16,7 @@ import (
 // twice is harmless, and their JSON parsing works on canned @response values
 // (dbo.usp_OffloadInvoke, the only caller of sp_invoke_external_rest_endpoint,
 // is replaced by a stub that returns what the endpoint would).
-func TestProcsOnSQLServer(t *testing.T) {
+func TestProcsOnTSQL(t *testing.T) {
 	dsn := os.Getenv("MSSQL_TEST_DSN")
 	if dsn == "" {
 		t.Skip("MSSQL_TEST_DSN is not set: the T-SQL procedures are checked on SQL Server only when it is")

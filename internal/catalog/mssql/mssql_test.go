@@ -69,11 +69,16 @@ func dropSchema(t *testing.T, raw *sql.DB, schema string) {
 	}
 }
 
-func openServer(t *testing.T) (*DB, *sql.DB, string) {
+func openServer(t *testing.T, opts ...Options) (*DB, *sql.DB, string) {
 	dsn, schema, raw := setupServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	db, err := Open(ctx, dsn, Options{Schema: schema})
+	opt := Options{}
+	if len(opts) > 0 {
+		opt = opts[0]
+	}
+	opt.Schema = schema
+	db, err := Open(ctx, dsn, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +86,7 @@ func openServer(t *testing.T) (*DB, *sql.DB, string) {
 	return db, raw, schema
 }
 
-func TestConformance(t *testing.T) {
+func TestConformanceOnTSQL(t *testing.T) {
 	if os.Getenv(dsnEnv) == "" {
 		t.Skipf("%s is not set: SQL Server conformance suite skipped", dsnEnv)
 	}
@@ -89,6 +94,52 @@ func TestConformance(t *testing.T) {
 		db, _, _ := openServer(t)
 		return db
 	})
+}
+
+// The READ COMMITTED fallback (a database without ALLOW_SNAPSHOT_ISOLATION)
+// passes the payload cases too: it never blocks the claim, and a rewrite
+// during the read is reported, not torn.
+func TestPayloadReadCommittedOnTSQL(t *testing.T) {
+	if os.Getenv(dsnEnv) == "" {
+		t.Skipf("%s is not set: skipped", dsnEnv)
+	}
+	catalogtest.RunPayload(t, func(t *testing.T) catalog.Catalog {
+		db, _, _ := openServer(t, Options{PayloadIsolation: IsolationReadCommitted})
+		return db
+	})
+}
+
+// On a database without the Hartonomous tables, PrepareSeed creates them
+// (the demo's path), Apply then succeeds, and once a row exists PrepareSeed
+// refuses.
+func TestPrepareSeedCreatesTablesOnTSQL(t *testing.T) {
+	dsn, schema, raw := setupServer(t)
+	ctx := context.Background()
+	for _, tbl := range []string{"Atoms", "LayerTensorSegments", "ModelLayers", "Models"} {
+		if _, err := raw.ExecContext(ctx, "DROP TABLE "+schema+"."+tbl); err != nil {
+			t.Fatal(redact(err, dsn))
+		}
+	}
+	db, err := Open(ctx, dsn, Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.PrepareSeed(ctx); err != nil {
+		t.Fatalf("PrepareSeed on an empty schema: %v", err)
+	}
+	if err := db.PrepareSeed(ctx); err != nil {
+		t.Fatalf("PrepareSeed again (tables exist, no rows): %v", err)
+	}
+	if _, err := db.Apply(ctx, catalog.ApplyParams{}); err != nil {
+		t.Fatalf("Apply after PrepareSeed: %v", err)
+	}
+	if _, err := db.InsertModel(ctx, catalog.NewModel{Name: "m", Type: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PrepareSeed(ctx); !errors.Is(err, catalog.ErrNotEmpty) {
+		t.Fatalf("PrepareSeed with a row: %v, want ErrNotEmpty", err)
+	}
 }
 
 // schemaSnapshot is every column, index and constraint of the test schema.
@@ -119,7 +170,7 @@ SELECT CONCAT(name, ' ', type_desc) FROM sys.objects WHERE schema_id = SCHEMA_ID
 	return out
 }
 
-func TestApplyTwiceChangesNothingOnServer(t *testing.T) {
+func TestApplyTwiceChangesNothingOnTSQL(t *testing.T) {
 	db, raw, schema := openServer(t)
 	ctx := context.Background()
 	dry, err := db.Apply(ctx, catalog.ApplyParams{DryRun: true})
@@ -143,7 +194,7 @@ func TestApplyTwiceChangesNothingOnServer(t *testing.T) {
 	}
 }
 
-func TestApplyRefusesMissingTables(t *testing.T) {
+func TestApplyRefusesMissingTablesOnTSQL(t *testing.T) {
 	db, raw, schema := openServer(t)
 	if _, err := raw.Exec("DROP TABLE " + schema + ".Atoms"); err != nil {
 		t.Fatal(err)
