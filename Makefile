@@ -26,6 +26,9 @@ test: deps ## vet, unit and integration tests (Azurite + embedded SQLite)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
 
+test-mssql: deps ## every T-SQL suite (tests named *OnTSQL) against MSSQL_TEST_DSN; says what it skipped without one
+	scripts/test-mssql.sh
+
 run: deps build ## the whole local job: Azurite + demo catalog when nothing is configured
 	$(BIN) run $(RUN_ARGS)
 
@@ -64,4 +67,4 @@ azurite: deps ## run Azurite in the foreground on the default ports (10000/10001
 clean: ## remove build outputs and local state
 	rm -rf bin $(DIST) $(ZIP) .offload
 
-.PHONY: help deps build test run bench chaos chaos-short fuzz package start azurite clean
+.PHONY: help deps build test test-mssql run bench chaos chaos-short fuzz package start azurite clean
