@@ -69,7 +69,7 @@ AS BEGIN SET @Response = N'{"response":{"status":{"http":{"code":200,"descriptio
 	}
 
 	stub(`{"path":"D:\\Models\\a.bin","exists":true,"sizeBytes":3,"etag":"\"0x1\"","contentBase64":"AQID"}`)
-	content := []byte{} // not nil: an OUTPUT parameter needs a typed value
+	content := []byte{}                                       // not nil: an OUTPUT parameter needs a typed value
 	if _, err := db.ExecContext(ctx, "dbo.usp_ReadFileBytes", // an RPC call: OUTPUT parameters by name
 		sql.Named("FilePath", `D:\Models\a.bin`), sql.Named("Content", sql.Out{Dest: &content})); err != nil {
 		t.Fatal(err)
