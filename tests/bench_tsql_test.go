@@ -9,9 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
-	"sync"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
