@@ -197,3 +197,18 @@ func byOutcome[T any](rs []T, key func(T) string) map[string]int {
 	}
 	return m
 }
+
+// sumOf is the SHA-256 hex of a file.
+func sumOf(tb testing.TB, path string) string {
+	tb.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		tb.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
