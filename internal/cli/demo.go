@@ -23,7 +23,7 @@ func demoSeedCmd(fs *flag.FlagSet) func(context.Context, *session, []string) err
 			return fmt.Errorf("demo seed writes only to the embedded catalog (SQL_CONNECTION_STRING=sqlite:PATH), never to %s", a.Catalog.Dialect())
 		}
 		if *dry {
-			fmt.Fprintln(s.Stdout, "would seed 3 models with layers, ~34 segments (one over 64 MiB) and 3 model-file atoms")
+			fmt.Fprintln(s.Stdout, "would seed 3 models with layers, ~34 segments (one over 64 MiB), 3 model files and 4 model atoms (one ContentHash equal to its file's digest, a plain model.gguf locator shared by two atoms)")
 			return nil
 		}
 		sum, err := seedDemo(ctx, a.Catalog, *dir, *small)
@@ -47,6 +47,6 @@ func printSeed(s *session, sum demo.Summary) {
 		fmt.Fprintln(s.Stdout, "demo catalog already holds segments: left as it is")
 		return
 	}
-	fmt.Fprintf(s.Stdout, "seeded %d models, %d layers, %d segments (%s), %d model files (%s)\n",
+	fmt.Fprintf(s.Stdout, "seeded %d models, %d layers, %d segments (%s), %d model atoms (files: %s)\n",
 		sum.Models, sum.Layers, sum.Segments, progress.Bytes(sum.SegmentBytes), sum.Atoms, progress.Bytes(sum.FileBytes))
 }
