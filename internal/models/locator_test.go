@@ -85,7 +85,7 @@ func TestContentHashIsNotTheKey(t *testing.T) {
 	}
 	_, a := writeModel(t, blobs, 21, 3*testBlock+5)
 	_, b := writeModel(t, blobs, 22, 17)
-	same := e.atom(a, `D:\Models\blobs\sha256-`+a)            // ContentHash = the file's digest
+	same := e.atom(a, `D:\Models\blobs\sha256-`+a)               // ContentHash = the file's digest
 	differs := e.atomHash("atom-b", `D:\Models\blobs\sha256-`+b) // ContentHash = something else
 	m := MapLocators([]LocatorRoot{{Prefix: `D:\Models\`, Dir: e.dir}})
 
