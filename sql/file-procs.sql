@@ -9,6 +9,11 @@
 -- or with:     sqlcmd -v FunctionUrl="https://APP.azurewebsites.net" FunctionCredential="https://APP.azurewebsites.net" -i file-procs.sql
 -- First create the DATABASE SCOPED CREDENTIAL (credential-template.sql).
 --
+-- Each procedure is created as a stub where missing, then ALTERed: the script
+-- can be run again (a new URL, a new version) and keeps the grants on the
+-- procedures; it needs no CREATE OR ALTER (SQL Server 2016 SP1+, and not every
+-- engine that speaks T-SQL has it).
+--
 -- Payloads are built with FOR JSON (which also base64-encodes varbinary);
 -- responses are read with JSON_VALUE for scalars and OPENJSON ... WITH for
 -- values that may exceed JSON_VALUE's 4000 characters. Every failure THROWs
@@ -39,7 +44,10 @@ GO
 -- dbo.usp_OffloadInvoke posts @Payload to {FunctionUrl}/api/{@Route} and
 -- returns sp_invoke_external_rest_endpoint's @response; any non-2xx answer
 -- is THROWn with the function's {"error","code"}.
-CREATE OR ALTER PROCEDURE dbo.usp_OffloadInvoke
+IF OBJECT_ID(N'dbo.usp_OffloadInvoke', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.usp_OffloadInvoke AS RETURN 0;');
+GO
+ALTER PROCEDURE dbo.usp_OffloadInvoke
     @Route    nvarchar(200),
     @Payload  nvarchar(max),
     @Response nvarchar(max) OUTPUT
@@ -78,7 +86,10 @@ END;
 GO
 
 -- clr_ReadFileBytes(@filePath) → varbinary(max); NULL when the file is missing.
-CREATE OR ALTER PROCEDURE dbo.usp_ReadFileBytes
+IF OBJECT_ID(N'dbo.usp_ReadFileBytes', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.usp_ReadFileBytes AS RETURN 0;');
+GO
+ALTER PROCEDURE dbo.usp_ReadFileBytes
     @FilePath nvarchar(4000),
     @Content  varbinary(max) OUTPUT
 AS
@@ -101,7 +112,10 @@ END;
 GO
 
 -- clr_ReadFileText(@filePath) → nvarchar(max) (UTF-8 file); NULL when missing.
-CREATE OR ALTER PROCEDURE dbo.usp_ReadFileText
+IF OBJECT_ID(N'dbo.usp_ReadFileText', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.usp_ReadFileText AS RETURN 0;');
+GO
+ALTER PROCEDURE dbo.usp_ReadFileText
     @FilePath nvarchar(4000),
     @Content  nvarchar(max) OUTPUT
 AS
@@ -123,7 +137,10 @@ END;
 GO
 
 -- clr_WriteFileBytes(@filePath, @content) → bytes written. NULL in, NULL out.
-CREATE OR ALTER PROCEDURE dbo.usp_WriteFileBytes
+IF OBJECT_ID(N'dbo.usp_WriteFileBytes', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.usp_WriteFileBytes AS RETURN 0;');
+GO
+ALTER PROCEDURE dbo.usp_WriteFileBytes
     @FilePath     nvarchar(4000),
     @Content      varbinary(max),
     @BytesWritten bigint = NULL OUTPUT
@@ -144,7 +161,10 @@ END;
 GO
 
 -- clr_WriteFileText(@filePath, @content) → bytes written (UTF-8, no BOM).
-CREATE OR ALTER PROCEDURE dbo.usp_WriteFileText
+IF OBJECT_ID(N'dbo.usp_WriteFileText', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.usp_WriteFileText AS RETURN 0;');
+GO
+ALTER PROCEDURE dbo.usp_WriteFileText
     @FilePath     nvarchar(4000),
     @Content      nvarchar(max),
     @BytesWritten bigint = NULL OUTPUT
@@ -163,7 +183,10 @@ END;
 GO
 
 -- clr_FileExists(@filePath) → bit.
-CREATE OR ALTER PROCEDURE dbo.usp_FileExists
+IF OBJECT_ID(N'dbo.usp_FileExists', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.usp_FileExists AS RETURN 0;');
+GO
+ALTER PROCEDURE dbo.usp_FileExists
     @FilePath nvarchar(4000),
     @Exists   bit OUTPUT
 AS
@@ -184,7 +207,10 @@ GO
 -- clr_DirectoryExists(@directoryPath) → bit. A directory exists while it
 -- holds a file (Blob Storage has no empty directories); a root exists while
 -- its container does.
-CREATE OR ALTER PROCEDURE dbo.usp_DirectoryExists
+IF OBJECT_ID(N'dbo.usp_DirectoryExists', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.usp_DirectoryExists AS RETURN 0;');
+GO
+ALTER PROCEDURE dbo.usp_DirectoryExists
     @DirectoryPath nvarchar(4000),
     @Exists        bit OUTPUT
 AS
@@ -203,7 +229,10 @@ END;
 GO
 
 -- clr_DeleteFile(@filePath) → bit: 1 deleted, 0 there was no such file.
-CREATE OR ALTER PROCEDURE dbo.usp_DeleteFile
+IF OBJECT_ID(N'dbo.usp_DeleteFile', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.usp_DeleteFile AS RETURN 0;');
+GO
+ALTER PROCEDURE dbo.usp_DeleteFile
     @FilePath nvarchar(4000),
     @Deleted  bit OUTPUT
 AS
@@ -223,7 +252,10 @@ GO
 -- clr_ListDirectory(@directoryPath): one level, as the CLR table function's
 -- rows (path, name, isDirectory, sizeBytes, lastModified) and as the JSON
 -- array @Entries. A directory that does not exist lists no rows.
-CREATE OR ALTER PROCEDURE dbo.usp_ListDirectory
+IF OBJECT_ID(N'dbo.usp_ListDirectory', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.usp_ListDirectory AS RETURN 0;');
+GO
+ALTER PROCEDURE dbo.usp_ListDirectory
     @DirectoryPath nvarchar(4000),
     @Entries       nvarchar(max) = NULL OUTPUT
 AS

@@ -26,6 +26,8 @@ var (
 	ErrConflict = errors.New("catalog: conflict")
 	// ErrClaimed: the segment is claimed by another live worker.
 	ErrClaimed = errors.New("catalog: claimed by another worker")
+	// ErrNotEmpty: demo data is written only into empty tables.
+	ErrNotEmpty = errors.New("catalog: tables already hold rows")
 )
 
 // State is a segment's migration state, stored in LayerTensorSegments.OffloadState.
@@ -334,6 +336,11 @@ type NewAtom struct {
 // Seeder writes Hartonomous rows (demo data, tests). It is not used in
 // production paths.
 type Seeder interface {
+	// PrepareSeed makes the catalog ready for demo rows: ErrNotEmpty when
+	// any Hartonomous table already holds a row (nothing changes), else
+	// the tables are created where missing. Seeding never writes into a
+	// catalog that holds someone's data.
+	PrepareSeed(ctx context.Context) error
 	InsertModel(ctx context.Context, m NewModel) (int64, error)
 	InsertLayer(ctx context.Context, l NewLayer) (int64, error)
 	InsertSegment(ctx context.Context, s NewSegment) (int64, error)

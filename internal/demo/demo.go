@@ -15,6 +15,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -45,7 +46,10 @@ type Options struct {
 type Summary struct {
 	Models, Layers, Segments, Atoms int
 	SegmentBytes, FileBytes         int64
-	Skipped                         bool // the catalog already held segments
+	// Skipped: the catalog already held rows (SkipReason says where), so
+	// nothing was written.
+	Skipped    bool
+	SkipReason string
 }
 
 type modelSpec struct {
@@ -61,8 +65,9 @@ var models = []modelSpec{
 	{"phi-4-mini-demo", "phi3", 2, 3, 4},
 }
 
-// Seed writes the demo data set into cat, unless it already holds segments
-// (then it changes nothing and reports Skipped).
+// Seed writes the demo data set into cat, creating the Hartonomous tables
+// where they are missing, unless any of them already holds rows (then it
+// changes nothing and reports Skipped).
 func Seed(ctx context.Context, cat catalog.Catalog, opt Options) (Summary, error) {
 	if opt.Seed == 0 {
 		opt.Seed = 1
@@ -74,13 +79,11 @@ func Seed(ctx context.Context, cat catalog.Catalog, opt Options) (Summary, error
 		}
 	}
 	var sum Summary
-	existing, err := cat.ListSegments(ctx, catalog.SegmentFilter{Limit: 1})
-	if err != nil {
-		return sum, fmt.Errorf("demo: %w", err)
-	}
-	if len(existing) > 0 {
-		sum.Skipped = true
+	if err := cat.PrepareSeed(ctx); errors.Is(err, catalog.ErrNotEmpty) {
+		sum.Skipped, sum.SkipReason = true, err.Error()
 		return sum, nil
+	} else if err != nil {
+		return sum, fmt.Errorf("demo: %w", err)
 	}
 	rng := rand.New(rand.NewPCG(opt.Seed, 0x0ff10ad))
 	largeDone := false
