@@ -135,6 +135,9 @@ func runCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 			fmt.Fprintln(s.Stdout, "\nrelease:")
 			res, err := a.Segments.Release(ctx, segments.ReleaseParams{Confirm: true})
 			fmt.Fprintf(s.Stdout, "released: %d segment(s), %s; skipped %d\n", res.Segments, progress.Bytes(res.Bytes), res.Skipped)
+			if res.Mismatched > 0 {
+				fmt.Fprintf(s.Stdout, "mismatch: %d blob(s) changed since verified: source kept, %d re-queued\n", res.Mismatched, res.Requeued)
+			}
 			relErr = err
 			if *finalize && relErr == nil {
 				n, err := a.Catalog.Finalize(ctx, false)

@@ -73,12 +73,32 @@ func verifyAll(t *testing.T, e *env, p VerifyParams, want string, n int) {
 	}
 }
 
+// The locator cases run on the embedded catalog here and on a T-SQL
+// engine in TestLocatorsOnTSQL.
+var locatorCases = []struct {
+	name string
+	fn   func(*testing.T, opener)
+}{
+	{"ContentHashIsNotTheKey", testContentHashIsNotTheKey},
+	{"LocatorNotContentNamed", testLocatorNotContentNamed},
+	{"LocatorNotContentNamedResumes", testLocatorNotContentNamedResumes},
+	{"LocatorFileChangesWhileUploaded", testLocatorFileChangesWhileUploaded},
+	{"LocatorNameLies", testLocatorNameLies},
+	{"UploadAccountsForEveryAtom", testUploadAccountsForEveryAtom},
+}
+
+func TestLocators(t *testing.T) {
+	for _, c := range locatorCases {
+		t.Run(c.name, func(t *testing.T) { c.fn(t, openSQLite) })
+	}
+}
+
 // Atoms whose ContentHash is not their file's digest (the issue's case: it
 // is the atom's own hash) are uploaded, linked and verified by their
 // locator; the cross-check says which match and which differ, and a
 // difference fails nothing.
-func TestContentHashIsNotTheKey(t *testing.T) {
-	e := setup(t)
+func testContentHashIsNotTheKey(t *testing.T, open opener) {
+	e := setupOn(t, open)
 	blobs := filepath.Join(e.dir, "blobs")
 	if err := os.Mkdir(blobs, 0o755); err != nil {
 		t.Fatal(err)
@@ -131,8 +151,8 @@ func TestContentHashIsNotTheKey(t *testing.T) {
 // computed from the file, two atoms on one file get one blob, link finds it
 // through the upload's receipt, verify proves it by the same digest, and a
 // re-run reads nothing.
-func TestLocatorNotContentNamed(t *testing.T) {
-	e := setup(t)
+func testLocatorNotContentNamed(t *testing.T, open opener) {
+	e := setupOn(t, open)
 	const size = 4*testBlock + 99
 	sum := writeFile(t, filepath.Join(e.dir, "llama4", "model.gguf"), 31, size)
 	one := e.atomHash("llama4-a", `D:\Models\llama4\model.gguf`)
@@ -227,8 +247,8 @@ func TestLocatorNotContentNamed(t *testing.T) {
 // Not content-named, uploaded but not yet linked: a re-run hashes the file
 // to learn its name and sends nothing; an interrupted upload resumes under
 // the digest's name.
-func TestLocatorNotContentNamedResumes(t *testing.T) {
-	e := setup(t, func(c *Config) { c.Concurrency = 2 })
+func testLocatorNotContentNamedResumes(t *testing.T, open opener) {
+	e := setupOn(t, open, func(c *Config) { c.Concurrency = 2 })
 	const blocks = 10
 	path := filepath.Join(e.dir, "qwen", "weights.bin")
 	sum := writeFile(t, path, 41, blocks*testBlock-3)
@@ -269,8 +289,8 @@ func TestLocatorNotContentNamedResumes(t *testing.T) {
 
 // A file whose content changes between the hash and the upload is refused:
 // nothing committed, no receipt, nothing linked.
-func TestLocatorFileChangesWhileUploaded(t *testing.T) {
-	e := setup(t)
+func testLocatorFileChangesWhileUploaded(t *testing.T, open opener) {
+	e := setupOn(t, open)
 	path := filepath.Join(e.dir, "phi", "model.gguf")
 	sum := writeFile(t, path, 51, 2*testBlock+1)
 	id := e.atomHash("phi", `D:\Models\phi\model.gguf`)
@@ -295,8 +315,8 @@ func TestLocatorFileChangesWhileUploaded(t *testing.T) {
 // A file whose name lies about its content (named sha256-X, hashing to Y),
 // reached through an atom's locator: refused, nothing committed under
 // either name, no receipt, nothing linked, and the commands fail.
-func TestLocatorNameLies(t *testing.T) {
-	e := setup(t)
+func testLocatorNameLies(t *testing.T, open opener) {
+	e := setupOn(t, open)
 	_, x := writeModel(t, t.TempDir(), 61, 10) // a digest nobody's content here has
 	liar := filepath.Join(e.dir, "blobs", "sha256-"+x)
 	y := writeFile(t, liar, 62, 3*testBlock+3)
@@ -336,8 +356,8 @@ func TestLocatorNameLies(t *testing.T) {
 
 // Every atom accounted for: missing files, no locator, a locator outside
 // every root each get their row and reason; the error counts them.
-func TestUploadAccountsForEveryAtom(t *testing.T) {
-	e := setup(t)
+func testUploadAccountsForEveryAtom(t *testing.T, open opener) {
+	e := setupOn(t, open)
 	_, ok := writeModel(t, filepath.Join(e.dir), 71, 10)
 	idOK := e.atom(ok, `D:\Models\sha256-`+ok)
 	idGoneNamed := e.atomHash("gone-named", `D:\Models\sha256-`+strings.Repeat("ab", 32))

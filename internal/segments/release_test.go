@@ -12,8 +12,14 @@ import (
 // keeps both sources, marks the rows mismatch and re-queues them in the
 // same pass; the queue migrates them again from the sources, verification
 // passes, and the next release frees them.
-func TestReleaseRequeuesDriftedBlob(t *testing.T) {
-	e := setup(t)
+func TestReleaseRequeuesDriftedBlob(t *testing.T) { testReleaseRequeuesDriftedBlob(t, setup(t)) }
+
+// The same with the catalog on a T-SQL engine (MSSQL_TEST_DSN).
+func TestReleaseRequeuesDriftedBlobOnTSQL(t *testing.T) {
+	testReleaseRequeuesDriftedBlob(t, setupOn(t, openTSQL(t)))
+}
+
+func testReleaseRequeuesDriftedBlob(t *testing.T, e *env) {
 	srcs := e.addMany(3, 120_000)
 	e.migrateAndVerify(srcs)
 	var ids []int64

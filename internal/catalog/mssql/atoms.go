@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/golang-sql/civil"
-	mssqldb "github.com/microsoft/go-mssqldb"
-
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/internal/dialect"
 )
@@ -61,21 +58,15 @@ FROM dbo.Atoms WHERE `+strings.Join(where, " AND ")+` ORDER BY AtomId`), p.args.
 }
 
 // LinkAtom implements catalog.Catalog. PayloadLocator is not touched; the
-// update applies only while it still equals p.ExpectLocator. Every value
-// is typed (NULLs too): go-mssqldb sends a bare nil as a type engines refuse.
+// update applies only while it still equals p.ExpectLocator.
 func (d *DB) LinkAtom(ctx context.Context, p catalog.LinkAtomParams) error {
 	if p.BlobURI == "" {
 		return fmt.Errorf("mssql: link atom %d: empty BlobURI", p.ID)
 	}
-	null := func(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
-	mod := mssqldb.NullDateTime{Valid: !p.BlobLastModified.IsZero()}
-	if mod.Valid {
-		mod.DateTime = civil.DateTimeOf(dialect.Time(p.BlobLastModified))
-	}
 	n, err := affected(d.db.ExecContext(ctx, d.q(`
 UPDATE dbo.Atoms SET BlobUri = @p1, BlobContainer = @p2, BlobName = @p3, BlobSizeBytes = @p4, BlobETag = @p5, BlobLastModified = @p6
 WHERE AtomId = @p7 AND ISNULL(PayloadLocator, N'') = @p8`),
-		p.BlobURI, null(p.BlobContainer), null(p.BlobName), p.BlobSizeBytes, null(p.BlobETag), mod, p.ID, p.ExpectLocator))
+		p.BlobURI, nstr(p.BlobContainer), nstr(p.BlobName), p.BlobSizeBytes, nstr(p.BlobETag), dt(p.BlobLastModified), p.ID, p.ExpectLocator))
 	if err != nil {
 		return fmt.Errorf("mssql: link atom %d: %w", p.ID, err)
 	}
