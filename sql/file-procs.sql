@@ -85,6 +85,23 @@ BEGIN
 END;
 GO
 
+-- dbo.ufn_OffloadBase64Decode: base64 text to bytes, with SQL Server's XML
+-- xs:base64Binary (T-SQL has no BASE64 function before SQL Server 2025). Kept
+-- in a function of its own: it is the one construct here that an engine
+-- without XML methods (the Babelfish test engine) cannot create; see
+-- docs/TSQL.md.
+-- Dropped and created again (nothing is granted on it: the procedures call
+-- it as its owner).
+DROP FUNCTION IF EXISTS dbo.ufn_OffloadBase64Decode;
+GO
+CREATE FUNCTION dbo.ufn_OffloadBase64Decode (@b64 varchar(max))
+RETURNS varbinary(max)
+AS
+BEGIN
+    RETURN CAST(N'' AS xml).value('xs:base64Binary(sql:variable("@b64"))', 'varbinary(max)');
+END;
+GO
+
 -- clr_ReadFileBytes(@filePath) → varbinary(max); NULL when the file is missing.
 IF OBJECT_ID(N'dbo.usp_ReadFileBytes', N'P') IS NULL
     EXEC (N'CREATE PROCEDURE dbo.usp_ReadFileBytes AS RETURN 0;');
@@ -106,7 +123,7 @@ BEGIN
     BEGIN
         SELECT @b64 = r.contentBase64
         FROM OPENJSON(@response) WITH (contentBase64 varchar(max) '$.result.contentBase64') AS r;
-        SET @Content = CAST(N'' AS xml).value('xs:base64Binary(sql:variable("@b64"))', 'varbinary(max)');
+        SET @Content = dbo.ufn_OffloadBase64Decode(@b64);
     END;
 END;
 GO

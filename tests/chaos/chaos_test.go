@@ -79,7 +79,7 @@ func TestChaos(t *testing.T) {
 func TestChaosOnTSQL(t *testing.T) {
 	cfg := chaos.Config{Bin: binPath, Azurite: az, Dir: t.TempDir(), Name: "chaos-tsql", Logf: t.Logf,
 		CatalogDSN: mssqltest.Database(t),
-		Kills: 5, Workers: 2, KillAfterMin: 1, KillAfterMax: 4, KillJitter: 30 * time.Millisecond}
+		Kills:      5, Workers: 2, KillAfterMin: 1, KillAfterMax: 4, KillJitter: 30 * time.Millisecond}
 	runChaos(t, cfg, 10*time.Minute)
 }
 
