@@ -191,8 +191,14 @@ type AtomFilter struct {
 }
 
 // LinkAtomParams fills the Blob* columns of an atom. PayloadLocator stays.
+//
+// ExpectLocator is the PayloadLocator the caller read and proved the blob
+// for (a NULL locator reads as ""): the link applies only while the row
+// still holds it, so an atom whose locator changed meanwhile is never
+// pointed at the blob of the file it used to name.
 type LinkAtomParams struct {
 	ID               int64
+	ExpectLocator    string
 	BlobURI          string
 	BlobContainer    string
 	BlobName         string
@@ -288,7 +294,9 @@ type Catalog interface {
 
 	// ListModelAtoms pages dbo.Atoms rows with Modality = 'model'.
 	ListModelAtoms(ctx context.Context, f AtomFilter) ([]Atom, error)
-	// LinkAtom fills the Blob* columns; PayloadLocator is kept.
+	// LinkAtom fills the Blob* columns while PayloadLocator still equals
+	// p.ExpectLocator; PayloadLocator is kept. ErrNotFound for an unknown
+	// id, ErrConflict when the locator changed (nothing is written).
 	LinkAtom(ctx context.Context, p LinkAtomParams) error
 	// RecordAtomVerified stores a model atom verification outcome.
 	RecordAtomVerified(ctx context.Context, p AtomVerifiedParams) error

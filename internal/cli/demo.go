@@ -20,7 +20,7 @@ func demoSeedCmd(fs *flag.FlagSet) func(context.Context, *session, []string) err
 			return err
 		}
 		if *dry {
-			fmt.Fprintln(s.Stdout, "would seed 3 models with layers, ~34 segments (one over 64 MiB) and 3 model-file atoms")
+			fmt.Fprintln(s.Stdout, "would seed 3 models with layers, ~34 segments (one over 64 MiB), 3 model files and 4 model atoms (one ContentHash equal to its file's digest, a plain model.gguf locator shared by two atoms)")
 			return nil
 		}
 		sum, err := seedDemo(ctx, a.Catalog, *dir, *small)
@@ -53,6 +53,6 @@ func printSeed(s *session, sum demo.Summary) {
 		fmt.Fprintf(s.Stdout, "not seeded: %s\n", sum.SkipReason)
 		return
 	}
-	fmt.Fprintf(s.Stdout, "seeded %d models, %d layers, %d segments (%s), %d model files (%s)\n",
+	fmt.Fprintf(s.Stdout, "seeded %d models, %d layers, %d segments (%s), %d model atoms (files: %s)\n",
 		sum.Models, sum.Layers, sum.Segments, progress.Bytes(sum.SegmentBytes), sum.Atoms, progress.Bytes(sum.FileBytes))
 }

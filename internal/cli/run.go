@@ -135,6 +135,9 @@ func runCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 			fmt.Fprintln(s.Stdout, "\nrelease:")
 			res, err := a.Segments.Release(ctx, segments.ReleaseParams{Confirm: true})
 			fmt.Fprintf(s.Stdout, "released: %d segment(s), %s; skipped %d\n", res.Segments, progress.Bytes(res.Bytes), res.Skipped)
+			if res.Mismatched > 0 {
+				fmt.Fprintf(s.Stdout, "mismatch: %d blob(s) changed since verified: source kept, %d re-queued\n", res.Mismatched, res.Requeued)
+			}
 			relErr = err
 			if *finalize && relErr == nil {
 				n, err := a.Catalog.Finalize(ctx, false)
@@ -178,23 +181,23 @@ func runCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 }
 
 // runModels uploads the model files named by the catalog's model atoms and
-// links them, when there are any.
+// links them, when there are any, accounting for every atom in both tables.
 func runModels(ctx context.Context, s *session, a *app.App) error {
 	atoms, err := a.Catalog.ListModelAtoms(ctx, catalog.AtomFilter{Limit: 1})
 	if err != nil || len(atoms) == 0 {
 		return err
 	}
 	fmt.Fprintln(s.Stdout, "\nmodel files:")
-	if err := uploadModels(ctx, s, a, models.UploadParams{FromCatalog: true}); err != nil {
-		return fmt.Errorf("model upload: %w", err)
+	_, upErr := uploadModels(ctx, s, a, models.UploadParams{FromCatalog: true}, false)
+	// Link whatever was uploaded, even when some files failed: each atom
+	// gets its own row and reason.
+	fmt.Fprintln(s.Stdout)
+	_, linkErr := linkModels(ctx, s, a, models.LinkParams{}, false)
+	if upErr != nil {
+		upErr = fmt.Errorf("model upload: %w", upErr)
 	}
-	res, err := a.Models.Link(ctx, models.LinkParams{})
-	linked := 0
-	for _, r := range res {
-		if r.Outcome == "linked" || r.Outcome == "already" {
-			linked++
-		}
+	if linkErr != nil {
+		linkErr = fmt.Errorf("model link: %w", linkErr)
 	}
-	fmt.Fprintf(s.Stdout, "linked:   %d of %d model atom(s)\n", linked, len(res))
-	return err
+	return errors.Join(upErr, linkErr)
 }

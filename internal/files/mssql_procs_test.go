@@ -3,9 +3,11 @@ package files_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	_ "github.com/microsoft/go-mssqldb"
 
@@ -123,10 +125,14 @@ func maxOutputParams(t *testing.T, db *sql.DB) bool {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := c.ExecContext(ctx, "CREATE PROCEDURE #offload_probe @x nvarchar(max) OUTPUT AS SET @x = N'ok';"); err != nil {
+	// A new name each time: a pooled session (or the engine) may still
+	// hold an earlier probe.
+	name := fmt.Sprintf("#offload_probe_%d", time.Now().UnixNano())
+	if _, err := c.ExecContext(ctx, "CREATE PROCEDURE "+name+" @x nvarchar(max) OUTPUT AS SET @x = N'ok';"); err != nil {
 		t.Fatal(err)
 	}
+	defer c.ExecContext(ctx, "DROP PROCEDURE "+name+";")
 	var got string
-	err = c.QueryRowContext(ctx, "DECLARE @v nvarchar(max); EXEC #offload_probe @x = @v OUTPUT; SELECT @v;").Scan(&got)
+	err = c.QueryRowContext(ctx, "DECLARE @v nvarchar(max); EXEC "+name+" @x = @v OUTPUT; SELECT @v;").Scan(&got)
 	return err == nil && got == "ok"
 }

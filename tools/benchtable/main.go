@@ -222,10 +222,13 @@ func printTable(w io.Writer, rows []row) {
 // of a metric between two benchmarks (ours over its ceiling) or a bound on
 // one benchmark's metric.
 type target struct {
-	what      string
-	pkg       string
-	bench     string
-	over      string // ceiling benchmark for a ratio; "" for a bound
+	what  string
+	pkg   string
+	bench string
+	over  string // ceiling benchmark for a ratio; "" for a bound
+	// overs: the ratio is against the slowest of these ceilings (when set,
+	// instead of over).
+	overs     []string
 	metric    string
 	min, max  float64 // the goal: value >= min (ratio) or value < max (bound)
 	ratioGoal bool
@@ -242,6 +245,9 @@ var targets = []target{
 	{what: "large payload migration peak RSS (MiB)", pkg: "tests", bench: "MigrateLargePayloadRSS", metric: "peak-RSS-MiB", max: 128},
 	{what: "segments status at 100k rows, SQLite (s)", pkg: "segments", bench: "Scale/sqlite/100000/status", metric: "sec/op", max: 1},
 	{what: "segments status at 100k rows, T-SQL (s)", pkg: "segments", bench: "Scale/tsql/100000/status", metric: "sec/op", max: 1},
+	{what: "T-SQL migration (4 MiB chunks) vs slower of raw upload / SELECT RawPayload", pkg: "tests", bench: "TSQLMigrate/chunk=4MiB",
+		overs: []string{"TSQLRawUpload", "TSQLSelectRawPayload"}, metric: "MB/s", min: 0.85, ratioGoal: true},
+	{what: "T-SQL large payload migration peak RSS (MiB)", pkg: "tests", bench: "TSQLMigrateLargeRSS", metric: "peak-RSS-MiB", max: 128},
 }
 
 // printTargets prints each target whose benchmarks ran, with the value
@@ -267,11 +273,19 @@ func printTargets(w io.Writer, rows []row) {
 		met := false
 		if t.ratioGoal {
 			c, ok := find(t.pkg, t.over, t.metric)
+			base := t.over
+			for i, o := range t.overs {
+				v, found := find(t.pkg, o, t.metric)
+				if i == 0 || (found && v < c) {
+					c, ok, base = v, found, o
+				}
+				ok = ok && found
+			}
 			if !ok || c == 0 {
 				continue
 			}
 			ratio := v / c
-			value = fmt.Sprintf("%.2f (%s / %s %s)", ratio, format(v), format(c), t.over)
+			value = fmt.Sprintf("%.2f (%s / %s %s)", ratio, format(v), format(c), base)
 			goal = fmt.Sprintf(">= %.2f", t.min)
 			met = ratio >= t.min
 		} else {

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) catalog.Catalog) {
 		{"Status", testStatus},
 		{"MigratedSince", testMigratedSince},
 		{"Atoms", testAtoms},
+		{"AtomsLocator", testAtomsLocator},
 		{"OpenPayloadSizes", testOpenPayloadSizes},
 		{"OpenPayloadSnapshot", testOpenPayloadSnapshot},
 		{"OpenPayloadErrors", testOpenPayloadErrors},

@@ -39,33 +39,54 @@ func DSN(tb testing.TB) string {
 // name says it is a test's). The login needs CREATE DATABASE.
 func Database(tb testing.TB) string {
 	tb.Helper()
-	dsn := DSN(tb)
-	var b [5]byte
-	_, _ = rand.Read(b[:])
-	name := "offload_t_" + hex.EncodeToString(b[:])
-	db, err := sql.Open("sqlserver", dsn)
-	if err != nil {
-		tb.Fatalf("mssqltest: open: %v", mssql.Redact(err, dsn))
-	}
-	tb.Cleanup(func() { db.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	// name is generated here: a plain identifier, safe as text.
-	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		tb.Fatalf("mssqltest: create database %s: %v", name, mssql.Redact(err, dsn))
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if _, err := db.ExecContext(ctx, "DROP DATABASE "+name); err != nil {
-			tb.Logf("mssqltest: drop database %s: %v", name, mssql.Redact(err, dsn))
-		}
-	})
-	out, err := WithDatabase(dsn, name)
+	dsn, drop, err := CreateDatabase(DSN(tb), "offload_t_")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return out
+	tb.Cleanup(func() {
+		if err := drop(); err != nil {
+			tb.Log(err)
+		}
+	})
+	return dsn
+}
+
+// CreateDatabase creates a database named prefix + a random suffix on the
+// server dsn names and returns a connection string for it and the func
+// that drops it.
+func CreateDatabase(dsn, prefix string) (string, func() error, error) {
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	name := prefix + hex.EncodeToString(b[:])
+	if !regexp.MustCompile(`^[a-z_][a-z0-9_]{0,100}$`).MatchString(name) {
+		return "", nil, fmt.Errorf("mssqltest: database name %q is not a plain identifier", name)
+	}
+	db, err := sql.Open("sqlserver", dsn)
+	if err != nil {
+		return "", nil, fmt.Errorf("mssqltest: open: %w", mssql.Redact(err, dsn))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// name is checked above: a plain identifier, safe as text.
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		db.Close()
+		return "", nil, fmt.Errorf("mssqltest: create database %s: %w", name, mssql.Redact(err, dsn))
+	}
+	drop := func() error {
+		defer db.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if _, err := db.ExecContext(ctx, "DROP DATABASE "+name); err != nil {
+			return fmt.Errorf("mssqltest: drop database %s: %w", name, mssql.Redact(err, dsn))
+		}
+		return nil
+	}
+	out, err := WithDatabase(dsn, name)
+	if err != nil {
+		_ = drop()
+		return "", nil, err
+	}
+	return out, drop, nil
 }
 
 var adoDatabase = regexp.MustCompile(`(?i)(^|;)\s*(database|initial catalog)\s*=[^;]*`)
