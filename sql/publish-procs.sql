@@ -13,7 +13,10 @@
 --       'data': JSON_OBJECT('atomId': 42));
 --   EXEC dbo.usp_PublishMessage @Queue = N'neo4j-sync', @Message = @event, @MessageId = @id OUTPUT;
 
-CREATE OR ALTER PROCEDURE dbo.usp_PublishMessage
+IF OBJECT_ID(N'dbo.usp_PublishMessage', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.usp_PublishMessage AS RETURN 0;');
+GO
+ALTER PROCEDURE dbo.usp_PublishMessage
     @Queue     nvarchar(63),
     @Message   nvarchar(max),
     @MessageId nvarchar(100) = NULL OUTPUT

@@ -1,0 +1,111 @@
+// Package mssqltest gives tests a T-SQL engine: the server MSSQL_TEST_DSN
+// names (SQL Server, Azure SQL, or any engine that speaks T-SQL over TDS).
+// Without it, tests that need one skip and say so. It is a package of its
+// own so that the production binary does not link the testing package.
+package mssqltest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hartonomous/offload/internal/catalog/mssql"
+)
+
+// Env names the connection string of the test engine.
+const Env = "MSSQL_TEST_DSN"
+
+// DSN returns MSSQL_TEST_DSN, or skips the test when it is unset.
+func DSN(tb testing.TB) string {
+	tb.Helper()
+	dsn := os.Getenv(Env)
+	if dsn == "" {
+		tb.Skipf("%s is not set: skipped (it needs a T-SQL engine; see README, make test-mssql)", Env)
+	}
+	return dsn
+}
+
+// Database creates a throwaway database on the MSSQL_TEST_DSN server and
+// returns a connection string for it, in the same form as MSSQL_TEST_DSN.
+// The database is dropped when the test ends (a failed drop is logged: the
+// name says it is a test's). The login needs CREATE DATABASE.
+func Database(tb testing.TB) string {
+	tb.Helper()
+	dsn, drop, err := CreateDatabase(DSN(tb), "offload_t_")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := drop(); err != nil {
+			tb.Log(err)
+		}
+	})
+	return dsn
+}
+
+// CreateDatabase creates a database named prefix + a random suffix on the
+// server dsn names and returns a connection string for it and the func
+// that drops it.
+func CreateDatabase(dsn, prefix string) (string, func() error, error) {
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	name := prefix + hex.EncodeToString(b[:])
+	if !regexp.MustCompile(`^[a-z_][a-z0-9_]{0,100}$`).MatchString(name) {
+		return "", nil, fmt.Errorf("mssqltest: database name %q is not a plain identifier", name)
+	}
+	db, err := sql.Open("sqlserver", dsn)
+	if err != nil {
+		return "", nil, fmt.Errorf("mssqltest: open: %w", mssql.Redact(err, dsn))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// name is checked above: a plain identifier, safe as text.
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		db.Close()
+		return "", nil, fmt.Errorf("mssqltest: create database %s: %w", name, mssql.Redact(err, dsn))
+	}
+	drop := func() error {
+		defer db.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if _, err := db.ExecContext(ctx, "DROP DATABASE "+name); err != nil {
+			return fmt.Errorf("mssqltest: drop database %s: %w", name, mssql.Redact(err, dsn))
+		}
+		return nil
+	}
+	out, err := WithDatabase(dsn, name)
+	if err != nil {
+		_ = drop()
+		return "", nil, err
+	}
+	return out, drop, nil
+}
+
+var adoDatabase = regexp.MustCompile(`(?i)(^|;)\s*(database|initial catalog)\s*=[^;]*`)
+
+// WithDatabase returns dsn (a sqlserver:// URL or an ADO string) naming
+// database name instead of its own.
+func WithDatabase(dsn, name string) (string, error) {
+	if strings.HasPrefix(strings.ToLower(dsn), "sqlserver://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "", fmt.Errorf("mssqltest: %s is not a URL", Env)
+		}
+		q := u.Query()
+		q.Set("database", name)
+		u.RawQuery = q.Encode()
+		return u.String(), nil
+	}
+	if adoDatabase.MatchString(dsn) {
+		return adoDatabase.ReplaceAllString(dsn, "${1}database="+name), nil
+	}
+	return strings.TrimRight(dsn, ";") + ";database=" + name, nil
+}
