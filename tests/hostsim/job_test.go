@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hartonomous/offload/internal/broker"
+	"github.com/hartonomous/offload/internal/catalog/mssql/mssqltest"
 	"github.com/hartonomous/offload/internal/config"
 	"github.com/hartonomous/offload/tests/hostsim"
 )
@@ -18,12 +20,27 @@ import (
 // The whole job as the host runs it: EnqueueSegments over HTTP, every
 // segment migrated by the queue trigger, verified by the timer on its
 // schedule, counted by SegmentStatus; Files and PublishMessage answer.
-// The settings take forms the host accepts and the handler must too: a
-// queue name in mixed case (the host lower-cases it) and a TimeSpan
-// schedule.
 func TestWholeJobThroughTheHost(t *testing.T) {
 	a := newApp(t, nil)
 	a.seedSmall()
+	wholeJob(t, a)
+}
+
+// The same with the catalog on a real T-SQL engine (MSSQL_TEST_DSN, a
+// throwaway database), opened by the handler after it is ready.
+func TestWholeJobThroughTheHostOnTSQL(t *testing.T) {
+	a := newApp(t, nil)
+	a.settings["SQL_CONNECTION_STRING"] = mssqltest.Database(t)
+	a.cli("demo", "seed", "--small", "--files-dir", filepath.Join(a.dir, ".offload", "models"))
+	a.cli("schema", "apply")
+	wholeJob(t, a)
+}
+
+// wholeJob runs the job through the host on a seeded app, with settings in
+// forms the host accepts and the handler must too: a queue name in mixed
+// case (the host lower-cases it) and a TimeSpan schedule.
+func wholeJob(t *testing.T, a *app) {
+	t.Helper()
 	a.settings["SEGMENT_QUEUE"] = fmt.Sprintf("SegQ-Sim-Job-%d", a.n)
 	a.settings["VERIFY_SCHEDULE"] = "00:00:02"
 	h := a.mustStart(hostsim.Config{RunTimers: true})

@@ -136,7 +136,7 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 		cfg.TimeoutGrace = DefaultTimeoutGrace
 	}
 	s := &Sim{cfg: cfg, fns: map[string]*Function{}, skipped: map[string]string{},
-		client: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
+		client:     &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
 		timerState: map[string]*timerStatus{}, timerLocks: map[string]*sync.Mutex{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
