@@ -1,33 +1,14 @@
 package models
 
 import (
-	"context"
 	"testing"
 
 	"github.com/hartonomous/offload/internal/catalog"
-	"github.com/hartonomous/offload/internal/catalog/mssql"
 	"github.com/hartonomous/offload/internal/catalog/mssql/mssqltest"
 )
 
-// openTSQL is a fresh database on MSSQL_TEST_DSN holding the Hartonomous
-// tables and Offload's schema (the test skips without a DSN).
-func openTSQL(tb testing.TB) catalog.Catalog {
-	tb.Helper()
-	dsn := mssqltest.Database(tb)
-	ctx := context.Background()
-	db, err := mssql.Open(ctx, dsn, mssql.Options{})
-	if err != nil {
-		tb.Fatal(mssql.Redact(err, dsn))
-	}
-	tb.Cleanup(func() { db.Close() })
-	if err := db.PrepareSeed(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := db.Apply(ctx, catalog.ApplyParams{}); err != nil {
-		tb.Fatal(err)
-	}
-	return db
-}
+// openTSQL is a fresh T-SQL catalog (the test skips without MSSQL_TEST_DSN).
+func openTSQL(tb testing.TB) catalog.Catalog { return mssqltest.Catalog(tb) }
 
 // TestLocatorsOnTSQL: the locator cases with the catalog on a T-SQL engine
 // (ContentHash not the file's digest, a locator that is not content-named,

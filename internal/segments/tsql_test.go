@@ -12,30 +12,12 @@ import (
 	"time"
 
 	"github.com/hartonomous/offload/internal/catalog"
-	"github.com/hartonomous/offload/internal/catalog/mssql"
 	"github.com/hartonomous/offload/internal/catalog/mssql/mssqltest"
 	"github.com/hartonomous/offload/internal/segments"
 )
 
-// openTSQL is a fresh database on MSSQL_TEST_DSN holding the Hartonomous
-// tables and Offload's schema.
-func openTSQL(t testing.TB) catalog.Catalog {
-	t.Helper()
-	dsn := mssqltest.Database(t)
-	ctx := context.Background()
-	db, err := mssql.Open(ctx, dsn, mssql.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.PrepareSeed(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Apply(ctx, catalog.ApplyParams{}); err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
+// openTSQL is a fresh T-SQL catalog (the test skips without MSSQL_TEST_DSN).
+func openTSQL(tb testing.TB) catalog.Catalog { return mssqltest.Catalog(tb) }
 
 // claimCounter counts successful claims (the first one and renewals) and
 // notes how many had succeeded when the migration recorded its result.

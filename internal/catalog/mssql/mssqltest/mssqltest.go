@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/mssql"
 )
 
@@ -87,6 +88,28 @@ func CreateDatabase(dsn, prefix string) (string, func() error, error) {
 		return "", nil, err
 	}
 	return out, drop, nil
+}
+
+// Catalog is a fresh database on the MSSQL_TEST_DSN server holding the
+// Hartonomous tables (the demo's InitialBaseline shapes) and Offload's
+// schema, closed and dropped when the test ends; the test skips without a
+// DSN.
+func Catalog(tb testing.TB) *mssql.DB {
+	tb.Helper()
+	dsn := Database(tb)
+	ctx := context.Background()
+	db, err := mssql.Open(ctx, dsn, mssql.Options{})
+	if err != nil {
+		tb.Fatal(mssql.Redact(err, dsn))
+	}
+	tb.Cleanup(func() { db.Close() })
+	if err := db.PrepareSeed(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := db.Apply(ctx, catalog.ApplyParams{}); err != nil {
+		tb.Fatal(err)
+	}
+	return db
 }
 
 var adoDatabase = regexp.MustCompile(`(?i)(^|;)\s*(database|initial catalog)\s*=[^;]*`)
