@@ -93,7 +93,10 @@ func setupServer(t *testing.T) (dsn, schema string, raw *sql.DB) {
 func dropSchema(t *testing.T, raw *sql.DB, schema string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for _, tbl := range []string{"Atoms", "LayerTensorSegments", "ModelLayers", "Models"} {
+	if _, err := raw.ExecContext(ctx, "DROP PROCEDURE IF EXISTS "+schema+".usp_PublishMessage"); err != nil {
+		t.Errorf("cleanup: drop %s.usp_PublishMessage: %v", schema, err)
+	}
+	for _, tbl := range []string{"OffloadOutbox", "Atoms", "LayerTensorSegments", "ModelLayers", "Models"} {
 		if _, err := raw.ExecContext(ctx, "DROP TABLE IF EXISTS "+schema+"."+tbl); err != nil {
 			t.Errorf("cleanup: drop %s.%s: %v", schema, tbl, err)
 		}
@@ -203,7 +206,8 @@ func TestSchemaBatches(t *testing.T) {
 		if !guard.MatchString(b.cond) {
 			t.Errorf("%s: unguarded or unusual condition %q", b.file, b.cond)
 		}
-		if !strings.HasPrefix(b.stmt, "ALTER TABLE dbo.") && !strings.HasPrefix(b.stmt, "CREATE INDEX ") {
+		if !strings.HasPrefix(b.stmt, "ALTER TABLE dbo.") && !strings.HasPrefix(b.stmt, "CREATE INDEX ") &&
+			!strings.HasPrefix(b.stmt, "CREATE TABLE dbo.Offload") {
 			t.Errorf("%s: statement %q", b.file, b.stmt)
 		}
 	}
