@@ -15,6 +15,7 @@ import (
 
 	"github.com/hartonomous/offload/internal/files"
 	"github.com/hartonomous/offload/internal/models"
+	"github.com/hartonomous/offload/internal/outbox"
 	"github.com/hartonomous/offload/internal/publish"
 	"github.com/hartonomous/offload/internal/segments"
 	"github.com/hartonomous/offload/internal/server"
@@ -27,6 +28,7 @@ type Deps struct {
 	Models   *models.Service
 	Files    *files.Service
 	Publish  *publish.Service
+	Outbox   *outbox.Service
 	Logger   *slog.Logger
 }
 
@@ -48,6 +50,10 @@ func New(d Deps) server.Functions {
 	}
 	if d.Publish != nil {
 		fns.PublishMessage = d.Publish.Handler()
+	}
+	if d.Outbox != nil {
+		fns.DrainOutbox = DrainOutbox(d)
+		fns.DrainOutboxHTTP = DrainOutboxHTTP(d)
 	}
 	return fns
 }

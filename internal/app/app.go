@@ -18,6 +18,7 @@ import (
 	"github.com/hartonomous/offload/internal/config"
 	"github.com/hartonomous/offload/internal/files"
 	"github.com/hartonomous/offload/internal/models"
+	"github.com/hartonomous/offload/internal/outbox"
 	"github.com/hartonomous/offload/internal/publish"
 	"github.com/hartonomous/offload/internal/segments"
 	"github.com/hartonomous/offload/internal/server"
@@ -30,6 +31,9 @@ type Tuning struct {
 	// ClaimTTL is how long a killed worker's claim on a segment blocks
 	// the others (segments.DefaultClaimTTL when zero).
 	ClaimTTL time.Duration
+	// OutboxClaimTTL is how long a killed drainer's claims on outbox rows
+	// hold them (outbox.DefaultClaimTTL when zero).
+	OutboxClaimTTL time.Duration
 }
 
 // App is a wired Offload.
@@ -43,6 +47,7 @@ type App struct {
 	Models   *models.Service
 	Files    *files.Service
 	Publish  *publish.Service
+	Outbox   *outbox.Service
 }
 
 // Open connects to the catalog and storage and builds the services. It does
@@ -73,6 +78,11 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, t Tuning) (*
 		BlockSize: t.BlockSize, Concurrency: t.Concurrency, Logger: log})
 	a.Files = files.New(files.Config{Blobs: a.Blobs, Roots: cfg.FilesRoots, Logger: log})
 	a.Publish = publish.New(publish.Config{Broker: a.Broker, Allowed: cfg.PublishQueues, Logger: log})
+	if a.Outbox, err = outbox.New(outbox.Config{Catalog: a.Catalog, Sender: a.Broker,
+		Allowed: cfg.PublishQueues, Retention: cfg.OutboxRetention, ClaimTTL: t.OutboxClaimTTL, Logger: log}); err != nil {
+		a.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -93,7 +103,7 @@ func (a *App) Prepare(ctx context.Context) error {
 
 // Functions returns the function entry points for the server.
 func (a *App) Functions() server.Functions {
-	return functions.New(functions.Deps{Segments: a.Segments, Models: a.Models, Files: a.Files, Publish: a.Publish, Logger: a.Log})
+	return functions.New(functions.Deps{Segments: a.Segments, Models: a.Models, Files: a.Files, Publish: a.Publish, Outbox: a.Outbox, Logger: a.Log})
 }
 
 // Close releases the catalog.

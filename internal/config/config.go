@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Setting names, exactly as CONTRACT §2 spells them.
@@ -28,6 +30,8 @@ const (
 	SettingVerifySchedule  = "VERIFY_SCHEDULE"
 	SettingFilesRoots      = "FILES_ROOTS"
 	SettingPublishQueues   = "PUBLISH_QUEUES"
+	SettingOutboxSchedule  = "OUTBOX_SCHEDULE"
+	SettingOutboxRetention = "OUTBOX_RETENTION"
 	SettingHandlerPort     = "FUNCTIONS_CUSTOMHANDLER_PORT"
 )
 
@@ -40,6 +44,8 @@ const (
 	DefaultVerifySchedule   = "0 */10 * * * *"
 	DefaultFilesRoots       = `D:\Models\=models`
 	DefaultPublishQueues    = "neo4j-sync"
+	DefaultOutboxSchedule   = "*/10 * * * * *"
+	DefaultOutboxRetention  = "7d"
 )
 
 // Config is the typed form of every setting Offload reads.
@@ -58,6 +64,10 @@ type Config struct {
 	VerifySchedule   string
 	FilesRoots       []Root
 	PublishQueues    []string
+	// OutboxSchedule is the DrainOutbox timer; OutboxRetention how long
+	// sent outbox rows are kept.
+	OutboxSchedule  string
+	OutboxRetention time.Duration
 
 	// HandlerPort is FUNCTIONS_CUSTOMHANDLER_PORT: set by the Functions host
 	// when it starts us as a custom handler, empty on the command line.
@@ -106,6 +116,7 @@ func Load(getenv Getenv) (Config, error) {
 		TensorsContainer: get(SettingTensors, DefaultTensorsContainer),
 		SegmentQueue:     get(SettingSegmentQueue, DefaultSegmentQueue),
 		VerifySchedule:   get(SettingVerifySchedule, DefaultVerifySchedule),
+		OutboxSchedule:   get(SettingOutboxSchedule, DefaultOutboxSchedule),
 		HandlerPort:      get(SettingHandlerPort, ""),
 	}
 	if c.SQL == "" {
@@ -136,6 +147,12 @@ func Load(getenv Getenv) (Config, error) {
 	}
 	if err := ValidNCRONTAB(c.VerifySchedule); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", SettingVerifySchedule, err))
+	}
+	if err := ValidNCRONTAB(c.OutboxSchedule); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", SettingOutboxSchedule, err))
+	}
+	if c.OutboxRetention, err = ParseRetention(get(SettingOutboxRetention, DefaultOutboxRetention)); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", SettingOutboxRetention, err))
 	}
 	roots, err := ParseRoots(get(SettingFilesRoots, DefaultFilesRoots))
 	if err != nil {
@@ -200,6 +217,29 @@ func ValidNCRONTAB(s string) error {
 		}
 	}
 	return nil
+}
+
+// ParseRetention reads a duration such as 7d, 36h, 90m or 1h30m (Go's
+// units plus d for days). It must be positive.
+func ParseRetention(s string) (time.Duration, error) {
+	t := strings.TrimSpace(s)
+	var d time.Duration
+	if days, ok := strings.CutSuffix(t, "d"); ok {
+		n, err := strconv.ParseFloat(days, 64)
+		if err != nil || n <= 0 || n > 36500 {
+			return 0, fmt.Errorf("%q is not a duration (e.g. 7d, 36h, 90m)", s)
+		}
+		d = time.Duration(n * float64(24*time.Hour))
+	} else {
+		var err error
+		if d, err = time.ParseDuration(t); err != nil {
+			return 0, fmt.Errorf("%q is not a duration (e.g. 7d, 36h, 90m)", s)
+		}
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%q must be longer than zero", s)
+	}
+	return d, nil
 }
 
 // SplitPairs splits "KEY=VALUE;KEY=VALUE" into trimmed pairs, skipping

@@ -111,13 +111,16 @@ func New(cfg Config, fns Functions) *Server {
 	s.e.GET("/", ready)
 	s.e.HEAD("/", ready)
 
+	handlers := make(map[string]echo.HandlerFunc, len(routes))
 	for _, r := range routes {
 		limit := r.BodyLimit
 		if limit == 0 {
 			limit = cfg.MaxInvocationBytes
 		}
-		h := s.observe(r, limitBody(limit, fns.handler(s, r)))
-		s.e.Add(r.Method, r.Path, h)
+		handlers[r.Function] = s.observe(r, limitBody(limit, fns.handler(s, r)))
+	}
+	for _, r := range routes {
+		s.e.Add(r.Method, r.Path, literalFirst(r, handlers))
 	}
 	return s
 }
