@@ -234,6 +234,8 @@ var targets = []target{
 	{what: "model upload vs azblob UploadFile", pkg: "models", bench: "UploadModels", over: "UploadCeiling", metric: "MB/s", min: 0.90, ratioGoal: true},
 	{what: "model upload peak RSS (MiB)", pkg: "models", bench: "UploadModels", metric: "peak-RSS-MiB", max: 256},
 	{what: "large payload migration peak RSS (MiB)", pkg: "tests", bench: "MigrateLargePayloadRSS", metric: "peak-RSS-MiB", max: 128},
+	{what: "outbox drain vs raw SendMessage (msg/s)", pkg: "outbox", bench: "Drain", over: "RawSend", metric: "msg/s", min: 0.80, ratioGoal: true},
+	{what: "publish in the caller's transaction, p99 (ms)", pkg: "outbox", bench: "Publish", metric: "p99-ms", max: 10},
 }
 
 // printTargets prints each target whose benchmarks ran, with the value
