@@ -30,8 +30,9 @@ BEGIN
 
     -- The queue name becomes part of the URL: only Azure's queue alphabet,
     -- so no value can reach another route.
+    -- The hyphen goes first in the set: Babelfish misreads a trailing one.
     IF @Queue IS NULL OR LEN(@Queue) < 3
-       OR @Queue COLLATE Latin1_General_BIN2 LIKE N'%[^a-z0-9-]%'
+       OR @Queue COLLATE Latin1_General_BIN2 LIKE N'%[^-a-z0-9]%'
     BEGIN
         THROW 50102, N'Offload: usp_PublishMessageNow: @Queue must be a storage queue name (3-63 lowercase letters, digits and dashes)', 1;
     END;

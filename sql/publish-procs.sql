@@ -47,8 +47,9 @@ BEGIN
     DECLARE @eventId nvarchar(4000);
     SET @MessageId = NULL;
 
+    -- The hyphen goes first in the set: Babelfish misreads a trailing one.
     IF @Queue IS NULL OR LEN(@Queue) < 3
-       OR @Queue COLLATE Latin1_General_BIN2 LIKE N'%[^a-z0-9-]%'
+       OR @Queue COLLATE Latin1_General_BIN2 LIKE N'%[^-a-z0-9]%'
     BEGIN
         THROW 50102, N'Offload: usp_PublishMessage: @Queue must be a storage queue name (3-63 lowercase letters, digits and dashes)', 1;
     END;

@@ -64,7 +64,7 @@ CREATE TABLE {{s}}.Atoms (
 
 // setupServer returns a connection to MSSQL_TEST_DSN and a fresh schema
 // holding the Hartonomous tables; both go away with the test.
-func setupServer(t *testing.T) (dsn, schema string, raw *sql.DB) {
+func setupServer(t testing.TB) (dsn, schema string, raw *sql.DB) {
 	t.Helper()
 	dsn = os.Getenv(dsnEnv)
 	if dsn == "" {
@@ -90,7 +90,7 @@ func setupServer(t *testing.T) (dsn, schema string, raw *sql.DB) {
 	return dsn, schema, raw
 }
 
-func dropSchema(t *testing.T, raw *sql.DB, schema string) {
+func dropSchema(t testing.TB, raw *sql.DB, schema string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := raw.ExecContext(ctx, "DROP PROCEDURE IF EXISTS "+schema+".usp_PublishMessage"); err != nil {
@@ -106,7 +106,7 @@ func dropSchema(t *testing.T, raw *sql.DB, schema string) {
 	}
 }
 
-func openServer(t *testing.T) (*DB, *sql.DB, string) {
+func openServer(t testing.TB) (*DB, *sql.DB, string) {
 	dsn, schema, raw := setupServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
