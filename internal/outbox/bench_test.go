@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hartonomous/offload/internal/catalog"
+	"github.com/hartonomous/offload/internal/catalog/mssql/mssqltest"
 	"github.com/hartonomous/offload/internal/outbox"
 )
 
@@ -37,7 +38,7 @@ func benchDoc(i int) string {
 // BenchmarkRawSend is the ceiling: the rendered messages sent straight to
 // the queue, Concurrency at a time, no catalog.
 func BenchmarkRawSend(b *testing.B) {
-	e := setup(b)
+	e := setup(b, embedded)
 	if err := e.broker.Ensure(e.ctx, e.queue); err != nil {
 		b.Fatal(err)
 	}
@@ -76,8 +77,19 @@ func BenchmarkRawSend(b *testing.B) {
 // BenchmarkDrain: the same messages published to the outbox (untimed),
 // then one Drain: sequencing, claims, sends in order per conversation,
 // marks.
-func BenchmarkDrain(b *testing.B) {
-	e := setup(b, func(c *outbox.Config) { c.Now = time.Now })
+func BenchmarkDrain(b *testing.B) { benchDrain(b, embedded) }
+
+// BenchmarkDrainTSQL is BenchmarkDrain on the T-SQL engine of
+// MSSQL_TEST_DSN (skipped without it).
+func BenchmarkDrainTSQL(b *testing.B) {
+	if os.Getenv(mssqltest.DSNEnv) == "" {
+		b.Skipf("%s is not set", mssqltest.DSNEnv)
+	}
+	benchDrain(b, onServer)
+}
+
+func benchDrain(b *testing.B, o opener) {
+	e := setup(b, o, func(c *outbox.Config) { c.Now = time.Now })
 	if err := e.broker.Ensure(e.ctx, e.queue); err != nil {
 		b.Fatal(err)
 	}
@@ -113,7 +125,7 @@ func BenchmarkDrain(b *testing.B) {
 // twin, COMMIT on the embedded catalog, with no queue storage configured
 // at all (a publish never reaches it).
 func BenchmarkPublish(b *testing.B) {
-	e := setup(b)
+	e := setup(b, embedded)
 	const samples = 500
 	b.ResetTimer()
 	for range b.N {
@@ -160,7 +172,7 @@ func BenchmarkLatencyTimer(b *testing.B) {
 func benchLatency(b *testing.B, period time.Duration) {
 	var mu sync.Mutex
 	accepted := map[string]time.Time{}
-	e := setup(b, func(c *outbox.Config) {
+	e := setup(b, embedded, func(c *outbox.Config) {
 		c.Now = time.Now
 		c.Hooks.AfterSend = func(r catalog.OutboxRow) error {
 			mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,8 @@ import (
 	"github.com/hartonomous/offload/internal/azurite"
 	"github.com/hartonomous/offload/internal/broker"
 	"github.com/hartonomous/offload/internal/catalog"
+	"github.com/hartonomous/offload/internal/catalog/mssql"
+	"github.com/hartonomous/offload/internal/catalog/mssql/mssqltest"
 	"github.com/hartonomous/offload/internal/catalog/sqlite/sqlitetest"
 	"github.com/hartonomous/offload/internal/config"
 	"github.com/hartonomous/offload/internal/outbox"
@@ -55,17 +58,58 @@ type env struct {
 	svc    *outbox.Service
 }
 
+// opener gives a test a fresh catalog with the schema (and procedures).
+type opener struct {
+	name string
+	open func(testing.TB) catalog.Catalog
+}
+
+var embedded = opener{"sqlite", func(tb testing.TB) catalog.Catalog { return sqlitetest.Open(tb) }}
+
+// onServer is the T-SQL engine of MSSQL_TEST_DSN: a throwaway schema with
+// the Hartonomous tables, Offload's schema and dbo.usp_PublishMessage.
+var onServer = opener{"mssql", func(tb testing.TB) catalog.Catalog {
+	dsn, schema, _ := mssqltest.Server(tb)
+	ctx := context.Background()
+	db, err := mssql.Open(ctx, dsn, mssql.Options{Schema: schema})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	if _, err := db.Apply(ctx, catalog.ApplyParams{}); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := db.ApplyProcs(ctx, catalog.ApplyParams{}); err != nil {
+		tb.Fatal(err)
+	}
+	return db
+}}
+
+// both runs f on the embedded catalog and, when MSSQL_TEST_DSN is set, on
+// the T-SQL engine.
+func both(t *testing.T, f func(t *testing.T, o opener)) {
+	for _, o := range []opener{embedded, onServer} {
+		t.Run(o.name, func(t *testing.T) {
+			if o.name == "mssql" && os.Getenv(mssqltest.DSNEnv) == "" {
+				t.Skipf("%s is not set: the T-SQL run is skipped", mssqltest.DSNEnv)
+			}
+			f(t, o)
+		})
+	}
+}
+
 // setup gives each test its own catalog and queue on the shared Azurite,
-// and a Service on a test clock.
-func setup(t testing.TB, mutate ...func(*outbox.Config)) *env {
+// and a Service on a test clock (which starts at the real time: SQL Server
+// stamps CreatedAt itself).
+func setup(t testing.TB, o opener, mutate ...func(*outbox.Config)) *env {
 	t.Helper()
 	b, err := broker.New(config.Storage{ConnectionString: az.Get(t).ConnectionString}, broker.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ctx: context.Background(), cat: sqlitetest.Open(t), broker: b,
-		queue: fmt.Sprintf("outbox-%d", uniq.Add(1)),
-		clock: &clock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}}
+	e := &env{t: t, ctx: context.Background(), cat: o.open(t), broker: b,
+		queue: fmt.Sprintf("outbox-%d-%d", os.Getpid()%10000, uniq.Add(1)),
+		clock: &clock{t: time.Now().UTC().Truncate(time.Microsecond)}}
 	e.cfg = outbox.Config{Catalog: e.cat, Sender: b, Allowed: []string{e.queue},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: e.clock.Now}
 	for _, m := range mutate {

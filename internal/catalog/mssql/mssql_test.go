@@ -2,9 +2,7 @@ package mssql
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -16,95 +14,13 @@ import (
 
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/catalogtest"
+	"github.com/hartonomous/offload/internal/catalog/mssql/mssqltest"
 )
 
-// The SQL Server tests need a server: set MSSQL_TEST_DSN to a login that may
-// CREATE SCHEMA and CREATE TABLE in a scratch database. Each test creates the
-// Hartonomous tables (as EF Core's InitialBaseline declares them, without
-// FILESTREAM) in a throwaway schema and drops it afterwards.
-const dsnEnv = "MSSQL_TEST_DSN"
+// The SQL Server tests need a server: set MSSQL_TEST_DSN (see mssqltest).
+const dsnEnv = mssqltest.DSNEnv
 
-// hartonomousDDL creates the §1.1 tables in schema {{s}}, with the
-// constraint shapes production has (ROWGUIDCOL, unique PayloadRowGuid with a
-// NEWSEQUENTIALID() default) so that Finalize meets them.
-const hartonomousDDL = `
-CREATE TABLE {{s}}.Models (
-    ModelId int IDENTITY(1,1) NOT NULL CONSTRAINT PK_Models PRIMARY KEY,
-    ModelName nvarchar(200) NOT NULL,
-    ModelType nvarchar(100) NOT NULL,
-    CreatedAt datetime2 NOT NULL CONSTRAINT DF_Models_CreatedAt DEFAULT (SYSUTCDATETIME()));
-CREATE TABLE {{s}}.ModelLayers (
-    LayerId bigint IDENTITY(1,1) NOT NULL CONSTRAINT PK_ModelLayers PRIMARY KEY,
-    ModelId int NOT NULL CONSTRAINT FK_ModelLayers_Models REFERENCES {{s}}.Models (ModelId) ON DELETE CASCADE,
-    LayerIdx int NOT NULL,
-    LayerName nvarchar(100) NULL,
-    QuantizationType nvarchar(20) NULL);
-CREATE TABLE {{s}}.LayerTensorSegments (
-    LayerTensorSegmentId bigint IDENTITY(1,1) NOT NULL CONSTRAINT PK_LayerTensorSegments PRIMARY KEY,
-    LayerId bigint NOT NULL CONSTRAINT FK_LayerTensorSegments_ModelLayers REFERENCES {{s}}.ModelLayers (LayerId) ON DELETE CASCADE,
-    SegmentOrdinal int NOT NULL,
-    PointOffset bigint NULL,
-    PointCount int NULL,
-    QuantizationType nvarchar(20) NOT NULL,
-    RawPayload varbinary(max) NOT NULL,
-    PayloadRowGuid uniqueidentifier ROWGUIDCOL NOT NULL
-        CONSTRAINT DF_LayerTensorSegments_PayloadRowGuid DEFAULT (NEWSEQUENTIALID())
-        CONSTRAINT UQ_LayerTensorSegments_PayloadRowGuid UNIQUE,
-    CreatedAt datetime2 NOT NULL CONSTRAINT DF_LayerTensorSegments_CreatedAt DEFAULT (SYSUTCDATETIME()),
-    CONSTRAINT UQ_LayerTensorSegments_Layer_Ordinal UNIQUE (LayerId, SegmentOrdinal));
-CREATE TABLE {{s}}.Atoms (
-    AtomId bigint IDENTITY(1,1) NOT NULL CONSTRAINT PK_Atoms PRIMARY KEY,
-    ContentHash binary(32) NOT NULL CONSTRAINT UQ_Atoms_ContentHash UNIQUE,
-    Modality nvarchar(64) NOT NULL,
-    SourceType nvarchar(128) NULL,
-    PayloadLocator nvarchar(1024) NULL,
-    Metadata nvarchar(max) NULL,
-    CreatedAt datetime2 NOT NULL CONSTRAINT DF_Atoms_CreatedAt DEFAULT (SYSUTCDATETIME()),
-    UpdatedAt datetime2 NOT NULL CONSTRAINT DF_Atoms_UpdatedAt DEFAULT (SYSUTCDATETIME()));`
-
-// setupServer returns a connection to MSSQL_TEST_DSN and a fresh schema
-// holding the Hartonomous tables; both go away with the test.
-func setupServer(t testing.TB) (dsn, schema string, raw *sql.DB) {
-	t.Helper()
-	dsn = os.Getenv(dsnEnv)
-	if dsn == "" {
-		t.Skipf("%s is not set: SQL Server catalog tests skipped (set it to a login that may CREATE SCHEMA and CREATE TABLE in a scratch database)", dsnEnv)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	raw, err := sql.Open(driverFor(dsn), dsn)
-	if err != nil {
-		t.Fatal(redact(err, dsn))
-	}
-	t.Cleanup(func() { raw.Close() })
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema = "offload_t_" + hex.EncodeToString(b[:])
-	if _, err := raw.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(redact(err, dsn))
-	}
-	t.Cleanup(func() { dropSchema(t, raw, schema) })
-	if _, err := raw.ExecContext(ctx, strings.ReplaceAll(hartonomousDDL, "{{s}}", schema)); err != nil {
-		t.Fatal(redact(err, dsn))
-	}
-	return dsn, schema, raw
-}
-
-func dropSchema(t testing.TB, raw *sql.DB, schema string) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if _, err := raw.ExecContext(ctx, "DROP PROCEDURE IF EXISTS "+schema+".usp_PublishMessage"); err != nil {
-		t.Errorf("cleanup: drop %s.usp_PublishMessage: %v", schema, err)
-	}
-	for _, tbl := range []string{"OffloadOutbox", "Atoms", "LayerTensorSegments", "ModelLayers", "Models"} {
-		if _, err := raw.ExecContext(ctx, "DROP TABLE IF EXISTS "+schema+"."+tbl); err != nil {
-			t.Errorf("cleanup: drop %s.%s: %v", schema, tbl, err)
-		}
-	}
-	if _, err := raw.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+schema); err != nil {
-		t.Errorf("cleanup: drop schema %s: %v", schema, err)
-	}
-}
+func setupServer(t testing.TB) (dsn, schema string, raw *sql.DB) { return mssqltest.Server(t) }
 
 func openServer(t testing.TB) (*DB, *sql.DB, string) {
 	dsn, schema, raw := setupServer(t)
