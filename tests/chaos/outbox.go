@@ -52,8 +52,8 @@ type OutboxReport struct {
 	// (32 at most) belong to rows still pending: the kill landed between
 	// their send and their mark.
 	Unmarked []int
-	Requests       int64
-	Faulted        int64
+	Requests int64
+	Faulted  int64
 	// Received messages on the queue; Duplicates of them repeat an id
 	// already received (with the same sequence and body, or it is a
 	// problem).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -199,5 +200,28 @@ func BenchmarkPublishProc(b *testing.B) {
 		slices.Sort(lat)
 		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	}
+}
+
+// TestOutboxStatusQueryInREADME: the README gives DBAs the query Offload
+// runs (queries/outbox-status.sql), word for word.
+func TestOutboxStatusQueryInREADME(t *testing.T) {
+	readme, err := os.ReadFile("../../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(outboxStatusSQL, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "--") {
+			lines = append(lines, l)
+		}
+	}
+	q := strings.Join(lines, "\n")
+	var got []string
+	for _, l := range strings.Split(string(readme), "\n") {
+		got = append(got, strings.TrimSpace(l))
+	}
+	if !strings.Contains(strings.Join(got, "\n"), q) {
+		t.Fatalf("README.md does not hold queries/outbox-status.sql:\n%s", q)
 	}
 }
