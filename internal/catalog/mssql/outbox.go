@@ -158,7 +158,9 @@ WHERE OutboxId IN (`+p.list(ids)+`) AND OutboxState = N'pending' AND SequenceNum
 }
 
 // SequenceOutbox implements catalog.Outbox: one read of the rows still
-// unsequenced with their conversation's highest number, then one UPDATE
+// unsequenced with their conversation's highest number (read over the
+// sequenced rows only, SequenceNumber > 0, so that a caller's uncommitted
+// row, at 0, never makes the read wait for its transaction), then one UPDATE
 // that gives each its number and claims it. Numbers are planned from the
 // read; if another drainer took one of them meanwhile, the unique key fails
 // the UPDATE whole and nothing changes (ErrConflict). A planned row that
@@ -179,8 +181,8 @@ func (d *DB) SequenceOutbox(ctx context.Context, p catalog.SequenceParams) (int6
 	}
 	rows, err := d.db.QueryContext(ctx, d.q(`
 SELECT r.OutboxId, r.QueueName, r.ConversationId,
-       (SELECT MAX(m.SequenceNumber) FROM dbo.OffloadOutbox AS m
-        WHERE m.QueueName = r.QueueName AND m.ConversationId = r.ConversationId)
+       ISNULL((SELECT MAX(m.SequenceNumber) FROM dbo.OffloadOutbox AS m
+        WHERE m.QueueName = r.QueueName AND m.ConversationId = r.ConversationId AND m.SequenceNumber > 0), 0)
 FROM dbo.OffloadOutbox AS r
 WHERE r.OutboxId IN (`+rp.list(ids)+`) AND r.OutboxState = N'pending' AND r.SequenceNumber = 0`), rp.args...)
 	if err != nil {
