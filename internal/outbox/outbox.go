@@ -54,7 +54,7 @@ import (
 const (
 	DefaultRetention   = 7 * 24 * time.Hour
 	DefaultBatch       = 500
-	DefaultConcurrency = 16
+	DefaultConcurrency = 8
 	DefaultClaimTTL    = 2 * time.Minute
 	DefaultSendTries   = 3
 	DefaultRetryMin    = time.Second
@@ -82,7 +82,10 @@ type Config struct {
 	Retention time.Duration
 	// Batch is the rows one pass reads and claims (at most 500).
 	Batch int
-	// Concurrency is how many conversations send at once.
+	// Concurrency is how many conversations send at once. The default, 8,
+	// stays under the 10 idle connections per host the Azure SDK's
+	// transport keeps: more sends in flight open and close a connection
+	// each, and measured slower (see BenchmarkDrain).
 	Concurrency int
 	// ClaimTTL is how long a pass's claims last: a killed drainer's rows
 	// wait this long before another drainer sends them again. A pass
