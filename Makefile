@@ -26,8 +26,11 @@ test: deps ## vet, unit and integration tests (Azurite + embedded SQLite)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
 
+test-mssql: deps ## every T-SQL suite (tests named *OnTSQL) against MSSQL_TEST_DSN; says what it skipped without one
+	scripts/test-mssql.sh
+
 run: deps build ## the whole local job: Azurite + demo catalog when nothing is configured
-	$(BIN) run
+	$(BIN) run $(RUN_ARGS)
 
 bench: deps ## benchmarks as a table of medians of BENCH_COUNT (3) runs (OFFLOAD_BENCH_SCALE=full for the issue sizes)
 	$(GO) run ./tools/benchtable -count $${BENCH_COUNT:-3}
@@ -64,4 +67,4 @@ azurite: deps ## run Azurite in the foreground on the default ports (10000/10001
 clean: ## remove build outputs and local state
 	rm -rf bin $(DIST) $(ZIP) .offload
 
-.PHONY: help deps build test run bench chaos chaos-short fuzz package start azurite clean
+.PHONY: help deps build test test-mssql run bench chaos chaos-short fuzz package start azurite clean

@@ -9,6 +9,11 @@
 -- or with:     sqlcmd -v FunctionUrl="https://APP.azurewebsites.net" FunctionCredential="https://APP.azurewebsites.net" -i file-procs.sql
 -- First create the DATABASE SCOPED CREDENTIAL (credential-template.sql).
 --
+-- Each procedure is created as a stub where missing, then ALTERed: the script
+-- can be run again (a new URL, a new version) and keeps the grants on the
+-- procedures; it needs no CREATE OR ALTER (SQL Server 2016 SP1+, and not every
+-- engine that speaks T-SQL has it).
+--
 -- Payloads are built with FOR JSON (which also base64-encodes varbinary);
 -- responses are read with JSON_VALUE for scalars and OPENJSON ... WITH for
 -- values that may exceed JSON_VALUE's 4000 characters. Every failure THROWs
@@ -39,7 +44,10 @@ GO
 -- dbo.usp_OffloadInvoke posts @Payload to {FunctionUrl}/api/{@Route} and
 -- returns sp_invoke_external_rest_endpoint's @response; any non-2xx answer
 -- is THROWn with the function's {"error","code"}.
-CREATE OR ALTER PROCEDURE dbo.usp_OffloadInvoke
+IF OBJECT_ID(N'dbo.usp_OffloadInvoke', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.usp_OffloadInvoke AS RETURN 0;');
+GO
+ALTER PROCEDURE dbo.usp_OffloadInvoke
     @Route    nvarchar(200),
     @Payload  nvarchar(max),
     @Response nvarchar(max) OUTPUT
@@ -77,8 +85,28 @@ BEGIN
 END;
 GO
 
+-- dbo.ufn_OffloadBase64Decode: base64 text to bytes, with SQL Server's XML
+-- xs:base64Binary (T-SQL has no BASE64 function before SQL Server 2025). Kept
+-- in a function of its own: it is the one construct here that an engine
+-- without XML methods (the Babelfish test engine) cannot create; see
+-- docs/TSQL.md.
+-- Dropped and created again (nothing is granted on it: the procedures call
+-- it as its owner).
+DROP FUNCTION IF EXISTS dbo.ufn_OffloadBase64Decode;
+GO
+CREATE FUNCTION dbo.ufn_OffloadBase64Decode (@b64 varchar(max))
+RETURNS varbinary(max)
+AS
+BEGIN
+    RETURN CAST(N'' AS xml).value('xs:base64Binary(sql:variable("@b64"))', 'varbinary(max)');
+END;
+GO
+
 -- clr_ReadFileBytes(@filePath) → varbinary(max); NULL when the file is missing.
-CREATE OR ALTER PROCEDURE dbo.usp_ReadFileBytes
+IF OBJECT_ID(N'dbo.usp_ReadFileBytes', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.usp_ReadFileBytes AS RETURN 0;');
+GO
+ALTER PROCEDURE dbo.usp_ReadFileBytes
     @FilePath nvarchar(4000),
     @Content  varbinary(max) OUTPUT
 AS
@@ -95,13 +123,16 @@ BEGIN
     BEGIN
         SELECT @b64 = r.contentBase64
         FROM OPENJSON(@response) WITH (contentBase64 varchar(max) '$.result.contentBase64') AS r;
-        SET @Content = CAST(N'' AS xml).value('xs:base64Binary(sql:variable("@b64"))', 'varbinary(max)');
+        SET @Content = dbo.ufn_OffloadBase64Decode(@b64);
     END;
 END;
 GO
 
 -- clr_ReadFileText(@filePath) → nvarchar(max) (UTF-8 file); NULL when missing.
-CREATE OR ALTER PROCEDURE dbo.usp_ReadFileText
+IF OBJECT_ID(N'dbo.usp_ReadFileText', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.usp_ReadFileText AS RETURN 0;');
+GO
+ALTER PROCEDURE dbo.usp_ReadFileText
     @FilePath nvarchar(4000),
     @Content  nvarchar(max) OUTPUT
 AS
@@ -123,7 +154,10 @@ END;
 GO
 
 -- clr_WriteFileBytes(@filePath, @content) → bytes written. NULL in, NULL out.
-CREATE OR ALTER PROCEDURE dbo.usp_WriteFileBytes
+IF OBJECT_ID(N'dbo.usp_WriteFileBytes', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.usp_WriteFileBytes AS RETURN 0;');
+GO
+ALTER PROCEDURE dbo.usp_WriteFileBytes
     @FilePath     nvarchar(4000),
     @Content      varbinary(max),
     @BytesWritten bigint = NULL OUTPUT
@@ -144,7 +178,10 @@ END;
 GO
 
 -- clr_WriteFileText(@filePath, @content) → bytes written (UTF-8, no BOM).
-CREATE OR ALTER PROCEDURE dbo.usp_WriteFileText
+IF OBJECT_ID(N'dbo.usp_WriteFileText', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.usp_WriteFileText AS RETURN 0;');
+GO
+ALTER PROCEDURE dbo.usp_WriteFileText
     @FilePath     nvarchar(4000),
     @Content      nvarchar(max),
     @BytesWritten bigint = NULL OUTPUT
@@ -163,7 +200,10 @@ END;
 GO
 
 -- clr_FileExists(@filePath) → bit.
-CREATE OR ALTER PROCEDURE dbo.usp_FileExists
+IF OBJECT_ID(N'dbo.usp_FileExists', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.usp_FileExists AS RETURN 0;');
+GO
+ALTER PROCEDURE dbo.usp_FileExists
     @FilePath nvarchar(4000),
     @Exists   bit OUTPUT
 AS
@@ -184,7 +224,10 @@ GO
 -- clr_DirectoryExists(@directoryPath) → bit. A directory exists while it
 -- holds a file (Blob Storage has no empty directories); a root exists while
 -- its container does.
-CREATE OR ALTER PROCEDURE dbo.usp_DirectoryExists
+IF OBJECT_ID(N'dbo.usp_DirectoryExists', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.usp_DirectoryExists AS RETURN 0;');
+GO
+ALTER PROCEDURE dbo.usp_DirectoryExists
     @DirectoryPath nvarchar(4000),
     @Exists        bit OUTPUT
 AS
@@ -203,7 +246,10 @@ END;
 GO
 
 -- clr_DeleteFile(@filePath) → bit: 1 deleted, 0 there was no such file.
-CREATE OR ALTER PROCEDURE dbo.usp_DeleteFile
+IF OBJECT_ID(N'dbo.usp_DeleteFile', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.usp_DeleteFile AS RETURN 0;');
+GO
+ALTER PROCEDURE dbo.usp_DeleteFile
     @FilePath nvarchar(4000),
     @Deleted  bit OUTPUT
 AS
@@ -223,7 +269,10 @@ GO
 -- clr_ListDirectory(@directoryPath): one level, as the CLR table function's
 -- rows (path, name, isDirectory, sizeBytes, lastModified) and as the JSON
 -- array @Entries. A directory that does not exist lists no rows.
-CREATE OR ALTER PROCEDURE dbo.usp_ListDirectory
+IF OBJECT_ID(N'dbo.usp_ListDirectory', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.usp_ListDirectory AS RETURN 0;');
+GO
+ALTER PROCEDURE dbo.usp_ListDirectory
     @DirectoryPath nvarchar(4000),
     @Entries       nvarchar(max) = NULL OUTPUT
 AS

@@ -15,7 +15,7 @@
 --   EXEC dbo.usp_PublishMessageNow @Queue = N'neo4j-sync', @Message = @event, @MessageId = @id OUTPUT;
 
 IF OBJECT_ID(N'dbo.usp_PublishMessageNow', N'P') IS NULL
-    EXEC(N'CREATE PROCEDURE dbo.usp_PublishMessageNow AS RETURN 0;');
+    EXEC (N'CREATE PROCEDURE dbo.usp_PublishMessageNow AS RETURN 0;');
 GO
 
 ALTER PROCEDURE dbo.usp_PublishMessageNow

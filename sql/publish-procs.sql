@@ -33,7 +33,7 @@
 -- THROWs 50102 for bad arguments (nothing is written).
 
 IF OBJECT_ID(N'dbo.usp_PublishMessage', N'P') IS NULL
-    EXEC(N'CREATE PROCEDURE dbo.usp_PublishMessage AS RETURN 0;');
+    EXEC (N'CREATE PROCEDURE dbo.usp_PublishMessage AS RETURN 0;');
 GO
 
 ALTER PROCEDURE dbo.usp_PublishMessage

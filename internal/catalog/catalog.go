@@ -26,6 +26,8 @@ var (
 	ErrConflict = errors.New("catalog: conflict")
 	// ErrClaimed: the segment is claimed by another live worker.
 	ErrClaimed = errors.New("catalog: claimed by another worker")
+	// ErrNotEmpty: demo data is written only into empty tables.
+	ErrNotEmpty = errors.New("catalog: tables already hold rows")
 )
 
 // State is a segment's migration state, stored in LayerTensorSegments.OffloadState.
@@ -189,8 +191,14 @@ type AtomFilter struct {
 }
 
 // LinkAtomParams fills the Blob* columns of an atom. PayloadLocator stays.
+//
+// ExpectLocator is the PayloadLocator the caller read and proved the blob
+// for (a NULL locator reads as ""): the link applies only while the row
+// still holds it, so an atom whose locator changed meanwhile is never
+// pointed at the blob of the file it used to name.
 type LinkAtomParams struct {
 	ID               int64
+	ExpectLocator    string
 	BlobURI          string
 	BlobContainer    string
 	BlobName         string
@@ -286,7 +294,9 @@ type Catalog interface {
 
 	// ListModelAtoms pages dbo.Atoms rows with Modality = 'model'.
 	ListModelAtoms(ctx context.Context, f AtomFilter) ([]Atom, error)
-	// LinkAtom fills the Blob* columns; PayloadLocator is kept.
+	// LinkAtom fills the Blob* columns while PayloadLocator still equals
+	// p.ExpectLocator; PayloadLocator is kept. ErrNotFound for an unknown
+	// id, ErrConflict when the locator changed (nothing is written).
 	LinkAtom(ctx context.Context, p LinkAtomParams) error
 	// RecordAtomVerified stores a model atom verification outcome.
 	RecordAtomVerified(ctx context.Context, p AtomVerifiedParams) error
@@ -329,6 +339,11 @@ type NewAtom struct {
 // Seeder writes Hartonomous rows (demo data, tests). It is not used in
 // production paths.
 type Seeder interface {
+	// PrepareSeed makes the catalog ready for demo rows: ErrNotEmpty when
+	// any Hartonomous table already holds a row (nothing changes), else
+	// the tables are created where missing. Seeding never writes into a
+	// catalog that holds someone's data.
+	PrepareSeed(ctx context.Context) error
 	InsertModel(ctx context.Context, m NewModel) (int64, error)
 	InsertLayer(ctx context.Context, l NewLayer) (int64, error)
 	InsertSegment(ctx context.Context, s NewSegment) (int64, error)

@@ -19,34 +19,40 @@ func demoSeedCmd(fs *flag.FlagSet) func(context.Context, *session, []string) err
 		if err != nil {
 			return err
 		}
-		if a.Catalog.Dialect() != "sqlite" {
-			return fmt.Errorf("demo seed writes only to the embedded catalog (SQL_CONNECTION_STRING=sqlite:PATH), never to %s", a.Catalog.Dialect())
-		}
 		if *dry {
-			fmt.Fprintln(s.Stdout, "would seed 3 models with layers, ~34 segments (one over 64 MiB) and 3 model-file atoms")
+			fmt.Fprintln(s.Stdout, "would seed 3 models with layers, ~34 segments (one over 64 MiB), 3 model files and 4 model atoms (one ContentHash equal to its file's digest, a plain model.gguf locator shared by two atoms)")
 			return nil
 		}
 		sum, err := seedDemo(ctx, a.Catalog, *dir, *small)
 		if err != nil {
 			return err
 		}
+		if sum.Skipped {
+			return fmt.Errorf("demo seed refused: %s (the demo writes only into empty tables)", sum.SkipReason)
+		}
 		printSeed(s, sum)
 		return nil
 	}
 }
 
+// seedDemo writes the demo data set (creating the Hartonomous tables on an
+// empty database) and then applies Offload's schema.
 func seedDemo(ctx context.Context, cat catalog.Catalog, dir string, small bool) (demo.Summary, error) {
-	if _, err := cat.Apply(ctx, catalog.ApplyParams{}); err != nil {
-		return demo.Summary{}, err
+	sum, err := demo.Seed(ctx, cat, demo.Options{ModelFilesDir: dir, Small: small})
+	if err != nil {
+		return sum, err
 	}
-	return demo.Seed(ctx, cat, demo.Options{ModelFilesDir: dir, Small: small})
+	if _, err := cat.Apply(ctx, catalog.ApplyParams{}); err != nil {
+		return sum, err
+	}
+	return sum, nil
 }
 
 func printSeed(s *session, sum demo.Summary) {
 	if sum.Skipped {
-		fmt.Fprintln(s.Stdout, "demo catalog already holds segments: left as it is")
+		fmt.Fprintf(s.Stdout, "not seeded: %s\n", sum.SkipReason)
 		return
 	}
-	fmt.Fprintf(s.Stdout, "seeded %d models, %d layers, %d segments (%s), %d model files (%s)\n",
+	fmt.Fprintf(s.Stdout, "seeded %d models, %d layers, %d segments (%s), %d model atoms (files: %s)\n",
 		sum.Models, sum.Layers, sum.Segments, progress.Bytes(sum.SegmentBytes), sum.Atoms, progress.Bytes(sum.FileBytes))
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/hartonomous/offload/internal/app"
@@ -14,11 +16,12 @@ import (
 func modelsUploadCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 	var p models.UploadParams
 	fs.StringVar(&p.Source, "source", "", "directory of model files named sha256-<hex>")
-	fs.BoolVar(&p.FromCatalog, "from-catalog", false, "upload the files named by model atoms' PayloadLocator")
+	fs.BoolVar(&p.FromCatalog, "from-catalog", false, "upload the files named by model atoms' PayloadLocator (content-named or not)")
 	fs.BoolVar(&p.DryRun, "dry-run", false, "list what would be uploaded")
 	roots := fs.String("locator-root", "", `map PayloadLocator prefixes to local folders, e.g. 'D:\Models\=/mnt/models' (with --from-catalog; PREFIX=DIR;…)`)
 	bs := fs.Int("block-size-mib", 8, "block size in MiB")
 	cc := fs.Int("concurrency", 8, "blocks staged in parallel")
+	asJSON := fs.Bool("json", false, "print the results as JSON (no progress bar)")
 	return func(ctx context.Context, s *session, args []string) error {
 		p.Files = append(p.Files, args...)
 		if p.Source == "" && !p.FromCatalog && len(p.Files) == 0 {
@@ -39,81 +42,161 @@ func modelsUploadCmd(fs *flag.FlagSet) func(context.Context, *session, []string)
 		if err := a.Blobs.EnsureContainer(ctx, a.Config.ModelsContainer); err != nil {
 			return err
 		}
-		return uploadModels(ctx, s, a, p)
+		_, err = uploadModels(ctx, s, a, p, *asJSON)
+		return err
 	}
 }
 
-// uploadModels runs an upload with a progress bar and prints a table.
-func uploadModels(ctx context.Context, s *session, a *app.App, p models.UploadParams) error {
+// uploadModels runs an upload (with a progress bar unless asJSON) and
+// prints one row per model atom (and per file given by name).
+func uploadModels(ctx context.Context, s *session, a *app.App, p models.UploadParams, asJSON bool) ([]models.FileResult, error) {
 	var bar *progress.Bar
 	var done struct {
 		files int
 		bytes int64
 	}
-	a.Models.SetProgress(func(pr models.Progress) {
-		if bar == nil {
-			bar = progress.New(s.Stdout, "upload", int64(pr.Files), pr.Bytes)
-		}
-		bar.Add(int64(pr.FilesDone-done.files), pr.BytesDone-done.bytes, false)
-		done.files, done.bytes = pr.FilesDone, pr.BytesDone
-	})
+	if !asJSON {
+		a.Models.SetProgress(func(pr models.Progress) {
+			if bar == nil {
+				bar = progress.New(s.Stdout, "upload", int64(pr.Files), pr.Bytes)
+			}
+			bar.Add(int64(pr.FilesDone-done.files), pr.BytesDone-done.bytes, false)
+			done.files, done.bytes = pr.FilesDone, pr.BytesDone
+		})
+		defer a.Models.SetProgress(nil)
+	}
 	res, err := a.Models.Upload(ctx, p)
 	if bar != nil {
 		bar.Done()
 	}
-	w := tabwriter.NewWriter(s.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "file\tsize\toutcome\tblocks sent\tblocks reused\terror")
+	counts := map[string]int{}
+	failed := 0
 	for _, r := range res {
-		msg := ""
-		if r.Err != nil {
-			msg = r.Err.Error()
+		counts[r.Outcome]++
+		if r.Failed() {
+			failed++
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\n", r.BlobName, progress.Bytes(r.Size), r.Outcome, r.BlocksStaged, r.BlocksSkipped, msg)
+	}
+	if asJSON {
+		printJSON(s, modelsReport[models.FileResult]{Results: res, Counts: counts, Failed: failed})
+		return res, err
+	}
+	w := tabwriter.NewWriter(s.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "atom\tblob\tsize\toutcome\tblocks sent\tblocks reused\tcontentHash\treason")
+	for _, r := range res {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", atomCell(r.AtomID), dash(r.BlobName), progress.Bytes(r.Size),
+			r.Outcome, r.BlocksStaged, r.BlocksSkipped, dash(r.ContentHash), r.Reason)
 	}
 	w.Flush()
-	return err
+	printCounts(s.Stdout, "upload", len(res), counts, []string{models.OutcomeUploaded, models.OutcomeResumed,
+		models.OutcomeSkipped, models.OutcomeWouldUpload, models.OutcomeMissingFile, models.OutcomeUnproven, models.OutcomeFailed})
+	return res, err
+}
+
+// modelsReport is the --json answer of the models commands.
+type modelsReport[T any] struct {
+	Results []T            `json:"results"`
+	Counts  map[string]int `json:"counts"`
+	Failed  int            `json:"failed"`
+}
+
+func atomCell(id int64) string {
+	if id == 0 {
+		return "-"
+	}
+	return fmt.Sprint(id)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// printCounts prints "what: N row(s): 2 linked, 1 missing-blob" in order.
+func printCounts(w io.Writer, what string, n int, counts map[string]int, order []string) {
+	var parts []string
+	for _, o := range order {
+		if counts[o] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[o], o))
+		}
+	}
+	fmt.Fprintf(w, "%s: %d row(s): %s\n", what, n, dash(strings.Join(parts, ", ")))
 }
 
 func modelsLinkCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 	var p models.LinkParams
 	fs.BoolVar(&p.Rehash, "rehash", false, "prove blobs uploaded by other tools with a full SHA-256 read")
 	fs.BoolVar(&p.DryRun, "dry-run", false, "report, change nothing")
+	asJSON := fs.Bool("json", false, "print the results as JSON")
 	return func(ctx context.Context, s *session, args []string) error {
 		a, err := s.App(ctx)
 		if err != nil {
 			return err
 		}
-		res, err := a.Models.Link(ctx, p)
-		w := tabwriter.NewWriter(s.Stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(w, "atom\tblob\toutcome\treason")
-		for _, r := range res {
-			fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", r.AtomID, r.BlobName, r.Outcome, r.Reason)
-		}
-		w.Flush()
+		_, err = linkModels(ctx, s, a, p, *asJSON)
 		return err
 	}
 }
 
+// linkModels links the model atoms and prints one row per atom.
+func linkModels(ctx context.Context, s *session, a *app.App, p models.LinkParams, asJSON bool) ([]models.LinkResult, error) {
+	res, err := a.Models.Link(ctx, p)
+	counts := map[string]int{}
+	failed := 0
+	for _, r := range res {
+		counts[r.Outcome]++
+		if r.Failed() {
+			failed++
+		}
+	}
+	if asJSON {
+		printJSON(s, modelsReport[models.LinkResult]{Results: res, Counts: counts, Failed: failed})
+		return res, err
+	}
+	w := tabwriter.NewWriter(s.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "atom\tblob\toutcome\tcontentHash\treason")
+	for _, r := range res {
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", r.AtomID, dash(r.BlobName), r.Outcome, dash(r.ContentHash), r.Reason)
+	}
+	w.Flush()
+	printCounts(s.Stdout, "link", len(res), counts, []string{models.OutcomeLinked, models.OutcomeAlready, models.OutcomeWouldLink,
+		models.OutcomeMissingFile, models.OutcomeMissingBlob, models.OutcomeUnproven, models.OutcomeFailed})
+	return res, err
+}
+
 func modelsVerifyCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 	var p models.VerifyParams
-	fs.BoolVar(&p.Rehash, "rehash", false, "full SHA-256 check against ContentHash")
+	fs.BoolVar(&p.Rehash, "rehash", false, "full SHA-256 check against the digest each blob is named by")
 	fs.IntVar(&p.Limit, "limit", 0, "at most this many atoms (0: all)")
+	asJSON := fs.Bool("json", false, "print the results as JSON")
 	return func(ctx context.Context, s *session, args []string) error {
 		a, err := s.App(ctx)
 		if err != nil {
 			return err
 		}
 		res, err := a.Models.Verify(ctx, p)
-		w := tabwriter.NewWriter(s.Stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(w, "atom\tblob\tresult")
+		counts := map[string]int{}
 		bad := 0
 		for _, r := range res {
-			if r.Result != "ok" {
+			counts[r.Result]++
+			if r.Result != models.ResultOK {
 				bad++
 			}
-			fmt.Fprintf(w, "%d\t%s\t%s\n", r.AtomID, r.BlobName, r.Result)
 		}
-		w.Flush()
+		if *asJSON {
+			printJSON(s, modelsReport[models.VerifyResult]{Results: res, Counts: counts, Failed: bad})
+		} else {
+			w := tabwriter.NewWriter(s.Stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(w, "atom\tblob\tresult\treason")
+			for _, r := range res {
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", r.AtomID, r.BlobName, r.Result, r.Reason)
+			}
+			w.Flush()
+			printCounts(s.Stdout, "verify", len(res), counts, []string{models.ResultOK, models.ResultMissing, models.ResultSize,
+				models.ResultETag, models.ResultSha256, models.ResultLocator, models.ResultError})
+		}
 		if err == nil && bad > 0 {
 			err = fmt.Errorf("%d model atom(s) failed verification", bad)
 		}

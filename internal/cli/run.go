@@ -16,6 +16,7 @@ import (
 	"github.com/hartonomous/offload/internal/azurite"
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/config"
+	"github.com/hartonomous/offload/internal/demo"
 	"github.com/hartonomous/offload/internal/models"
 	"github.com/hartonomous/offload/internal/progress"
 	"github.com/hartonomous/offload/internal/segments"
@@ -31,6 +32,9 @@ func runCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 	workers := fs.Int("workers", 4, "segments migrated at once")
 	dry := fs.Bool("dry-run", false, "print the plan (counts, bytes, cost), migrate nothing")
 	noModels := fs.Bool("skip-models", false, "do not upload and link model files")
+	noDemo := fs.Bool("no-demo", false, "never seed the demo data set, even into an empty catalog")
+	release := fs.Bool("release", false, "after verification, release (empty RawPayload of) every verified segment")
+	finalize := fs.Bool("finalize", false, "then drop RawPayload and PayloadRowGuid if every segment is released (implies --release)")
 	tune := tuningFlags(fs)
 	return func(ctx context.Context, s *session, args []string) error {
 		s.tuning = tune()
@@ -69,7 +73,19 @@ func runCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 			return err
 		}
 
-		// 1. Schema (and demo data on the embedded catalog).
+		// 1. Demo data where the catalog is empty (the embedded demo
+		// catalog, or a database without Hartonomous rows: the demo creates
+		// the tables there), then Offload's schema.
+		if !*dry && !*noDemo {
+			sum, err := demo.Seed(ctx, a.Catalog, demo.Options{ModelFilesDir: filepath.Join(localStateDir, "models")})
+			if err != nil {
+				return fmt.Errorf("demo seed: %w", err)
+			}
+			if !sum.Skipped {
+				fmt.Fprint(s.Stdout, "demo:     ")
+				printSeed(s, sum)
+			}
+		}
 		stmts, err := a.Catalog.Apply(ctx, catalog.ApplyParams{DryRun: *dry})
 		if err != nil {
 			return fmt.Errorf("schema: %w", err)
@@ -79,14 +95,6 @@ func runCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 			if _, err := pa.ApplyProcs(ctx, catalog.ApplyParams{}); err != nil {
 				return fmt.Errorf("schema: %w", err)
 			}
-		}
-		if _, demoMode := overlay[config.SettingSQL]; demoMode && !*dry {
-			sum, err := seedDemo(ctx, a.Catalog, filepath.Join(localStateDir, "models"), false)
-			if err != nil {
-				return fmt.Errorf("demo seed: %w", err)
-			}
-			fmt.Fprint(s.Stdout, "demo:     ")
-			printSeed(s, sum)
 		}
 		if !*dry {
 			if err := a.Prepare(ctx); err != nil {
@@ -126,7 +134,30 @@ func runCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 		rep, verErr := a.Segments.Verify(ctx, segments.VerifyParams{Budget: 10 * time.Minute, Batch: 100000}, functions.AtomVerifier(a.Models))
 		printVerify(s, rep)
 
-		// 6. Summary.
+		// 6. Release and finalize, only when asked: they free the source.
+		var relErr, finErr error
+		if (*release || *finalize) && verErr == nil {
+			fmt.Fprintln(s.Stdout, "\nrelease:")
+			res, err := a.Segments.Release(ctx, segments.ReleaseParams{Confirm: true})
+			fmt.Fprintf(s.Stdout, "released: %d segment(s), %s; skipped %d\n", res.Segments, progress.Bytes(res.Bytes), res.Skipped)
+			if res.Mismatched > 0 {
+				fmt.Fprintf(s.Stdout, "mismatch: %d blob(s) changed since verified: source kept, %d re-queued\n", res.Mismatched, res.Requeued)
+			}
+			relErr = err
+			if *finalize && relErr == nil {
+				n, err := a.Catalog.Finalize(ctx, false)
+				switch {
+				case errors.Is(err, catalog.ErrConflict):
+					finErr = fmt.Errorf("finalize refused: %d segment(s) not released", n)
+				case err != nil:
+					finErr = fmt.Errorf("finalize: %w", err)
+				default:
+					fmt.Fprintln(s.Stdout, "finalize: dropped RawPayload and PayloadRowGuid: every segment is released")
+				}
+			}
+		}
+
+		// 7. Summary.
 		status, statusErr := a.Segments.Status(ctx)
 		fmt.Fprintln(s.Stdout, "\nsummary:")
 		w := tabwriter.NewWriter(s.Stdout, 0, 0, 2, ' ', 0)
@@ -146,7 +177,7 @@ func runCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 			fmt.Fprintln(s.Stdout)
 			printStatus(s, status)
 		}
-		err = errors.Join(migErr, modelErr, verErr, statusErr)
+		err = errors.Join(migErr, modelErr, verErr, relErr, finErr, statusErr)
 		if err == nil && (st.failed > 0 || st.poisoned > 0 || rep.Mismatched > 0 || rep.Lost > 0) {
 			err = fmt.Errorf("%d failed, %d poisoned, %d mismatched, %d lost", st.failed, st.poisoned, rep.Mismatched, rep.Lost)
 		}
@@ -155,23 +186,23 @@ func runCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 }
 
 // runModels uploads the model files named by the catalog's model atoms and
-// links them, when there are any.
+// links them, when there are any, accounting for every atom in both tables.
 func runModels(ctx context.Context, s *session, a *app.App) error {
 	atoms, err := a.Catalog.ListModelAtoms(ctx, catalog.AtomFilter{Limit: 1})
 	if err != nil || len(atoms) == 0 {
 		return err
 	}
 	fmt.Fprintln(s.Stdout, "\nmodel files:")
-	if err := uploadModels(ctx, s, a, models.UploadParams{FromCatalog: true}); err != nil {
-		return fmt.Errorf("model upload: %w", err)
+	_, upErr := uploadModels(ctx, s, a, models.UploadParams{FromCatalog: true}, false)
+	// Link whatever was uploaded, even when some files failed: each atom
+	// gets its own row and reason.
+	fmt.Fprintln(s.Stdout)
+	_, linkErr := linkModels(ctx, s, a, models.LinkParams{}, false)
+	if upErr != nil {
+		upErr = fmt.Errorf("model upload: %w", upErr)
 	}
-	res, err := a.Models.Link(ctx, models.LinkParams{})
-	linked := 0
-	for _, r := range res {
-		if r.Outcome == "linked" || r.Outcome == "already" {
-			linked++
-		}
+	if linkErr != nil {
+		linkErr = fmt.Errorf("model link: %w", linkErr)
 	}
-	fmt.Fprintf(s.Stdout, "linked:   %d of %d model atom(s)\n", linked, len(res))
-	return err
+	return errors.Join(upErr, linkErr)
 }

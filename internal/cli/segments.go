@@ -326,6 +326,12 @@ func segReleaseCmd(fs *flag.FlagSet) func(context.Context, *session, []string) e
 			verb = "would release"
 		}
 		fmt.Fprintf(s.Stdout, "%s %d segment(s), %s; skipped %d (not verified or changed since)\n", verb, res.Segments, progress.Bytes(res.Bytes), res.Skipped)
+		switch {
+		case res.Mismatched > 0 && res.DryRun:
+			fmt.Fprintf(s.Stdout, "%d blob(s) no longer match what was verified: would be marked mismatch and re-queued\n", res.Mismatched)
+		case res.Mismatched > 0:
+			fmt.Fprintf(s.Stdout, "%d blob(s) no longer match what was verified: marked mismatch, source kept, %d re-queued\n", res.Mismatched, res.Requeued)
+		}
 		if res.DryRun {
 			fmt.Fprintln(s.Stdout, "dry run: nothing changed; run with --confirm to release")
 		}

@@ -20,7 +20,7 @@ func tree() *command {
 				{name: "orphans", summary: "blobs under the tensors container that no row references", flags: segOrphansCmd},
 			}},
 			{name: "models", summary: "model files (dbo.Atoms with Modality 'model')", subs: []*command{
-				{name: "upload", summary: "upload sha256-named model files, resumable and checked", usage: "--source DIR | --from-catalog", flags: modelsUploadCmd},
+				{name: "upload", summary: "upload model files as sha256-<digest> blobs (by name, or every atom's PayloadLocator), resumable and checked", usage: "--source DIR | --from-catalog | FILE...", flags: modelsUploadCmd},
 				{name: "link", summary: "fill the Blob* columns of model atoms whose blob is proven", flags: modelsLinkCmd},
 				{name: "verify", summary: "check linked model atoms (exists, size, ETag; --rehash for SHA-256)", flags: modelsVerifyCmd},
 			}},

@@ -1,7 +1,11 @@
 // Package demo fills an embedded catalog with a Hartonomous-shaped data set:
 // models, layers and tensor segments with deterministic pseudo-random
-// payloads of mixed sizes, and model-file atoms whose PayloadLocator points
-// at generated local files named sha256-<hex of content>.
+// payloads of mixed sizes, and model atoms whose PayloadLocator points at
+// generated local files, the ways a real catalog has them: files named
+// sha256-<hex of content> (Ollama's layout) and a plain model.gguf; an atom
+// whose ContentHash is its file's digest and atoms whose ContentHash is the
+// atom's own hash (CONTRACT §1.1: it need not be the file's); two atoms on
+// one file.
 //
 // Everything is derived from a seed, so two runs produce the same bytes.
 package demo
@@ -11,6 +15,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -27,8 +32,8 @@ var Quantizations = []string{"Q4_K_M", "Q5_K_S", "Q6_K", "Q8_0", "F16", "IQ4_XS"
 type Options struct {
 	// Seed makes the data deterministic (default 1).
 	Seed uint64
-	// ModelFilesDir receives the model files (blobs/sha256-…); required
-	// for atoms.
+	// ModelFilesDir receives the model files (blobs/sha256-…, and
+	// library/<model>/model.gguf); required for atoms.
 	ModelFilesDir string
 	// LargeBytes is the size of the one large segment (default 72 MiB: over
 	// 64 MiB, as a big GGUF tensor is).
@@ -41,7 +46,10 @@ type Options struct {
 type Summary struct {
 	Models, Layers, Segments, Atoms int
 	SegmentBytes, FileBytes         int64
-	Skipped                         bool // the catalog already held segments
+	// Skipped: the catalog already held rows (SkipReason says where), so
+	// nothing was written.
+	Skipped    bool
+	SkipReason string
 }
 
 type modelSpec struct {
@@ -57,8 +65,9 @@ var models = []modelSpec{
 	{"phi-4-mini-demo", "phi3", 2, 3, 4},
 }
 
-// Seed writes the demo data set into cat, unless it already holds segments
-// (then it changes nothing and reports Skipped).
+// Seed writes the demo data set into cat, creating the Hartonomous tables
+// where they are missing, unless any of them already holds rows (then it
+// changes nothing and reports Skipped).
 func Seed(ctx context.Context, cat catalog.Catalog, opt Options) (Summary, error) {
 	if opt.Seed == 0 {
 		opt.Seed = 1
@@ -70,13 +79,11 @@ func Seed(ctx context.Context, cat catalog.Catalog, opt Options) (Summary, error
 		}
 	}
 	var sum Summary
-	existing, err := cat.ListSegments(ctx, catalog.SegmentFilter{Limit: 1})
-	if err != nil {
-		return sum, fmt.Errorf("demo: %w", err)
-	}
-	if len(existing) > 0 {
-		sum.Skipped = true
+	if err := cat.PrepareSeed(ctx); errors.Is(err, catalog.ErrNotEmpty) {
+		sum.Skipped, sum.SkipReason = true, err.Error()
 		return sum, nil
+	} else if err != nil {
+		return sum, fmt.Errorf("demo: %w", err)
 	}
 	rng := rand.New(rand.NewPCG(opt.Seed, 0x0ff10ad))
 	largeDone := false
@@ -114,25 +121,62 @@ func Seed(ctx context.Context, cat catalog.Catalog, opt Options) (Summary, error
 		}
 	}
 	if opt.ModelFilesDir != "" {
-		sizes := []int64{3 << 20, 9<<20 + 12345, 17 << 20}
-		if opt.Small {
-			sizes = []int64{64 << 10, 300<<10 + 7, 1 << 20}
-		}
-		for i, size := range sizes {
-			path, hash, err := WriteModelFile(filepath.Join(opt.ModelFilesDir, "blobs"), Payload(opt.Seed, 1000, int64(i), 0, size))
-			if err != nil {
-				return sum, err
-			}
-			_, err = cat.InsertAtom(ctx, catalog.NewAtom{ContentHash: hash, Modality: "model", SourceType: "ollama-blob",
-				PayloadLocator: path, Metadata: fmt.Sprintf(`{"model":%q,"format":"gguf"}`, models[i].name)})
-			if err != nil {
-				return sum, fmt.Errorf("demo: atom: %w", err)
-			}
-			sum.Atoms++
-			sum.FileBytes += size
+		if err := seedModelFiles(ctx, cat, opt, &sum); err != nil {
+			return sum, err
 		}
 	}
 	return sum, nil
+}
+
+// seedModelFiles writes the three model files and their four atoms:
+//
+//	0: blobs/sha256-<hex>, ContentHash = the file's digest;
+//	1: blobs/sha256-<hex>, ContentHash = the atom's own hash (differs);
+//	2, 3: library/<model>/model.gguf (not content-named), both on that one
+//	   file, each with its own ContentHash.
+func seedModelFiles(ctx context.Context, cat catalog.Catalog, opt Options, sum *Summary) error {
+	sizes := []int64{3 << 20, 9<<20 + 12345, 17 << 20}
+	if opt.Small {
+		sizes = []int64{64 << 10, 300<<10 + 7, 1 << 20}
+	}
+	type atom struct {
+		file       int
+		sourceType string
+	}
+	var paths []string
+	var digests [][]byte
+	for i, size := range sizes {
+		r := Payload(opt.Seed, 1000, int64(i), 0, size)
+		var path string
+		var digest []byte
+		var err error
+		if i < 2 {
+			path, digest, err = WriteModelFile(filepath.Join(opt.ModelFilesDir, "blobs"), r)
+		} else {
+			path, digest, err = writeFileAt(filepath.Join(opt.ModelFilesDir, "library", models[i].name, "model.gguf"), r)
+		}
+		if err != nil {
+			return err
+		}
+		paths, digests = append(paths, path), append(digests, digest)
+		sum.FileBytes += size
+	}
+	for i, a := range []atom{{0, "ollama-blob"}, {1, "ollama-blob"}, {2, "gguf"}, {2, "gguf-mirror"}} {
+		meta := fmt.Sprintf(`{"model":%q,"format":"gguf","source":%q}`, models[a.file].name, a.sourceType)
+		hash := digests[a.file]
+		if i > 0 {
+			// The atom's own content hash, taken over its identity.
+			h := sha256.Sum256([]byte(meta))
+			hash = h[:]
+		}
+		_, err := cat.InsertAtom(ctx, catalog.NewAtom{ContentHash: hash, Modality: "model", SourceType: a.sourceType,
+			PayloadLocator: paths[a.file], Metadata: meta})
+		if err != nil {
+			return fmt.Errorf("demo: atom: %w", err)
+		}
+		sum.Atoms++
+	}
+	return nil
 }
 
 // segmentSize: the odd tiny and empty payload, most 1–8 MiB.
@@ -162,6 +206,36 @@ func Payload(seed uint64, a, b, c, size int64) io.Reader {
 // WriteModelFile streams r into dir/sha256-<hex of content> and returns the
 // path and hash. An existing file of that name is kept.
 func WriteModelFile(dir string, r io.Reader) (string, []byte, error) {
+	tmp, sum, err := writeTemp(dir, r)
+	if err != nil {
+		return "", nil, err
+	}
+	defer os.Remove(tmp)
+	path := filepath.Join(dir, "sha256-"+hex.EncodeToString(sum))
+	if err := os.Rename(tmp, path); err != nil {
+		return "", nil, fmt.Errorf("demo: %w", err)
+	}
+	return path, sum, nil
+}
+
+// writeFileAt streams r into path (replacing it atomically: the demo's
+// bytes are deterministic, so a re-run writes the same file) and returns
+// the path and the content's hash.
+func writeFileAt(path string, r io.Reader) (string, []byte, error) {
+	tmp, sum, err := writeTemp(filepath.Dir(path), r)
+	if err != nil {
+		return "", nil, err
+	}
+	defer os.Remove(tmp)
+	if err := os.Rename(tmp, path); err != nil {
+		return "", nil, fmt.Errorf("demo: %w", err)
+	}
+	return path, sum, nil
+}
+
+// writeTemp streams r into a new temporary file in dir and returns its
+// name and the SHA-256 of what was written.
+func writeTemp(dir string, r io.Reader) (string, []byte, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", nil, fmt.Errorf("demo: %w", err)
 	}
@@ -169,19 +243,15 @@ func WriteModelFile(dir string, r io.Reader) (string, []byte, error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("demo: %w", err)
 	}
-	defer os.Remove(tmp.Name())
 	h := sha256.New()
 	if _, err := io.Copy(io.MultiWriter(tmp, h), r); err != nil {
 		tmp.Close()
+		os.Remove(tmp.Name())
 		return "", nil, fmt.Errorf("demo: write model file: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
 		return "", nil, fmt.Errorf("demo: %w", err)
 	}
-	sum := h.Sum(nil)
-	path := filepath.Join(dir, "sha256-"+hex.EncodeToString(sum))
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return "", nil, fmt.Errorf("demo: %w", err)
-	}
-	return path, sum, nil
+	return tmp.Name(), h.Sum(nil), nil
 }

@@ -1,6 +1,7 @@
 package files
 
 import (
+	"fmt"
 	"reflect"
 	"regexp"
 	"slices"
@@ -29,7 +30,7 @@ func TestProcsSQL(t *testing.T) {
 	for _, want := range []string{
 		`(N'FunctionUrl', N'https://hartonomous-offload.azurewebsites.net')`,
 		`(N'FunctionCredential', N'https://hartonomous-offload.azurewebsites.net')`,
-		"CREATE OR ALTER PROCEDURE dbo.usp_OffloadInvoke",
+		"ALTER PROCEDURE dbo.usp_OffloadInvoke",
 		"ALTER PROCEDURE dbo.usp_PublishMessageNow",
 		"sys.sp_invoke_external_rest_endpoint",
 		"@timeout = 230",
@@ -44,19 +45,30 @@ func TestProcsSQL(t *testing.T) {
 
 	batches := Batches(script)
 	var procs []string
-	for _, b := range batches {
+	for bi, b := range batches {
 		if strings.Contains(b, "\nGO\n") || strings.HasSuffix(b, "GO\n") {
 			t.Errorf("batch keeps a GO line:\n%s", b)
 		}
-		// CREATE OR ALTER PROCEDURE must open its batch (comments aside).
-		if i := strings.Index(b, "CREATE OR ALTER PROCEDURE"); i >= 0 {
+		// ALTER PROCEDURE must open its batch (comments aside), and the
+		// batch before it creates the stub where the procedure is missing.
+		if i := strings.Index(b, "ALTER PROCEDURE"); i >= 0 {
 			for _, line := range strings.Split(b[:i], "\n") {
 				if l := strings.TrimSpace(line); l != "" && !strings.HasPrefix(l, "--") {
-					t.Errorf("batch has %q before its CREATE OR ALTER PROCEDURE", l)
+					t.Errorf("batch has %q before its ALTER PROCEDURE", l)
 				}
 			}
-			name := strings.Fields(b[i+len("CREATE OR ALTER PROCEDURE"):])[0]
+			name := strings.Fields(b[i+len("ALTER PROCEDURE"):])[0]
+			stub := fmt.Sprintf("IF OBJECT_ID(N'%s', N'P') IS NULL\n    EXEC (N'CREATE PROCEDURE %s AS RETURN 0;');", name, name)
+			if bi == 0 || !strings.HasSuffix(strings.TrimSpace(batches[bi-1]), stub) {
+				t.Errorf("the batch before ALTER PROCEDURE %s does not create its stub", name)
+			}
 			procs = append(procs, strings.TrimPrefix(name, "dbo."))
+		}
+		if regexp.MustCompile(`(?i)\bMERGE\b`).MatchString(stripComments(b)) {
+			t.Errorf("batch uses MERGE (never: UPDATE-then-INSERT instead):\n%s", b)
+		}
+		if strings.Contains(stripComments(b), "CREATE OR ALTER") {
+			t.Errorf("batch uses CREATE OR ALTER (not on every T-SQL engine; stub + ALTER keeps grants too):\n%s", b)
 		}
 	}
 	for p, param := range procedures {
@@ -180,4 +192,16 @@ func TestCredentialTemplate(t *testing.T) {
 			t.Errorf("credential template lacks %q", want)
 		}
 	}
+}
+
+// stripComments drops "--" comments, line by line.
+func stripComments(batch string) string {
+	var code []string
+	for _, line := range strings.Split(batch, "\n") {
+		if i := strings.Index(line, "--"); i >= 0 {
+			line = line[:i]
+		}
+		code = append(code, line)
+	}
+	return strings.Join(code, "\n")
 }

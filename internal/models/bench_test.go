@@ -1,19 +1,19 @@
 package models
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
+	"github.com/hartonomous/offload/internal/benchmeter"
 	"github.com/hartonomous/offload/internal/blobstore"
 	"github.com/hartonomous/offload/internal/config"
 )
@@ -50,28 +50,6 @@ func benchFiles(b *testing.B) ([]string, int64) {
 // machine moved results by ±30% from run to run.
 func settle() { _ = exec.Command("sync").Run() }
 
-// resetPeakRSS restarts the kernel's VmHWM count (Linux: clear_refs 5), so
-// each benchmark reports its own peak, not the process's.
-func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
-
-// reportPeakRSS reports VmHWM (peak resident set) in MiB.
-func reportPeakRSS(b *testing.B) {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return // not Linux: no metric
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			fields := strings.Fields(v)
-			if kb, err := strconv.ParseFloat(fields[0], 64); err == nil {
-				b.ReportMetric(kb/1024, "peak-RSS-MiB")
-			}
-		}
-	}
-}
-
 // BenchmarkUploadModels: Service.Upload of the model set with the
 // production block size and concurrency (hash, name check, resume lookup,
 // parallel staging, metadata).
@@ -79,16 +57,18 @@ func BenchmarkUploadModels(b *testing.B) {
 	paths, total := benchFiles(b)
 	e := setup(b, func(c *Config) { c.BlockSize, c.Concurrency = DefaultBlockSize, DefaultConcurrency })
 	b.SetBytes(total)
-	resetPeakRSS()
+	m := benchmeter.New(az.Get(b).Pids()...)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
+		m.Stop()
 		// A fresh container each round, or everything would be skipped.
 		svc := e.with(func(c *Config) { c.Container = fmt.Sprintf("%s-r%d", e.container, i) })
 		if err := e.blobs.EnsureContainer(e.ctx, svc.Container()); err != nil {
 			b.Fatal(err)
 		}
 		settle()
+		m.Start()
 		b.StartTimer()
 		res, err := svc.Upload(e.ctx, UploadParams{Files: paths})
 		if err != nil {
@@ -101,13 +81,46 @@ func BenchmarkUploadModels(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	reportPeakRSS(b)
+	m.Report(b, total*int64(b.N))
+}
+
+// BenchmarkUploadSDKEqual is BenchmarkUploadModels' baseline: the same
+// files uploaded with the azblob SDK's own calls doing the same integrity
+// work — SHA-256 of each file (stored as metadata), a transactional MD5 on
+// every block, no whole-file Content-MD5 (Offload stores none on model
+// blobs) — with the same block size and concurrency, one file at a time.
+func BenchmarkUploadSDKEqual(b *testing.B) {
+	benchSDK(b, func(ctx context.Context, cc *container.Client, f *os.File) error {
+		_, err := benchmeter.SDKUpload(ctx, cc.NewBlockBlobClient(filepath.Base(f.Name())), f,
+			benchmeter.SDKUploadParams{BlockSize: DefaultBlockSize, Concurrency: DefaultConcurrency, Integrity: true})
+		return err
+	})
+}
+
+// BenchmarkUploadSDK: the same request pattern without any integrity work.
+func BenchmarkUploadSDK(b *testing.B) {
+	benchSDK(b, func(ctx context.Context, cc *container.Client, f *os.File) error {
+		_, err := benchmeter.SDKUpload(ctx, cc.NewBlockBlobClient(filepath.Base(f.Name())), f,
+			benchmeter.SDKUploadParams{BlockSize: DefaultBlockSize, Concurrency: DefaultConcurrency})
+		return err
+	})
 }
 
 // BenchmarkUploadCeiling: the same files with azblob's own UploadFile, tuned
 // alike (8 MiB blocks, 8 in parallel), no hashing: what the SDK alone does
-// on this machine.
+// on this machine (a file up to 256 MiB is one Put Blob).
 func BenchmarkUploadCeiling(b *testing.B) {
+	benchSDK(b, func(ctx context.Context, cc *container.Client, f *os.File) error {
+		_, err := cc.NewBlockBlobClient(filepath.Base(f.Name())).UploadFile(ctx, f, &blockblob.UploadFileOptions{
+			BlockSize: DefaultBlockSize, Concurrency: DefaultConcurrency,
+		})
+		return err
+	})
+}
+
+// benchSDK times up over the model set, one file at a time, into a fresh
+// container each round.
+func benchSDK(b *testing.B, up func(context.Context, *container.Client, *os.File) error) {
 	paths, total := benchFiles(b)
 	srv := az.Get(b)
 	ctx := context.Background()
@@ -124,25 +137,25 @@ func BenchmarkUploadCeiling(b *testing.B) {
 	base := fmt.Sprintf("ceiling-%d", uniq.n)
 	uniq.Unlock()
 	b.SetBytes(total)
-	resetPeakRSS()
+	m := benchmeter.New(srv.Pids()...)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
+		m.Stop()
 		container := fmt.Sprintf("%s-r%d", base, i)
 		if err := blobs.EnsureContainer(ctx, container); err != nil {
 			b.Fatal(err)
 		}
 		cc := svc.ServiceClient().NewContainerClient(container)
 		settle()
+		m.Start()
 		b.StartTimer()
 		for _, p := range paths {
 			f, err := os.Open(p)
 			if err != nil {
 				b.Fatal(err)
 			}
-			_, err = cc.NewBlockBlobClient(filepath.Base(p)).UploadFile(ctx, f, &blockblob.UploadFileOptions{
-				BlockSize: DefaultBlockSize, Concurrency: DefaultConcurrency,
-			})
+			err = up(ctx, cc, f)
 			f.Close()
 			if err != nil {
 				b.Fatal(err)
@@ -150,5 +163,5 @@ func BenchmarkUploadCeiling(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	reportPeakRSS(b)
+	m.Report(b, total*int64(b.N))
 }

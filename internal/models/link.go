@@ -2,11 +2,9 @@ package models
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"strconv"
 	"strings"
@@ -18,8 +16,9 @@ import (
 // LinkParams control Link.
 type LinkParams struct {
 	// Rehash proves blobs that carry no (or another) Sha256 metadata — put
-	// there by another tool — with a full streamed SHA-256, then writes the
-	// metadata so the next run needs no rehash.
+	// there by another tool — with a full streamed SHA-256 compared with
+	// the digest the blob is named by, then writes the metadata so the next
+	// run needs no rehash.
 	Rehash bool
 	// DryRun proves (Rehash reads too) but writes nothing.
 	DryRun bool
@@ -27,20 +26,39 @@ type LinkParams struct {
 
 // LinkResult is the outcome for one model atom.
 type LinkResult struct {
-	AtomID   int64
-	BlobName string
-	// Outcome: linked, already (linked to this blob before), unproven (the
-	// blob's content is not shown to be ContentHash), missing (no blob),
-	// failed (an error), would-link (DryRun).
-	Outcome string
-	Reason  string
+	AtomID   int64  `json:"atomId"`
+	Locator  string `json:"payloadLocator"`
+	BlobName string `json:"blobName,omitempty"`
+	// Outcome: linked, already-linked (linked to this blob before),
+	// would-link (DryRun), or a failure: missing-file (no locator),
+	// missing-blob (no blob, or for a locator that is not content-named no
+	// upload recorded), unproven (the blob's content is not shown to be
+	// the file's digest), failed (an error).
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason,omitempty"`
+	// ContentHash cross-checks the atom's ContentHash with the file's
+	// digest (ContentHashMatches / ContentHashDiffers); never a failure.
+	ContentHash string `json:"contentHash,omitempty"`
 }
 
-// Link fills the Blob* columns of every model atom whose blob
-// (sha256-<hex of ContentHash> in the models container) exists and is
-// proven to hold ContentHash: by the Sha256 metadata our Upload writes only
-// after hashing, or with Rehash by reading the blob. PayloadLocator stays.
-// Atoms it cannot link are listed with the reason, and the error counts them.
+// Failed reports whether the row is a failure.
+func (r LinkResult) Failed() bool {
+	switch r.Outcome {
+	case OutcomeLinked, OutcomeAlready, OutcomeWouldLink:
+		return false
+	}
+	return true
+}
+
+// Link fills the Blob* columns of every model atom whose blob exists and is
+// proven to hold the atom's file. The locator decides which blob: a
+// content-named locator names it (sha256-<its hex>); for any other, the
+// receipt Upload wrote says which digest the file had. The proof is the
+// Sha256 metadata our Upload writes only after hashing (or, with Rehash, a
+// read of the blob), equal to that digest; ContentHash is compared and
+// reported, never required. PayloadLocator stays, and the link is written
+// only while the atom still has the locator it was proved for. Atoms it
+// cannot link are listed with the reason, and the error counts them.
 func (s *Service) Link(ctx context.Context, p LinkParams) ([]LinkResult, error) {
 	var results []LinkResult
 	failed := 0
@@ -54,17 +72,14 @@ func (s *Service) Link(ctx context.Context, p LinkParams) ([]LinkResult, error) 
 		for _, a := range atoms {
 			after = a.ID
 			r := s.linkOne(ctx, a, p)
-			switch r.Outcome {
-			case OutcomeLinked, OutcomeAlready, OutcomeWouldLink:
-				if r.Outcome != OutcomeAlready {
-					s.log.Info("model atom linked", "atom", a.ID, "blob", r.BlobName, "dryRun", p.DryRun)
-				}
-			default:
+			if r.Failed() {
 				failed++
 				if first == nil {
 					first = fmt.Errorf("atom %d: %s: %s", r.AtomID, r.Outcome, r.Reason)
 				}
 				s.log.Warn("model atom not linked", "atom", a.ID, "blob", r.BlobName, "outcome", r.Outcome, "reason", r.Reason)
+			} else if r.Outcome != OutcomeAlready {
+				s.log.Info("model atom linked", "atom", a.ID, "blob", r.BlobName, "contentHash", r.ContentHash, "dryRun", p.DryRun)
 			}
 			results = append(results, r)
 		}
@@ -75,15 +90,45 @@ func (s *Service) Link(ctx context.Context, p LinkParams) ([]LinkResult, error) 
 	return results, errorsSummary("link", failed, len(results), first)
 }
 
-func (s *Service) linkOne(ctx context.Context, a catalog.Atom, p LinkParams) LinkResult {
-	r := LinkResult{AtomID: a.ID}
-	name, err := atomName(a)
-	if err != nil {
-		r.Outcome, r.Reason = OutcomeFailed, err.Error()
-		return r
+// linkedTo reports whether a is linked to a content-named blob of ours.
+func (s *Service) linkedTo(a catalog.Atom) (string, bool) {
+	if a.BlobURI == "" || a.BlobContainer != s.cfg.Container {
+		return "", false
 	}
-	r.BlobName = name
-	want := name[len(namePrefix):]
+	h, err := ParseName(a.BlobName)
+	return h, err == nil
+}
+
+func (s *Service) linkOne(ctx context.Context, a catalog.Atom, p LinkParams) LinkResult {
+	r := LinkResult{AtomID: a.ID, Locator: a.PayloadLocator}
+	fileSize := int64(-1) // known from a receipt
+	want, named := contentName(a.PayloadLocator)
+	if !named {
+		if a.PayloadLocator == "" {
+			if h, ok := s.linkedTo(a); ok {
+				r.BlobName, r.Outcome, r.ContentHash = a.BlobName, OutcomeAlready, contentHashCheck(a, h)
+				return r
+			}
+			r.Outcome, r.Reason = OutcomeMissingFile, "no PayloadLocator: nothing names its file"
+			return r
+		}
+		digest, size, err := s.readReceipt(ctx, a.PayloadLocator)
+		switch {
+		case errors.Is(err, blobstore.ErrNotFound):
+			if h, ok := s.linkedTo(a); ok {
+				r.BlobName, r.Outcome, r.ContentHash = a.BlobName, OutcomeAlready, contentHashCheck(a, h)
+				return r
+			}
+			r.Outcome, r.Reason = OutcomeMissingBlob, "the locator is not content-named and no upload of its file is recorded: run models upload --from-catalog (it names the blob by the file's digest)"
+			return r
+		case err != nil:
+			r.Outcome, r.Reason = OutcomeFailed, err.Error()
+			return r
+		}
+		want, fileSize = digest, size
+	}
+	name := namePrefix + want
+	r.BlobName, r.ContentHash = name, contentHashCheck(a, want)
 	if a.BlobURI != "" && a.BlobName == name && a.BlobContainer == s.cfg.Container {
 		// Linked before; whether the blob is still right is Verify's job.
 		r.Outcome = OutcomeAlready
@@ -91,11 +136,15 @@ func (s *Service) linkOne(ctx context.Context, a catalog.Atom, p LinkParams) Lin
 	}
 	props, err := s.cfg.Blobs.Properties(ctx, s.cfg.Container, name)
 	if errors.Is(err, blobstore.ErrNotFound) {
-		r.Outcome, r.Reason = OutcomeMissing, fmt.Sprintf("no blob %s/%s: run models upload", s.cfg.Container, name)
+		r.Outcome, r.Reason = OutcomeMissingBlob, fmt.Sprintf("no blob %s/%s: run models upload", s.cfg.Container, name)
 		return r
 	}
 	if err != nil {
 		r.Outcome, r.Reason = OutcomeFailed, err.Error()
+		return r
+	}
+	if fileSize >= 0 && props.Size != fileSize {
+		r.Outcome, r.Reason = OutcomeUnproven, fmt.Sprintf("size mismatch: the upload recorded %d bytes for the file, the blob has %d: run models upload --from-catalog", fileSize, props.Size)
 		return r
 	}
 
@@ -166,6 +215,7 @@ func (s *Service) linkOne(ctx context.Context, a catalog.Atom, p LinkParams) Lin
 	}
 	err = s.cfg.Catalog.LinkAtom(ctx, catalog.LinkAtomParams{
 		ID:               a.ID,
+		ExpectLocator:    a.PayloadLocator,
 		BlobURI:          s.cfg.Blobs.URL(s.cfg.Container, name),
 		BlobContainer:    s.cfg.Container,
 		BlobName:         name,
@@ -173,6 +223,10 @@ func (s *Service) linkOne(ctx context.Context, a catalog.Atom, p LinkParams) Lin
 		BlobETag:         props.ETag,
 		BlobLastModified: props.LastModified,
 	})
+	if errors.Is(err, catalog.ErrConflict) {
+		r.Outcome, r.Reason = OutcomeFailed, "the atom's PayloadLocator changed while it was linked: nothing recorded; run models link again"
+		return r
+	}
 	if err != nil {
 		r.Outcome, r.Reason = OutcomeFailed, fmt.Sprintf("record link: %v", err)
 		return r
@@ -184,20 +238,18 @@ func (s *Service) linkOne(ctx context.Context, a catalog.Atom, p LinkParams) Lin
 // hashBlob streams the whole blob through SHA-256 in constant memory. It
 // returns the digest, the bytes read and the properties the download saw.
 func (s *Service) hashBlob(ctx context.Context, container, name string) ([32]byte, int64, blobstore.Props, error) {
-	var sum [32]byte
 	body, props, err := s.cfg.Blobs.Download(ctx, container, name, 0, 0)
 	if err != nil {
-		return sum, 0, props, err
+		return [32]byte{}, 0, props, err
 	}
 	defer body.Close()
-	h := sha256.New()
-	n, err := io.CopyBuffer(h, body, make([]byte, 1<<20))
+	cr := &countingReader{r: body}
+	sum, err := hashStream(cr)
 	if err != nil {
-		return sum, n, props, fmt.Errorf("models: read %s/%s: %w", container, name, err)
+		return sum, cr.n, props, fmt.Errorf("models: read %s/%s: %w", container, name, err)
 	}
-	if n != props.Size {
-		return sum, n, props, fmt.Errorf("models: read %s/%s: %d bytes, the blob has %d", container, name, n, props.Size)
+	if cr.n != props.Size {
+		return sum, cr.n, props, fmt.Errorf("models: read %s/%s: %d bytes, the blob has %d", container, name, cr.n, props.Size)
 	}
-	copy(sum[:], h.Sum(nil))
-	return sum, n, props, nil
+	return sum, cr.n, props, nil
 }

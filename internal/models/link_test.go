@@ -42,7 +42,7 @@ func TestLinkProvenBlobsOnly(t *testing.T) {
 	if err == nil {
 		t.Fatal("dry run: no error for unlinkable atoms")
 	}
-	want(res, map[int64]string{idOurs: OutcomeWouldLink, idOther: OutcomeUnproven, idGone: OutcomeMissing, idWrong: OutcomeUnproven})
+	want(res, map[int64]string{idOurs: OutcomeWouldLink, idOther: OutcomeUnproven, idGone: OutcomeMissingBlob, idWrong: OutcomeUnproven})
 	if a := e.getAtom(idOurs); a.BlobURI != "" {
 		t.Fatalf("dry run linked: %+v", a)
 	}
@@ -51,7 +51,7 @@ func TestLinkProvenBlobsOnly(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error for unlinkable atoms")
 	}
-	want(res, map[int64]string{idOurs: OutcomeLinked, idOther: OutcomeUnproven, idGone: OutcomeMissing, idWrong: OutcomeUnproven})
+	want(res, map[int64]string{idOurs: OutcomeLinked, idOther: OutcomeUnproven, idGone: OutcomeMissingBlob, idWrong: OutcomeUnproven})
 	for _, r := range res {
 		if r.AtomID == idOther && !strings.Contains(r.Reason, "--rehash") {
 			t.Errorf("unproven reason %q does not say how to prove it", r.Reason)
@@ -76,7 +76,7 @@ func TestLinkProvenBlobsOnly(t *testing.T) {
 	if err == nil {
 		t.Fatal("rehash: no error for unlinkable atoms")
 	}
-	want(res, map[int64]string{idOurs: OutcomeAlready, idOther: OutcomeLinked, idGone: OutcomeMissing, idWrong: OutcomeUnproven})
+	want(res, map[int64]string{idOurs: OutcomeAlready, idOther: OutcomeLinked, idGone: OutcomeMissingBlob, idWrong: OutcomeUnproven})
 	for _, r := range res {
 		if r.AtomID == idWrong && !strings.Contains(r.Reason, "sha256 mismatch") {
 			t.Errorf("wrong blob reason %q", r.Reason)
@@ -98,5 +98,5 @@ func TestLinkProvenBlobsOnly(t *testing.T) {
 
 	// The metadata now proves it: no rehash needed.
 	res, _ = e.svc.Link(e.ctx, LinkParams{})
-	want(res, map[int64]string{idOurs: OutcomeAlready, idOther: OutcomeAlready, idGone: OutcomeMissing, idWrong: OutcomeUnproven})
+	want(res, map[int64]string{idOurs: OutcomeAlready, idOther: OutcomeAlready, idGone: OutcomeMissingBlob, idWrong: OutcomeUnproven})
 }

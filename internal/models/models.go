@@ -1,19 +1,32 @@
 // Package models offloads Hartonomous model files (dbo.Atoms rows with
 // Modality = 'model') to Blob Storage and links the rows to their blobs.
 //
-// A model file is stored locally under a name that is the SHA-256 of its
-// content (sha256-<64 lowercase hex>, Ollama's blob layout), and the atom's
-// ContentHash is that same digest. The name is therefore the proof: a blob is
-// named exactly like the file, and it only counts as the file once its
-// content has been shown to hash to the name:
+// The locator decides. A model atom's file is its PayloadLocator, and its
+// blob is named by the SHA-256 of that file's content, sha256-<64 lowercase
+// hex>, as the seed's link step derives BlobName from the locator.
+// ContentHash is the atom's own hash: it need not be the file's digest, so
+// it is only a cross-check, reported ("matches file digest" / "differs from
+// file digest"), never a key and never a reason to refuse.
 //
-//   - Upload hashes the stream while it stages it and commits only when the
-//     digest equals the name; it records the digest in the blob's metadata
-//     (Sha256, SizeBytes) so later steps need not read the blob again.
-//   - Link fills an atom's Blob* columns only for a blob so proven (by our
-//     metadata, or with Rehash by a full read of the blob).
+//   - A content-named locator (last element sha256-<64 hex>, either path
+//     separator, any case: Ollama's blob layout) names its blob directly.
+//     The name is a claim: Upload hashes the stream while it stages it and
+//     commits only when the digest equals the name, so a file whose name
+//     lies is refused and nothing is committed.
+//   - A locator that is not content-named (D:\Models\llama4\model.gguf) is
+//     named by the digest Upload computes: it hashes the file, then streams
+//     it under sha256-<digest>, committing only when the digest computed
+//     while streaming is that same one (see upload.go for why two local
+//     reads), and records the locator's digest in a receipt blob
+//     (locators/<SHA-256 of the locator>) for Link. Files with the same
+//     content, and atoms on the same file, get one blob.
+//   - Every blob Upload commits carries its digest in its metadata (Sha256,
+//     SizeBytes), written only after hashing, so later steps need not read
+//     the blob again. Link fills an atom's Blob* columns only for a blob so
+//     proven (by that metadata, or with Rehash by a full read), and only
+//     while the atom still has the locator the blob was proved for.
 //   - Verify re-checks linked atoms: cheaply (exists, size, ETag) or, with
-//     Rehash, by a full read compared with ContentHash.
+//     Rehash, by a full read compared with the digest the blob is named by.
 //
 // PayloadLocator is never changed: it stays until a human drops it.
 package models
@@ -51,20 +64,35 @@ const (
 // Outcomes of Upload (FileResult.Outcome).
 const (
 	OutcomeUploaded    = "uploaded"
-	OutcomeSkipped     = "skipped"
+	OutcomeSkipped     = "skipped" // already uploaded and proven
 	OutcomeResumed     = "resumed"
-	OutcomeFailed      = "failed"
 	OutcomeWouldUpload = "would-upload"
 )
 
 // Outcomes of Link (LinkResult.Outcome).
 const (
-	OutcomeLinked    = "linked"
-	OutcomeAlready   = "already"
-	OutcomeUnproven  = "unproven"
-	OutcomeMissing   = "missing"
-	OutcomeWouldLink = "would-link"
-	// OutcomeFailed is shared with Upload.
+	OutcomeLinked      = "linked"
+	OutcomeAlready     = "already-linked"
+	OutcomeMissingBlob = "missing-blob"
+	OutcomeWouldLink   = "would-link"
+)
+
+// Outcomes of both. Failures: missing-file, missing-blob, unproven, failed.
+const (
+	// OutcomeMissingFile: no file to read (none at the locator, or no
+	// locator at all).
+	OutcomeMissingFile = "missing-file"
+	// OutcomeUnproven: the content is not shown to be what the name says
+	// (a file whose name lies, a blob without or with other metadata).
+	OutcomeUnproven = "unproven"
+	// OutcomeFailed: an error (storage, catalog, a refused locator).
+	OutcomeFailed = "failed"
+)
+
+// The ContentHash cross-check (FileResult/LinkResult.ContentHash).
+const (
+	ContentHashMatches = "matches file digest"
+	ContentHashDiffers = "differs from file digest"
 )
 
 // Results of Verify (VerifyResult.Result). All but ResultError are recorded
@@ -76,6 +104,9 @@ const (
 	ResultSize    = "size"
 	ResultETag    = "etag"
 	ResultSha256  = "sha256"
+	// ResultLocator: the atom's content-named PayloadLocator names another
+	// blob than the one it is linked to (the locator changed): run link.
+	ResultLocator = "locator"
 	ResultError   = "error"
 )
 
@@ -150,29 +181,43 @@ const namePrefix = "sha256-"
 // BlobName is the blob (and file) name of content with this SHA-256.
 func BlobName(sum []byte) string { return namePrefix + hex.EncodeToString(sum) }
 
-// ParseName returns the lowercase hex digest a model file name claims:
-// exactly "sha256-" and 64 lowercase hex digits. Anything else is refused,
-// because the name is the only proof of what the file should hold.
+// ParseName returns the lowercase hex digest a content name claims:
+// "sha256-" and 64 hex digits, in any case (the blob name is lowercase).
+// Anything else is refused: for a file given by name, the name is the only
+// proof of what it should hold.
 func ParseName(name string) (string, error) {
-	h, ok := strings.CutPrefix(name, namePrefix)
-	if !ok || len(h) != 64 {
-		return "", fmt.Errorf("%q is not named sha256-<64 lowercase hex>", name)
+	if len(name) != len(namePrefix)+64 || !strings.EqualFold(name[:len(namePrefix)], namePrefix) {
+		return "", fmt.Errorf("%q is not named sha256-<64 hex>", name)
 	}
+	h := strings.ToLower(name[len(namePrefix):])
 	for i := 0; i < len(h); i++ {
 		c := h[i]
 		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return "", fmt.Errorf("%q is not named sha256-<64 lowercase hex>", name)
+			return "", fmt.Errorf("%q is not named sha256-<64 hex>", name)
 		}
 	}
 	return h, nil
 }
 
-// atomName is the blob name an atom's ContentHash designates.
-func atomName(a catalog.Atom) (string, error) {
-	if len(a.ContentHash) != 32 {
-		return "", fmt.Errorf("atom %d: ContentHash has %d bytes, want 32", a.ID, len(a.ContentHash))
+// contentName returns the digest a content-named locator's last element
+// claims, and whether it is content-named at all.
+func contentName(locator string) (string, bool) {
+	if locator == "" {
+		return "", false
 	}
-	return BlobName(a.ContentHash), nil
+	h, err := ParseName(locatorBase(locator))
+	return h, err == nil
+}
+
+// contentHashCheck compares an atom's ContentHash with its file's digest.
+func contentHashCheck(a catalog.Atom, digest string) string {
+	if digest == "" {
+		return ""
+	}
+	if hex.EncodeToString(a.ContentHash) == digest {
+		return ContentHashMatches
+	}
+	return ContentHashDiffers
 }
 
 // errorsSummary is the one error a batch returns: how many items failed and

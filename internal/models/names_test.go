@@ -10,13 +10,16 @@ import (
 
 func TestParseName(t *testing.T) {
 	hex := strings.Repeat("0123456789abcdef", 4)
-	if h, err := ParseName("sha256-" + hex); err != nil || h != hex {
-		t.Fatalf("ParseName: %q %v", h, err)
+	// Any case of the hex (and of the prefix, as T-SQL's CHARINDEX matches
+	// it): the blob name is lowercase.
+	for _, good := range []string{"sha256-" + hex, "sha256-" + strings.ToUpper(hex), "SHA256-" + hex} {
+		if h, err := ParseName(good); err != nil || h != hex {
+			t.Fatalf("ParseName(%q): %q %v", good, h, err)
+		}
 	}
 	for _, bad := range []string{
 		"", hex, "sha256-", "sha256:" + hex, "sha256-" + hex[:63], "sha256-" + hex + "0",
-		"sha256-" + strings.ToUpper(hex), "sha256-" + hex[:63] + "g", "sha256-" + hex + "-partial",
-		"SHA256-" + hex,
+		"sha256-" + hex[:63] + "g", "sha256-" + hex + "-partial", "sha256--" + hex[1:],
 	} {
 		if _, err := ParseName(bad); err == nil {
 			t.Errorf("ParseName(%q) accepted", bad)
@@ -73,5 +76,14 @@ func TestDefaultLocatorRefusesForeignPaths(t *testing.T) {
 	}
 	if got := locatorBase(`D:\Models\blobs\sha256-ab`); got != "sha256-ab" {
 		t.Fatalf("locatorBase: %q", got)
+	}
+	hex := strings.Repeat("0123456789ABCDEF", 4)
+	for loc, want := range map[string]bool{
+		`D:\Models\blobs\sha256-` + hex: true, `/srv/blobs/sha256-` + hex: true, `D:\Models/mixed\sha256-` + hex: true,
+		`D:\Models\llama4\model.gguf`: false, `D:\Models\sha256-` + hex + `\model.gguf`: false, "": false,
+	} {
+		if h, ok := contentName(loc); ok != want || ok && h != strings.ToLower(hex) {
+			t.Errorf("contentName(%q) = %q, %v; want content-named %v", loc, h, ok, want)
+		}
 	}
 }

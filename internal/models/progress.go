@@ -68,7 +68,8 @@ func (t *tracker) emit(force bool) {
 	t.fn(t.p)
 }
 
-// countingReader reports every read to the tracker and counts what it read.
+// countingReader counts what it read and reports every read to the
+// tracker, when there is one.
 type countingReader struct {
 	r io.Reader
 	t *tracker
@@ -79,7 +80,9 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	if n > 0 {
 		c.n += int64(n)
-		c.t.read(int64(n))
+		if c.t != nil {
+			c.t.read(int64(n))
+		}
 	}
 	return n, err
 }

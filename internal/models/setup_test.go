@@ -46,9 +46,20 @@ var uniq struct {
 	n int
 }
 
-// setup gives each test its own catalog, container and file directory on the
-// shared Azurite.
+// opener gives a test a fresh catalog with the schema applied.
+type opener func(testing.TB) catalog.Catalog
+
+func openSQLite(tb testing.TB) catalog.Catalog { return sqlitetest.Open(tb) }
+
+// setup gives each test its own embedded catalog, container and file
+// directory on the shared Azurite.
 func setup(t testing.TB, mutate ...func(*Config)) *env {
+	t.Helper()
+	return setupOn(t, openSQLite, mutate...)
+}
+
+// setupOn is setup on the catalog open returns.
+func setupOn(t testing.TB, open opener, mutate ...func(*Config)) *env {
 	t.Helper()
 	srv := az.Get(t)
 	ctx := context.Background()
@@ -56,7 +67,7 @@ func setup(t testing.TB, mutate ...func(*Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat := sqlitetest.Open(t)
+	cat := open(t)
 	uniq.Lock()
 	uniq.n++
 	n := uniq.n
@@ -196,4 +207,19 @@ func byOutcome[T any](rs []T, key func(T) string) map[string]int {
 		m[key(r)]++
 	}
 	return m
+}
+
+// sumOf is the SHA-256 hex of a file.
+func sumOf(tb testing.TB, path string) string {
+	tb.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		tb.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -1,13 +1,17 @@
 package models
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/hartonomous/offload/internal/blobstore"
@@ -19,9 +23,10 @@ type UploadParams struct {
 	// Source is a directory whose every regular file is a model file named
 	// sha256-<64 hex> (subdirectories are not entered).
 	Source string
-	// Files are explicit model files.
+	// Files are explicit model files, named sha256-<64 hex>.
 	Files []string
-	// FromCatalog uploads the files named by the model atoms' PayloadLocator.
+	// FromCatalog uploads the files named by the model atoms'
+	// PayloadLocator, content-named or not.
 	FromCatalog bool
 	// LocatorMap turns a PayloadLocator into a local path (default: the
 	// locator itself; see MapLocators).
@@ -30,40 +35,94 @@ type UploadParams struct {
 	DryRun bool
 }
 
-// FileResult is the outcome of one file.
+// FileResult is the outcome for one model atom (FromCatalog) or one file
+// given by Source/Files (AtomID 0). Atoms on one file share its upload:
+// they get one row each with the same file fields.
 type FileResult struct {
-	Path     string
-	BlobName string
-	Size     int64
-	Sha256   string // the hex the name claims (proven when uploaded/skipped)
+	AtomID   int64  `json:"atomId,omitempty"`
+	Locator  string `json:"payloadLocator,omitempty"`
+	Path     string `json:"path"`
+	BlobName string `json:"blobName,omitempty"`
+	Size     int64  `json:"sizeBytes"`
+	// Sha256 is the file's digest: proven when uploaded/resumed/skipped,
+	// otherwise what a content name claims ("" when not known).
+	Sha256 string `json:"sha256,omitempty"`
 	// Outcome: uploaded, resumed (uploaded, reusing blocks an interrupted
-	// upload had staged), skipped (already uploaded and proven), failed,
-	// would-upload (DryRun).
-	Outcome       string
-	BlocksStaged  int
-	BlocksSkipped int
-	Err           error
+	// upload had staged), skipped (already uploaded and proven),
+	// would-upload (DryRun), or a failure: missing-file, unproven (the
+	// content does not hash to the name the file carries; nothing
+	// committed), failed.
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason,omitempty"`
+	// ContentHash cross-checks the atom's ContentHash with the digest:
+	// ContentHashMatches or ContentHashDiffers (never a failure); "" when
+	// the digest is not known.
+	ContentHash   string `json:"contentHash,omitempty"`
+	BlocksStaged  int    `json:"blocksStaged"`
+	BlocksSkipped int    `json:"blocksReused"`
+	Err           error  `json:"-"`
 }
 
-// uploadItem is one planned file.
+// Failed reports whether the row is a failure.
+func (r FileResult) Failed() bool {
+	return r.Outcome == OutcomeFailed || r.Outcome == OutcomeMissingFile || r.Outcome == OutcomeUnproven
+}
+
+// uploadItem is one planned file and the atoms that name it.
 type uploadItem struct {
-	path   string
-	want   string // hex the file must hash to
+	path string
+	// want is the hex the file must hash to: the content name's claim, or
+	// "" for a file that is not content-named (named by its digest).
+	want   string
 	size   int64
 	statOK bool
-	err    error // refused before any request
+	atoms  []catalog.Atom
+	// A refusal found before any request: outcome and err.
+	outcome string
+	err     error
 }
 
-// Upload uploads every named file to the models container under its own
-// name, one file at a time, each streamed with Concurrency blocks staged in
-// parallel. It does all it can: each file gets a FileResult, and the error
-// (non-nil when any file failed) summarises the failures.
+// planned is how many bytes uploading the item reads: a file that is not
+// content-named is read twice (hashed, then streamed).
+func (it *uploadItem) planned() int64 {
+	if it.err != nil {
+		return 0
+	}
+	if it.want == "" {
+		return 2 * it.size
+	}
+	return it.size
+}
+
+// errNameLies marks content that does not hash to the name it carries.
+var errNameLies = errors.New("content does not hash to its name")
+
+// Upload uploads every named file to the models container under
+// sha256-<its digest>, one file at a time, each streamed with Concurrency
+// blocks staged in parallel. It does all it can: every file, and with
+// FromCatalog every model atom, gets a FileResult; the error (non-nil when
+// any failed) summarises the failures.
 //
-// A file is committed only when the SHA-256 of the bytes read equals the hex
-// in its name; otherwise nothing is committed and the result names the file.
-// A blob already holding the proven content (metadata Sha256 and size equal)
-// is skipped without reading the file. Uploads always resume: blocks an
-// interrupted upload staged are not sent again.
+// A content-named file is committed only when the SHA-256 of the bytes read
+// equals the hex in its name; otherwise nothing is committed (outcome
+// unproven). A file that is not content-named is hashed first, then
+// streamed under the digest and committed only if the digest computed while
+// streaming is the same (the file did not change in between); its atoms'
+// locators get a receipt (receipt.go) so that Link finds the blob.
+//
+// Why hash first rather than stage under a temporary name and copy to the
+// digest's name once known: the name is then fixed before a byte is sent,
+// so an interrupted upload resumes under it (deterministic block ids), a
+// re-run finds the blob already there and sends nothing, no staging blob is
+// left to clean up after a crash, and no server-side Copy Blob (whose
+// source authorisation under Entra ID or SAS, and asynchronous completion,
+// are failure modes of their own) is needed. The price is a second
+// sequential local read; the network, the slow part, carries the file once.
+//
+// A blob already holding the proven content (metadata Sha256 and size
+// equal) is skipped without reading the file; for a file that is not
+// content-named that needs its atoms already linked to such a blob (else
+// the file must be hashed to know its name, and only the upload is saved).
 func (s *Service) Upload(ctx context.Context, p UploadParams) ([]FileResult, error) {
 	items, err := s.plan(ctx, p)
 	if err != nil {
@@ -72,7 +131,7 @@ func (s *Service) Upload(ctx context.Context, p UploadParams) ([]FileResult, err
 	tr := newTracker(s.cfg.Progress, s.cfg.Now)
 	var total int64
 	for _, it := range items {
-		total += it.size
+		total += it.planned()
 	}
 	tr.start(len(items), total)
 	defer tr.finish()
@@ -82,42 +141,62 @@ func (s *Service) Upload(ctx context.Context, p UploadParams) ([]FileResult, err
 			return nil, fmt.Errorf("models: upload: %w", err)
 		}
 	}
-	results := make([]FileResult, 0, len(items))
-	failed := 0
-	var first error
+	var results []FileResult
 	for _, it := range items {
 		r := s.uploadOne(ctx, it, p.DryRun, tr)
 		if r.Err != nil {
-			failed++
-			if first == nil {
-				first = r.Err
-			}
-			s.log.Warn("model upload failed", "file", r.Path, "err", r.Err)
+			r.Reason = r.Err.Error()
+			s.log.Warn("model upload failed", "file", r.Path, "outcome", r.Outcome, "err", r.Err)
 		} else {
 			s.log.Info("model file", "file", r.Path, "blob", r.BlobName, "outcome", r.Outcome,
 				"bytes", r.Size, "blocksStaged", r.BlocksStaged, "blocksReused", r.BlocksSkipped)
 		}
-		results = append(results, r)
+		if len(it.atoms) == 0 {
+			results = append(results, r)
+		}
+		for _, a := range it.atoms {
+			ar := r
+			ar.AtomID, ar.Locator = a.ID, a.PayloadLocator
+			if !ar.Failed() && ar.Outcome != OutcomeWouldUpload {
+				ar.ContentHash = contentHashCheck(a, r.Sha256)
+			}
+			results = append(results, ar)
+		}
 	}
-	return results, errorsSummary("upload", failed, len(items), first)
-}
-
-// plan lists the files of p with their claimed digests and sizes. It fails
-// only when a source cannot be listed at all; a bad file is an item with err.
-func (s *Service) plan(ctx context.Context, p UploadParams) ([]uploadItem, error) {
-	var items []uploadItem
-	add := func(path, want string, err error) {
-		it := uploadItem{path: path, want: want, err: err}
-		if err == nil && want == "" {
-			it.want, it.err = ParseName(filepath.Base(path))
-			if it.err != nil {
-				it.err = fmt.Errorf("models: %s: refused: %w (the name is the proof of the content)", path, it.err)
+	// Every atom in id order (a file shared by atoms was planned once).
+	slices.SortStableFunc(results, func(a, b FileResult) int { return cmp.Compare(a.AtomID, b.AtomID) })
+	failed := 0
+	var first error
+	for _, r := range results {
+		if r.Failed() {
+			failed++
+			if first == nil {
+				first = r.Err
 			}
 		}
-		if it.err == nil {
-			if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() {
-				it.size, it.statOK = fi.Size(), true
-			}
+	}
+	return results, errorsSummary("upload", failed, len(results), first)
+}
+
+// plan lists the files of p with their claimed digests, sizes and atoms.
+// It fails only when a source cannot be listed at all; a bad file or atom
+// is an item with err.
+func (s *Service) plan(ctx context.Context, p UploadParams) ([]*uploadItem, error) {
+	var items []*uploadItem
+	byPath := map[string]*uploadItem{}
+	stat := func(it *uploadItem) {
+		if fi, err := os.Stat(it.path); err == nil && fi.Mode().IsRegular() {
+			it.size, it.statOK = fi.Size(), true
+		}
+	}
+	addFile := func(path string) {
+		it := &uploadItem{path: path}
+		want, err := ParseName(filepath.Base(path))
+		if err != nil {
+			it.outcome, it.err = OutcomeFailed, fmt.Errorf("models: %s: refused: %w (a file given by name must be named by its SHA-256; upload other files with --from-catalog)", path, err)
+		} else {
+			it.want = want
+			stat(it)
 		}
 		items = append(items, it)
 	}
@@ -127,51 +206,60 @@ func (s *Service) plan(ctx context.Context, p UploadParams) ([]uploadItem, error
 			return nil, fmt.Errorf("models: upload: source: %w", err)
 		}
 		for _, e := range entries {
-			if e.IsDir() {
-				continue
+			if !e.IsDir() {
+				addFile(filepath.Join(p.Source, e.Name()))
 			}
-			add(filepath.Join(p.Source, e.Name()), "", nil)
 		}
 	}
 	for _, f := range p.Files {
-		add(f, "", nil)
+		addFile(f)
 	}
-	if p.FromCatalog {
-		m := p.LocatorMap
-		if m == nil {
-			m = localPath
+	if !p.FromCatalog {
+		return items, nil
+	}
+	m := p.LocatorMap
+	if m == nil {
+		m = localPath
+	}
+	refuse := func(a catalog.Atom, outcome string, err error) {
+		items = append(items, &uploadItem{path: a.PayloadLocator, atoms: []catalog.Atom{a}, outcome: outcome, err: err})
+	}
+	var after int64
+	for {
+		atoms, err := s.cfg.Catalog.ListModelAtoms(ctx, catalog.AtomFilter{AfterID: after, Limit: pageSize})
+		if err != nil {
+			return nil, fmt.Errorf("models: upload: list model atoms: %w", err)
 		}
-		var after int64
-		for {
-			atoms, err := s.cfg.Catalog.ListModelAtoms(ctx, catalog.AtomFilter{AfterID: after, Limit: pageSize})
+		for _, a := range atoms {
+			after = a.ID
+			if a.PayloadLocator == "" {
+				refuse(a, OutcomeMissingFile, fmt.Errorf("models: atom %d: no PayloadLocator: nothing names its file", a.ID))
+				continue
+			}
+			path, err := m(a.PayloadLocator)
 			if err != nil {
-				return nil, fmt.Errorf("models: upload: list model atoms: %w", err)
+				refuse(a, OutcomeFailed, fmt.Errorf("models: atom %d: %w", a.ID, err))
+				continue
 			}
-			for _, a := range atoms {
-				after = a.ID
-				name, err := atomName(a)
-				if err != nil {
-					add(a.PayloadLocator, "", fmt.Errorf("models: %w", err))
+			want, named := contentName(a.PayloadLocator)
+			if named {
+				if got, err := ParseName(filepath.Base(path)); err != nil || got != want {
+					refuse(a, OutcomeFailed, fmt.Errorf("models: atom %d: locator map turned %q into %q, which is not named sha256-%s", a.ID, a.PayloadLocator, path, want))
 					continue
 				}
-				if locatorBase(a.PayloadLocator) != name {
-					add(a.PayloadLocator, "", fmt.Errorf("models: atom %d: PayloadLocator %q names another file than its ContentHash (%s)", a.ID, a.PayloadLocator, name))
-					continue
-				}
-				path, err := m(a.PayloadLocator)
-				if err != nil {
-					add(a.PayloadLocator, "", fmt.Errorf("models: atom %d: %w", a.ID, err))
-					continue
-				}
-				if filepath.Base(path) != name {
-					add(path, "", fmt.Errorf("models: atom %d: locator map turned %q into %q, which is not named %s", a.ID, a.PayloadLocator, path, name))
-					continue
-				}
-				add(path, name[len(namePrefix):], nil)
 			}
-			if len(atoms) < pageSize {
-				break
+			key := filepath.Clean(path)
+			if it, ok := byPath[key]; ok {
+				it.atoms = append(it.atoms, a) // two atoms, one file: one upload
+				continue
 			}
+			it := &uploadItem{path: path, want: want, atoms: []catalog.Atom{a}}
+			stat(it)
+			byPath[key] = it
+			items = append(items, it)
+		}
+		if len(atoms) < pageSize {
+			break
 		}
 	}
 	return items, nil
@@ -180,49 +268,59 @@ func (s *Service) plan(ctx context.Context, p UploadParams) ([]uploadItem, error
 // pageSize is how many atoms one catalog query returns.
 const pageSize = 500
 
-func (s *Service) uploadOne(ctx context.Context, it uploadItem, dryRun bool, tr *tracker) (r FileResult) {
+func (s *Service) uploadOne(ctx context.Context, it *uploadItem, dryRun bool, tr *tracker) (r FileResult) {
 	r = FileResult{Path: it.path, Size: it.size, Sha256: it.want}
 	if it.want != "" {
 		r.BlobName = namePrefix + it.want
 	}
 	var read int64
-	defer func() { tr.fileDone(it.size - read) }()
-	fail := func(err error) FileResult {
-		r.Outcome, r.Err = OutcomeFailed, err
+	defer func() { tr.fileDone(it.planned() - read) }()
+	fail := func(outcome string, err error) FileResult {
+		r.Outcome, r.Err = outcome, err
 		return r
 	}
 	if it.err != nil {
-		return fail(it.err)
+		return fail(it.outcome, it.err)
 	}
 	if err := ctx.Err(); err != nil {
-		return fail(fmt.Errorf("models: %s: %w", it.path, err))
+		return fail(OutcomeFailed, fmt.Errorf("models: %s: %w", it.path, err))
 	}
 
 	// Already there and proven: no need to read the file (or even to have
 	// it: a file released locally after its upload is still done).
-	props, err := s.cfg.Blobs.Properties(ctx, s.cfg.Container, r.BlobName)
-	switch {
-	case err == nil:
-		if props.Meta(MetaSha256) == it.want && (props.Size == it.size || !it.statOK) {
-			r.Outcome, r.Size = OutcomeSkipped, props.Size
-			return r
+	if it.want != "" {
+		props, err := s.cfg.Blobs.Properties(ctx, s.cfg.Container, r.BlobName)
+		switch {
+		case err == nil:
+			if props.Meta(MetaSha256) == it.want && (props.Size == it.size || !it.statOK) {
+				r.Outcome, r.Size = OutcomeSkipped, props.Size
+				return r
+			}
+		case errors.Is(err, blobstore.ErrNotFound):
+		default:
+			return fail(OutcomeFailed, fmt.Errorf("models: %s: %w", it.path, err))
 		}
-	case errors.Is(err, blobstore.ErrNotFound):
-	default:
-		return fail(fmt.Errorf("models: %s: %w", it.path, err))
+	} else if name, props, ok, err := s.linkedAndProven(ctx, it); err != nil {
+		return fail(OutcomeFailed, fmt.Errorf("models: %s: %w", it.path, err))
+	} else if ok {
+		r.Outcome, r.BlobName, r.Sha256, r.Size = OutcomeSkipped, name, name[len(namePrefix):], props.Size
+		return r
 	}
 
 	f, err := os.Open(it.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fail(OutcomeMissingFile, fmt.Errorf("models: no file %s", it.path))
+	}
 	if err != nil {
-		return fail(fmt.Errorf("models: %w", err))
+		return fail(OutcomeFailed, fmt.Errorf("models: %w", err))
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return fail(fmt.Errorf("models: %w", err))
+		return fail(OutcomeFailed, fmt.Errorf("models: %w", err))
 	}
 	if !fi.Mode().IsRegular() {
-		return fail(fmt.Errorf("models: %s: not a regular file", it.path))
+		return fail(OutcomeFailed, fmt.Errorf("models: %s: not a regular file", it.path))
 	}
 	size := fi.Size()
 	r.Size = size
@@ -231,12 +329,44 @@ func (s *Service) uploadOne(ctx context.Context, it uploadItem, dryRun bool, tr 
 		return r
 	}
 
+	want := it.want
+	if want == "" {
+		// Not content-named: the digest names the blob, so it comes first.
+		cr := &countingReader{r: f, t: tr}
+		sum, err := hashStream(cr)
+		read += cr.n
+		if err != nil {
+			return fail(OutcomeFailed, fmt.Errorf("models: hash %s: %w", it.path, err))
+		}
+		if cr.n != size {
+			return fail(OutcomeFailed, fmt.Errorf("models: %s: read %d bytes, the file had %d when opened (changed while hashing?)", it.path, cr.n, size))
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return fail(OutcomeFailed, fmt.Errorf("models: %s: %w", it.path, err))
+		}
+		want = hex.EncodeToString(sum[:])
+		r.BlobName, r.Sha256 = namePrefix+want, want
+		props, err := s.cfg.Blobs.Properties(ctx, s.cfg.Container, r.BlobName)
+		switch {
+		case err == nil && props.Meta(MetaSha256) == want && props.Size == size:
+			// The same content is already there (another file, an earlier
+			// run that stopped before its receipt): only the receipt is due.
+			r.Outcome = OutcomeSkipped
+			if err := s.receipts(ctx, it, want, size); err != nil {
+				return fail(OutcomeFailed, err)
+			}
+			return r
+		case err == nil, errors.Is(err, blobstore.ErrNotFound):
+		default:
+			return fail(OutcomeFailed, fmt.Errorf("models: %s: %w", it.path, err))
+		}
+	}
+
 	cr := &countingReader{r: f, t: tr}
 	var src io.Reader = cr
 	if s.cfg.afterRead != nil {
 		src = s.cfg.afterRead(it.path, src)
 	}
-	defer func() { read = cr.n }()
 	res, err := s.cfg.Blobs.Upload(ctx, s.cfg.Container, r.BlobName, src, blobstore.UploadOptions{
 		BlockSize:       s.blockSize(size),
 		Concurrency:     s.cfg.Concurrency,
@@ -250,24 +380,91 @@ func (s *Service) uploadOne(ctx context.Context, it uploadItem, dryRun bool, tr 
 		Resume: true,
 		BeforeCommit: func(sum blobstore.Summary) error {
 			got := hex.EncodeToString(sum.SHA256[:])
-			if got != it.want {
-				return fmt.Errorf("content hashes to sha256-%s, not the name it carries", got)
-			}
-			if sum.Size != size {
+			switch {
+			case got != want && it.want != "":
+				return fmt.Errorf("%w: content hashes to sha256-%s, not the name it carries: refused, nothing committed", errNameLies, got)
+			case got != want:
+				return fmt.Errorf("the file changed while it was uploaded (hashed as sha256-%s, streamed as sha256-%s)", want, got)
+			case sum.Size != size:
 				return fmt.Errorf("read %d bytes, the file had %d when opened (changed while uploading?)", sum.Size, size)
 			}
 			return nil
 		},
 	})
+	read += cr.n
 	r.BlocksStaged, r.BlocksSkipped = res.BlocksStaged, res.BlocksSkipped
+	if errors.Is(err, errNameLies) {
+		return fail(OutcomeUnproven, fmt.Errorf("models: %s: %w", it.path, err))
+	}
 	if err != nil {
-		return fail(fmt.Errorf("models: %s: %w", it.path, err))
+		return fail(OutcomeFailed, fmt.Errorf("models: %s: %w", it.path, err))
+	}
+	if it.want == "" {
+		if err := s.receipts(ctx, it, want, size); err != nil {
+			return fail(OutcomeFailed, err)
+		}
 	}
 	r.Outcome = OutcomeUploaded
 	if res.BlocksSkipped > 0 {
 		r.Outcome = OutcomeResumed
 	}
 	return r
+}
+
+// linkedAndProven reports whether every atom of a file that is not
+// content-named is already linked to one blob of ours that is still there
+// with the size and proven digest recorded: then there is nothing to read.
+func (s *Service) linkedAndProven(ctx context.Context, it *uploadItem) (string, blobstore.Props, bool, error) {
+	var name string
+	var size int64
+	for _, a := range it.atoms {
+		if a.BlobURI == "" || a.BlobContainer != s.cfg.Container || (name != "" && a.BlobName != name) {
+			return "", blobstore.Props{}, false, nil
+		}
+		if _, err := ParseName(a.BlobName); err != nil {
+			return "", blobstore.Props{}, false, nil
+		}
+		name, size = a.BlobName, a.BlobSizeBytes
+	}
+	if name == "" {
+		return "", blobstore.Props{}, false, nil
+	}
+	props, err := s.cfg.Blobs.Properties(ctx, s.cfg.Container, name)
+	if errors.Is(err, blobstore.ErrNotFound) {
+		return "", props, false, nil
+	}
+	if err != nil {
+		return "", props, false, err
+	}
+	ok := props.Meta(MetaSha256) == name[len(namePrefix):] && props.Size == size && (props.Size == it.size || !it.statOK)
+	return name, props, ok, nil
+}
+
+// receipts records the digest of a file that is not content-named under
+// each distinct locator of its atoms.
+func (s *Service) receipts(ctx context.Context, it *uploadItem, digest string, size int64) error {
+	done := map[string]bool{}
+	for _, a := range it.atoms {
+		if done[a.PayloadLocator] {
+			continue
+		}
+		if err := s.writeReceipt(ctx, a.PayloadLocator, digest, size); err != nil {
+			return fmt.Errorf("models: %s: uploaded as %s%s, but %w (run upload again)", it.path, namePrefix, digest, err)
+		}
+		done[a.PayloadLocator] = true
+	}
+	return nil
+}
+
+// hashStream is the SHA-256 of r, read in 1 MiB steps (constant memory).
+func hashStream(r io.Reader) ([32]byte, error) {
+	var sum [32]byte
+	h := sha256.New()
+	if _, err := io.CopyBuffer(h, r, make([]byte, 1<<20)); err != nil {
+		return sum, err
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, nil
 }
 
 // blockSize is the configured block size, raised (to whole MiB) for a file

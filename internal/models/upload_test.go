@@ -94,19 +94,26 @@ func TestUploadRefusesWrongName(t *testing.T) {
 	if len(res) != 3 {
 		t.Fatalf("results %+v", res)
 	}
-	for _, r := range res {
-		if r.Outcome != OutcomeFailed || r.Err == nil || !strings.Contains(r.Err.Error(), r.Path) {
-			t.Errorf("result %+v: want failed naming the file", r)
+	// The two names that lie are unproven (an upper-case name is a name
+	// like any other); the plain one is refused before it is read.
+	for i, want := range []string{OutcomeUnproven, OutcomeFailed, OutcomeUnproven} {
+		r := res[i]
+		if r.Outcome != want || r.Err == nil || !strings.Contains(r.Err.Error(), r.Path) || r.Reason != r.Err.Error() {
+			t.Errorf("result %+v: want %s naming the file", r, want)
 		}
 	}
-	if !strings.Contains(res[0].Err.Error(), "hashes to") {
-		t.Errorf("mismatch error: %v", res[0].Err)
+	for _, i := range []int{0, 2} {
+		if !strings.Contains(res[i].Err.Error(), "hashes to") || !strings.Contains(res[i].Err.Error(), "nothing committed") {
+			t.Errorf("mismatch error: %v", res[i].Err)
+		}
 	}
-	if res[1].BlocksStaged != 0 || res[2].BlocksStaged != 0 {
-		t.Errorf("refused names staged blocks: %+v", res[1:])
+	if res[1].BlocksStaged != 0 {
+		t.Errorf("a refused name staged blocks: %+v", res[1])
 	}
 	e.notCommitted("sha256-" + other)
 	e.notCommitted("model.gguf")
+	// Nor under the digest the content really has.
+	e.notCommitted("sha256-" + sumOf(t, liar))
 }
 
 func TestUploadResumesAfterKill(t *testing.T) {
@@ -223,18 +230,25 @@ func TestUploadFromCatalog(t *testing.T) {
 	_, c := writeModel(t, t.TempDir(), 8, 10)
 	e.atom(a, `D:\Models\blobs\sha256-`+a)
 	e.atom(b, `D:\Models\blobs\sha256-`+b)
-	// A locator naming another file than the atom's ContentHash.
+	// The locator decides: this atom's ContentHash is another file's, its
+	// locator names a's file: it shares a's upload.
 	e.atom(c, `D:\Models\blobs\sha256-`+a)
 	// A locator outside every root.
 	_, d := writeModel(t, t.TempDir(), 9, 10)
 	e.atom(d, `E:\elsewhere\sha256-`+d)
+	// A file named with upper-case hex: its blob name is lower-case.
+	pu, u := writeModel(t, blobs, 10, testBlock+1)
+	if err := os.Rename(pu, filepath.Join(blobs, "sha256-"+strings.ToUpper(u))); err != nil {
+		t.Fatal(err)
+	}
+	e.atom(u, `D:\Models\blobs\sha256-`+strings.ToUpper(u))
 
 	m := MapLocators([]LocatorRoot{{Prefix: `d:\models\`, Dir: e.dir}})
 	dry, err := e.svc.Upload(e.ctx, UploadParams{FromCatalog: true, LocatorMap: m, DryRun: true})
 	if err == nil {
 		t.Fatal("dry run: no error for the bad atoms")
 	}
-	if got := byOutcome(dry, func(r FileResult) string { return r.Outcome }); got[OutcomeWouldUpload] != 2 || got[OutcomeFailed] != 2 {
+	if got := byOutcome(dry, func(r FileResult) string { return r.Outcome }); got[OutcomeWouldUpload] != 4 || got[OutcomeFailed] != 1 {
 		t.Fatalf("dry run outcomes %v", got)
 	}
 	e.notCommitted("sha256-" + a)
@@ -243,10 +257,19 @@ func TestUploadFromCatalog(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error for the bad atoms")
 	}
-	if got := byOutcome(res, func(r FileResult) string { return r.Outcome }); got[OutcomeUploaded] != 2 || got[OutcomeFailed] != 2 {
+	if got := byOutcome(res, func(r FileResult) string { return r.Outcome }); got[OutcomeUploaded] != 4 || got[OutcomeFailed] != 1 {
 		t.Fatalf("outcomes %v: %+v", got, res)
 	}
-	for _, s := range []string{a, b} {
+	want := []string{ContentHashMatches, ContentHashMatches, ContentHashDiffers, "", ContentHashMatches}
+	for i, r := range res {
+		if r.ContentHash != want[i] || r.AtomID != int64(i+1) {
+			t.Errorf("row %d: atom %d contentHash %q, want %q", i, r.AtomID, r.ContentHash, want[i])
+		}
+	}
+	if res[0].BlocksStaged != res[2].BlocksStaged || res[2].BlobName != "sha256-"+a {
+		t.Errorf("atoms on one file: %+v / %+v", res[0], res[2])
+	}
+	for _, s := range []string{a, b, u} {
 		if got, _ := e.blobSum("sha256-" + s); got != s {
 			t.Errorf("blob %s hashes to %s", s, got)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/hartonomous/offload/internal/blobstore"
@@ -13,8 +14,8 @@ import (
 
 // VerifyParams bound one verification pass over linked model atoms.
 type VerifyParams struct {
-	// Rehash reads every blob in full and compares its SHA-256 with
-	// ContentHash (otherwise: exists, size, ETag).
+	// Rehash reads every blob in full and compares its SHA-256 with the
+	// digest it is named by (otherwise: exists, size, ETag).
 	Rehash bool
 	// Limit is the most atoms checked (0: all).
 	Limit int
@@ -28,12 +29,13 @@ type VerifyParams struct {
 
 // VerifyResult is the verdict on one atom.
 type VerifyResult struct {
-	AtomID   int64
-	BlobName string
-	// Result: ok, missing, size, etag, sha256 (recorded on the atom), or
-	// error (Err says why; nothing recorded).
-	Result string
-	Err    error
+	AtomID   int64  `json:"atomId"`
+	BlobName string `json:"blobName"`
+	// Result: ok, missing, size, etag, sha256, locator (recorded on the
+	// atom), or error (Err says why; nothing recorded).
+	Result string `json:"result"`
+	Reason string `json:"reason,omitempty"`
+	Err    error  `json:"-"`
 }
 
 // Verify checks linked model atoms and records each verdict with
@@ -46,7 +48,10 @@ type VerifyResult struct {
 //     have kept the Sha256 metadata), so a changed ETag is never ok without
 //     a read: run with Rehash, which compares the content with ContentHash
 //     and, when it matches, re-links the atom to the new ETag (result ok);
-//   - sha256 (Rehash): the content does not hash to ContentHash.
+//   - sha256 (Rehash): the content does not hash to the digest the blob is
+//     named by (ContentHash is the atom's own hash, not the file's);
+//   - locator: the atom's content-named PayloadLocator names another blob
+//     than the one it is linked to (the locator changed): run link.
 //
 // The error reports operational failures only (listing, storage or catalog
 // errors, result "error"); bad verdicts are in the results.
@@ -102,23 +107,43 @@ func (s *Service) verifyOne(ctx context.Context, a catalog.Atom, p VerifyParams)
 	r := VerifyResult{AtomID: a.ID, BlobName: a.BlobName}
 	fail := func(err error) VerifyResult {
 		r.Result, r.Err = ResultError, fmt.Errorf("models: verify atom %d: %w", a.ID, err)
+		r.Reason = r.Err.Error()
 		return r
 	}
-	if len(a.ContentHash) != 32 {
-		return fail(fmt.Errorf("ContentHash has %d bytes, want 32", len(a.ContentHash)))
-	}
 	if a.BlobName == "" {
-		// Linked by hand with only a URI: the name follows from the hash.
-		a.BlobName = BlobName(a.ContentHash)
+		// Linked by hand with only a URI: the name follows from the locator
+		// (or the URI) when it is content-named.
+		h, ok := contentName(a.PayloadLocator)
+		if !ok {
+			h, ok = contentName(uriPath(a.BlobURI))
+		}
+		if !ok {
+			return fail(fmt.Errorf("linked without a BlobName, and neither PayloadLocator nor BlobUri is content-named: run models link"))
+		}
+		a.BlobName = namePrefix + h
 		r.BlobName = a.BlobName
 	}
+	want, _ := ParseName(a.BlobName) // "" for a blob linked by hand under another name
 	container := a.BlobContainer
 	if container == "" {
 		container = s.cfg.Container
 	}
-	result, newProps, err := s.check(ctx, a, container, p.Rehash)
-	if err != nil {
-		return fail(err)
+	var (
+		result   string
+		newProps *blobstore.Props
+	)
+	if loc, ok := contentName(a.PayloadLocator); ok && want != "" && loc != want {
+		result = ResultLocator
+		r.Reason = fmt.Sprintf("PayloadLocator names sha256-%s, the atom is linked to %s: run models link", loc, a.BlobName)
+	} else {
+		var err error
+		if p.Rehash && want == "" {
+			return fail(fmt.Errorf("blob %s is not named sha256-<hex>: nothing to prove its content against", a.BlobName))
+		}
+		result, newProps, err = s.check(ctx, a, container, want, p.Rehash)
+		if err != nil {
+			return fail(err)
+		}
 	}
 	r.Result = result
 	if p.DryRun {
@@ -127,7 +152,7 @@ func (s *Service) verifyOne(ctx context.Context, a catalog.Atom, p VerifyParams)
 	if newProps != nil {
 		// Content proven equal under a new ETag: follow it.
 		err := s.cfg.Catalog.LinkAtom(ctx, catalog.LinkAtomParams{
-			ID: a.ID, BlobURI: a.BlobURI, BlobContainer: container, BlobName: a.BlobName,
+			ID: a.ID, ExpectLocator: a.PayloadLocator, BlobURI: a.BlobURI, BlobContainer: container, BlobName: a.BlobName,
 			BlobSizeBytes: newProps.Size, BlobETag: newProps.ETag, BlobLastModified: newProps.LastModified,
 		})
 		if err != nil {
@@ -140,9 +165,18 @@ func (s *Service) verifyOne(ctx context.Context, a catalog.Atom, p VerifyParams)
 	return r
 }
 
+// uriPath is the path of a blob URI ("" when it does not parse).
+func uriPath(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return ""
+	}
+	return u.Path
+}
+
 // check returns the verdict, and the blob's properties when a rehash proved
 // the content under another ETag than the one recorded.
-func (s *Service) check(ctx context.Context, a catalog.Atom, container string, rehash bool) (string, *blobstore.Props, error) {
+func (s *Service) check(ctx context.Context, a catalog.Atom, container, want string, rehash bool) (string, *blobstore.Props, error) {
 	props, err := s.cfg.Blobs.Properties(ctx, container, a.BlobName)
 	if errors.Is(err, blobstore.ErrNotFound) {
 		return ResultMissing, nil, nil
@@ -169,7 +203,7 @@ func (s *Service) check(ctx context.Context, a catalog.Atom, container string, r
 	if n != a.BlobSizeBytes {
 		return ResultSize, nil, nil
 	}
-	if hex.EncodeToString(sum[:]) != hex.EncodeToString(a.ContentHash) {
+	if hex.EncodeToString(sum[:]) != want {
 		return ResultSha256, nil, nil
 	}
 	if dp.ETag != a.BlobETag {

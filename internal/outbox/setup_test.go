@@ -66,16 +66,20 @@ type opener struct {
 
 var embedded = opener{"sqlite", func(tb testing.TB) catalog.Catalog { return sqlitetest.Open(tb) }}
 
-// onServer is the T-SQL engine of MSSQL_TEST_DSN: a throwaway schema with
-// the Hartonomous tables, Offload's schema and dbo.usp_PublishMessage.
+// onServer is the T-SQL engine of MSSQL_TEST_DSN (the test skips without
+// it): a throwaway database with the Hartonomous tables, Offload's schema
+// and dbo.usp_PublishMessage.
 var onServer = opener{"mssql", func(tb testing.TB) catalog.Catalog {
-	dsn, schema, _ := mssqltest.Server(tb)
+	dsn := mssqltest.Database(tb)
 	ctx := context.Background()
-	db, err := mssql.Open(ctx, dsn, mssql.Options{Schema: schema})
+	db, err := mssql.Open(ctx, dsn, mssql.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
+	if err := db.PrepareSeed(ctx); err != nil {
+		tb.Fatal(err)
+	}
 	if _, err := db.Apply(ctx, catalog.ApplyParams{}); err != nil {
 		tb.Fatal(err)
 	}
@@ -84,19 +88,6 @@ var onServer = opener{"mssql", func(tb testing.TB) catalog.Catalog {
 	}
 	return db
 }}
-
-// both runs f on the embedded catalog and, when MSSQL_TEST_DSN is set, on
-// the T-SQL engine.
-func both(t *testing.T, f func(t *testing.T, o opener)) {
-	for _, o := range []opener{embedded, onServer} {
-		t.Run(o.name, func(t *testing.T) {
-			if o.name == "mssql" && os.Getenv(mssqltest.DSNEnv) == "" {
-				t.Skipf("%s is not set: the T-SQL run is skipped", mssqltest.DSNEnv)
-			}
-			f(t, o)
-		})
-	}
-}
 
 // setup gives each test its own catalog and queue on the shared Azurite,
 // and a Service on a test clock (which starts at the real time: SQL Server

@@ -52,6 +52,12 @@ var uniq struct {
 // many blocks.
 func setup(t testing.TB, mutate ...func(*segments.Config)) *env {
 	t.Helper()
+	return setupOn(t, sqlitetest.Open(t), mutate...)
+}
+
+// setupOn is setup on a given catalog (schema applied, no rows).
+func setupOn(t testing.TB, cat catalog.Catalog, mutate ...func(*segments.Config)) *env {
+	t.Helper()
 	ctx := context.Background()
 	st := config.Storage{ConnectionString: az.Get(t).ConnectionString}
 	blobs, err := blobstore.New(st, blobstore.Options{})
@@ -62,7 +68,6 @@ func setup(t testing.TB, mutate ...func(*segments.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat := sqlitetest.Open(t)
 	uniq.Lock()
 	uniq.n++
 	n := uniq.n

@@ -37,6 +37,9 @@ type Config struct {
 	Azurite *azurite.Server
 	// Dir holds the catalog, the model files and nothing else.
 	Dir string
+	// CatalogDSN is the catalog's connection string; empty means an
+	// embedded catalog in Dir. A T-SQL catalog must be an empty database.
+	CatalogDSN string
 	// Name makes the containers and queue unique on a shared Azurite
 	// (lowercase letters, digits, hyphens).
 	Name string
@@ -166,10 +169,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer queueProxy.Close()
 
-	catalogPath := filepath.Join(cfg.Dir, "catalog.db")
+	dsn := cfg.CatalogDSN
+	if dsn == "" {
+		dsn = "sqlite:" + filepath.Join(cfg.Dir, "catalog.db")
+	}
 	names := names(cfg.Name)
 	off := Offload{Bin: cfg.Bin, Dir: cfg.Dir, Env: map[string]string{
-		"SQL_CONNECTION_STRING": "sqlite:" + catalogPath,
+		"SQL_CONNECTION_STRING": dsn,
 		"AzureWebJobsStorage":   faultproxy.DevConnectionString(blobProxy.URL(), queueProxy.URL()),
 		"TENSORS_CONTAINER":     names.tensors,
 		"MODELS_CONTAINER":      names.models,
@@ -188,10 +194,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return r, err
 	}
 
-	// 1. The catalog: schema, demo set, and the source hashes before the run.
-	if _, err := must(2*time.Minute, "schema", "apply"); err != nil {
-		return nil, err
-	}
+	// 1. The catalog: demo set, schema, and the source hashes before the run.
 	seedArgs := []string{"demo", "seed", "--files-dir", filepath.Join(cfg.Dir, "models")}
 	if !cfg.Full {
 		seedArgs = append(seedArgs, "--small")
@@ -199,7 +202,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if _, err := must(5*time.Minute, seedArgs...); err != nil {
 		return nil, err
 	}
-	before, err := sourceHashes(ctx, catalogPath)
+	if _, err := must(2*time.Minute, "schema", "apply"); err != nil {
+		return nil, err
+	}
+	before, err := sourceHashes(ctx, dsn)
 	if err != nil {
 		return nil, err
 	}
@@ -372,7 +378,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	rep.BlobRequests, rep.QueueRequests = blobProxy.Stats().Requests, queueProxy.Stats().Requests
-	if err := check(ctx, cfg, catalogPath, names, before, rep); err != nil {
+	if err := check(ctx, cfg, dsn, names, before, rep); err != nil {
 		return rep, err
 	}
 	return rep, nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hartonomous/offload/internal/azurite"
+	"github.com/hartonomous/offload/internal/catalog/mssql/mssqltest"
 	"github.com/hartonomous/offload/tests/chaos"
 	"github.com/hartonomous/offload/tests/testenv"
 )
@@ -71,6 +72,22 @@ func TestChaos(t *testing.T) {
 		}
 		cfg.Kills = n
 	}
+	runChaos(t, cfg, timeout)
+}
+
+// TestChaosOnTSQL is the short chaos run with the catalog on the T-SQL
+// engine of MSSQL_TEST_DSN (a throwaway database).
+func TestChaosOnTSQL(t *testing.T) {
+	cfg := chaos.Config{Bin: binPath, Azurite: az, Dir: t.TempDir(), Name: "chaos-tsql", Logf: t.Logf,
+		CatalogDSN: mssqltest.Database(t),
+		Kills:      5, Workers: 2, KillAfterMin: 1, KillAfterMax: 4, KillJitter: 30 * time.Millisecond}
+	runChaos(t, cfg, 10*time.Minute)
+}
+
+// runChaos runs cfg and checks its report: every segment verified, every
+// source intact, faults injected and every planned kill delivered.
+func runChaos(t *testing.T, cfg chaos.Config, timeout time.Duration) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	rep, err := chaos.Run(ctx, cfg)

@@ -14,7 +14,7 @@ import (
 	"github.com/hartonomous/offload/internal/blobstore"
 	"github.com/hartonomous/offload/internal/broker"
 	"github.com/hartonomous/offload/internal/catalog"
-	"github.com/hartonomous/offload/internal/catalog/sqlite"
+	"github.com/hartonomous/offload/internal/catalog/engines"
 	"github.com/hartonomous/offload/internal/config"
 	"github.com/hartonomous/offload/internal/demo"
 	"github.com/hartonomous/offload/internal/segments"
@@ -50,8 +50,8 @@ func allSegments(ctx context.Context, cat catalog.Catalog) ([]catalog.Segment, e
 }
 
 // sourceHashes hashes every RawPayload and the demo generator's bytes for it.
-func sourceHashes(ctx context.Context, path string) (map[int64]source, error) {
-	cat, err := sqlite.Open(ctx, path, sqlite.Options{})
+func sourceHashes(ctx context.Context, dsn string) (map[int64]source, error) {
+	cat, err := engines.Open(ctx, dsn)
 	if err != nil {
 		return nil, err
 	}
@@ -100,8 +100,8 @@ func hashOf(r io.Reader) (string, int64, error) {
 // check compares the end state with the sources, reading everything again
 // itself: the catalog rows, the blobs (straight from Azurite, not through
 // the proxies) and the queues.
-func check(ctx context.Context, cfg Config, path string, names resourceNames, before map[int64]source, rep *Report) error {
-	cat, err := sqlite.Open(ctx, path, sqlite.Options{})
+func check(ctx context.Context, cfg Config, dsn string, names resourceNames, before map[int64]source, rep *Report) error {
+	cat, err := engines.Open(ctx, dsn)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,7 +56,7 @@ func testAtoms(t *testing.T, e *env) {
 	}
 
 	mod := Base.Add(-time.Hour)
-	wantOK(t, "link", e.cat.LinkAtom(e.ctx, catalog.LinkAtomParams{ID: ids[0], BlobURI: "http://127.0.0.1/models/blobs/x",
+	wantOK(t, "link", e.cat.LinkAtom(e.ctx, catalog.LinkAtomParams{ID: ids[0], ExpectLocator: all[0].PayloadLocator, BlobURI: "http://127.0.0.1/models/blobs/x",
 		BlobContainer: "models", BlobName: "blobs/x", BlobSizeBytes: 123, BlobETag: "\"e1\"", BlobLastModified: mod}))
 	a := list(catalog.AtomFilter{Limit: 1})[0]
 	if a.BlobURI != "http://127.0.0.1/models/blobs/x" || a.BlobContainer != "models" || a.BlobName != "blobs/x" ||
@@ -87,4 +89,55 @@ func testAtoms(t *testing.T, e *env) {
 	}
 	wantErr(t, "link unknown atom", e.cat.LinkAtom(e.ctx, catalog.LinkAtomParams{ID: 999_999, BlobURI: "x"}), catalog.ErrNotFound)
 	wantErr(t, "verify unknown atom", e.cat.RecordAtomVerified(e.ctx, catalog.AtomVerifiedParams{ID: 999_999, Result: "ok", Now: Base}), catalog.ErrNotFound)
+}
+
+// testAtomsLocator: a model atom's blob follows its PayloadLocator, whatever
+// its ContentHash; two atoms on one file share one blob; a link proved for
+// a locator the row no longer holds is refused and writes nothing.
+func testAtomsLocator(t *testing.T, e *env) {
+	const shared = `D:\Models\llama4\model.gguf`
+	blob := "sha256-" + strings.Repeat("ab", 32)
+	var ids []int64
+	for i, loc := range []string{shared, shared, ""} {
+		// ContentHash is the atom's own hash, unrelated to the file's.
+		h := sha256.Sum256(fmt.Appendf(nil, "atom-%d", i))
+		id, err := e.cat.InsertAtom(e.ctx, catalog.NewAtom{ContentHash: h[:], Modality: "model", SourceType: "gguf",
+			PayloadLocator: loc})
+		wantOK(t, "insert atom", err)
+		ids = append(ids, id)
+	}
+	link := func(id int64, loc string) error {
+		return e.cat.LinkAtom(e.ctx, catalog.LinkAtomParams{ID: id, ExpectLocator: loc,
+			BlobURI: "http://127.0.0.1/models/" + blob, BlobContainer: "models", BlobName: blob,
+			BlobSizeBytes: 42, BlobETag: "\"e2\"", BlobLastModified: Base})
+	}
+	wantOK(t, "link first", link(ids[0], shared))
+	wantOK(t, "link second to the same blob", link(ids[1], shared))
+	// A NULL locator reads as "" (linked by hand, say).
+	wantOK(t, "link NULL locator", link(ids[2], ""))
+	atoms, err := e.cat.ListModelAtoms(e.ctx, catalog.AtomFilter{Limit: 10, LinkedOnly: true})
+	wantOK(t, "list", err)
+	if len(atoms) != 3 {
+		t.Fatalf("linked atoms %+v, want 3", atoms)
+	}
+	for i, a := range atoms {
+		if a.BlobName != blob || a.BlobSizeBytes != 42 || a.ID != ids[i] {
+			t.Fatalf("atom %+v: want linked to %s", a, blob)
+		}
+	}
+	if atoms[0].PayloadLocator != shared || atoms[2].PayloadLocator != "" {
+		t.Fatalf("locators changed: %q %q", atoms[0].PayloadLocator, atoms[2].PayloadLocator)
+	}
+
+	// Stale: the row's locator is not the one the blob was proved for.
+	h := sha256.Sum256([]byte("atom-stale"))
+	stale, err := e.cat.InsertAtom(e.ctx, catalog.NewAtom{ContentHash: h[:], Modality: "model", PayloadLocator: `D:\Models\blobs\sha256-` + strings.Repeat("cd", 32)})
+	wantOK(t, "insert atom", err)
+	wantErr(t, "link with a stale locator", link(stale, shared), catalog.ErrConflict)
+	a, err := e.cat.ListModelAtoms(e.ctx, catalog.AtomFilter{AfterID: stale - 1, Limit: 1})
+	wantOK(t, "list", err)
+	if a[0].BlobURI != "" || a[0].BlobName != "" {
+		t.Fatalf("refused link wrote: %+v", a[0])
+	}
+	wantErr(t, "link unknown atom", link(999_999, ""), catalog.ErrNotFound)
 }

@@ -48,9 +48,10 @@ func testOpenPayloadSizes(t *testing.T, e *env) {
 }
 
 // testOpenPayloadSnapshot: a reader sees the bytes of the moment it opened,
-// even when the row is rewritten while it reads. On SQLite the writer
-// proceeds (WAL snapshot); on SQL Server it waits for the reader
-// (REPEATABLE READ). Either way the reader gets the old bytes, whole.
+// even when the row is rewritten while it reads, or it reports ErrConflict.
+// On SQLite (WAL) and on SQL Server under SNAPSHOT the writer proceeds and
+// the reader keeps its version; under the READ COMMITTED fallback the
+// change of length is noticed and the read fails with ErrConflict.
 func testOpenPayloadSnapshot(t *testing.T, e *env) {
 	const size, chunk = 200_000, 16 << 10
 	id := e.segment(size)
@@ -87,6 +88,42 @@ func testOpenPayloadSnapshot(t *testing.T, e *env) {
 	wantOK(t, "overwrite", <-done)
 	if got, sum := e.readAll(id, chunk, chunk); got != 150_000 || sum != PayloadSHA256(777, 150_000) {
 		t.Fatalf("after overwrite read %d bytes, sha %s", got, sum)
+	}
+}
+
+// testOpenPayloadDoesNotBlockClaims: while a payload reader is open, the
+// migrating worker renews its claim (an UPDATE of the same row, from
+// another connection) and drops it. Under REPEATABLE READ on SQL Server the
+// reader's shared lock would hold those back until the upload ends; no
+// read may block them. A blocked update runs into the minute's deadline
+// and fails the test (the reader is only closed afterwards).
+func testOpenPayloadDoesNotBlockClaims(t *testing.T, e *env) {
+	const size, chunk = 300_000, 32 << 10
+	id := e.segment(size)
+	want := PayloadSHA256(uint64(e.next), size)
+	r, err := e.cat.OpenPayload(e.ctx, id, chunk)
+	wantOK(t, "open", err)
+	h := sha256.New()
+	if _, err := io.CopyN(h, r, chunk); err != nil {
+		t.Fatalf("first chunk: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, time.Minute)
+	defer cancel()
+	for i := range 3 {
+		now := Base.Add(time.Duration(i) * time.Second)
+		if err := e.cat.ClaimSegment(ctx, catalog.ClaimParams{ID: id, Token: "w1", Now: now, Until: now.Add(time.Minute)}); err != nil {
+			t.Fatalf("claim renewal %d while a payload reader is open: %v", i, err)
+		}
+	}
+	if err := e.cat.ReleaseClaim(ctx, id, "w1"); err != nil {
+		t.Fatalf("release claim while a payload reader is open: %v", err)
+	}
+	if _, err := io.Copy(h, r); err != nil {
+		t.Fatalf("rest of the payload: %v", err)
+	}
+	wantOK(t, "close", r.Close())
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		t.Fatalf("payload read around the claim updates: sha %s, want %s", got, want)
 	}
 }
 

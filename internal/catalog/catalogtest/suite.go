@@ -44,14 +44,41 @@ func Run(t *testing.T, open func(t *testing.T) catalog.Catalog) {
 		{"Status", testStatus},
 		{"MigratedSince", testMigratedSince},
 		{"Atoms", testAtoms},
+		{"AtomsLocator", testAtomsLocator},
 		{"OpenPayloadSizes", testOpenPayloadSizes},
 		{"OpenPayloadSnapshot", testOpenPayloadSnapshot},
 		{"OpenPayloadErrors", testOpenPayloadErrors},
+		{"OpenPayloadDoesNotBlockClaims", testOpenPayloadDoesNotBlockClaims},
+		{"PrepareSeed", testPrepareSeed},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, setup(t, open)) })
 	}
 	for _, tc := range outboxCases {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, setup(t, open)) })
+	}
+}
+
+// RunPayload runs the payload-reading cases only (a dialect's other read
+// modes, such as SQL Server's READ COMMITTED fallback, pass them too).
+func RunPayload(t *testing.T, open func(t *testing.T) catalog.Catalog) {
+	for _, tc := range []struct {
+		name string
+		fn   func(*testing.T, *env)
+	}{
+		{"OpenPayloadSizes", testOpenPayloadSizes},
+		{"OpenPayloadSnapshot", testOpenPayloadSnapshot},
+		{"OpenPayloadErrors", testOpenPayloadErrors},
+		{"OpenPayloadDoesNotBlockClaims", testOpenPayloadDoesNotBlockClaims},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, setup(t, open)) })
+	}
+}
+
+// testPrepareSeed: demo rows never go into tables that hold rows (the
+// suite's env has a model and a layer).
+func testPrepareSeed(t *testing.T, e *env) {
+	if err := e.cat.PrepareSeed(e.ctx); !errors.Is(err, catalog.ErrNotEmpty) {
+		t.Fatalf("PrepareSeed on a catalog with rows: %v, want ErrNotEmpty", err)
 	}
 }
 

@@ -3,6 +3,7 @@ package mssql
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -56,20 +57,30 @@ FROM dbo.Atoms WHERE `+strings.Join(where, " AND ")+` ORDER BY AtomId`), p.args.
 	return out, nil
 }
 
-// LinkAtom implements catalog.Catalog. PayloadLocator is not touched.
+// LinkAtom implements catalog.Catalog. PayloadLocator is not touched; the
+// update applies only while it still equals p.ExpectLocator.
 func (d *DB) LinkAtom(ctx context.Context, p catalog.LinkAtomParams) error {
 	if p.BlobURI == "" {
 		return fmt.Errorf("mssql: link atom %d: empty BlobURI", p.ID)
 	}
 	n, err := affected(d.db.ExecContext(ctx, d.q(`
 UPDATE dbo.Atoms SET BlobUri = @p1, BlobContainer = @p2, BlobName = @p3, BlobSizeBytes = @p4, BlobETag = @p5, BlobLastModified = @p6
-WHERE AtomId = @p7`),
-		p.BlobURI, nstr(p.BlobContainer), nstr(p.BlobName), p.BlobSizeBytes, nstr(p.BlobETag), dt(p.BlobLastModified), p.ID))
+WHERE AtomId = @p7 AND ISNULL(PayloadLocator, N'') = @p8`),
+		p.BlobURI, nstr(p.BlobContainer), nstr(p.BlobName), p.BlobSizeBytes, nstr(p.BlobETag), dt(p.BlobLastModified), p.ID, p.ExpectLocator))
 	if err != nil {
 		return fmt.Errorf("mssql: link atom %d: %w", p.ID, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("mssql: link atom %d: %w", p.ID, catalog.ErrNotFound)
+		var one int
+		err := d.db.QueryRowContext(ctx, d.q("SELECT 1 FROM dbo.Atoms WHERE AtomId = @p1"), p.ID).Scan(&one)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("mssql: link atom %d: %w", p.ID, catalog.ErrNotFound)
+		case err != nil:
+			return fmt.Errorf("mssql: link atom %d: %w", p.ID, err)
+		default:
+			return fmt.Errorf("mssql: link atom %d: PayloadLocator changed: %w", p.ID, catalog.ErrConflict)
+		}
 	}
 	return nil
 }

@@ -28,7 +28,7 @@ import (
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/internal/dialect"
 
-	_ "github.com/microsoft/go-mssqldb"         // driver "sqlserver"
+	mssqldb "github.com/microsoft/go-mssqldb"   // driver "sqlserver"
 	_ "github.com/microsoft/go-mssqldb/azuread" // driver "azuresql" (fedauth=)
 )
 
@@ -41,6 +41,10 @@ type Options struct {
 	Schema string
 	// MaxOpenConns bounds the connection pool; 0 means 16.
 	MaxOpenConns int
+	// PayloadIsolation is how OpenPayload reads: IsolationAuto (SNAPSHOT,
+	// falling back to READ COMMITTED where the database refuses it),
+	// IsolationSnapshot or IsolationReadCommitted (tests force each).
+	PayloadIsolation string
 }
 
 var reIdent = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
@@ -58,6 +62,11 @@ func (o *Options) defaults() error {
 	if o.MaxOpenConns <= 0 {
 		o.MaxOpenConns = 16
 	}
+	switch o.PayloadIsolation {
+	case IsolationAuto, IsolationSnapshot, IsolationReadCommitted:
+	default:
+		return fmt.Errorf("mssql: payload isolation %q: want %q or %q", o.PayloadIsolation, IsolationSnapshot, IsolationReadCommitted)
+	}
 	return nil
 }
 
@@ -68,6 +77,9 @@ type DB struct {
 	schema string
 	// hasPayload is false once Finalize dropped RawPayload.
 	hasPayload atomic.Bool
+	isolation  string
+	// noSnapshot is set once the database refused SNAPSHOT (IsolationAuto).
+	noSnapshot atomic.Bool
 }
 
 var _ catalog.Catalog = (*DB)(nil)
@@ -92,7 +104,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 		sqldb.Close()
 		return nil, fmt.Errorf("mssql: connect: %w", redact(err, dsn))
 	}
-	d := &DB{db: sqldb, log: opt.Logger, schema: opt.Schema}
+	d := &DB{db: sqldb, log: opt.Logger, schema: opt.Schema, isolation: opt.PayloadIsolation}
 	if err := d.refreshPayloadColumn(ctx); err != nil {
 		sqldb.Close()
 		return nil, fmt.Errorf("mssql: connect: %w", redact(err, dsn))
@@ -165,10 +177,14 @@ func (d *DB) refreshPayloadColumn(ctx context.Context) error {
 	return nil
 }
 
-// dt is a datetime2 parameter in UTC; the zero time is NULL.
+// dt is a datetime2 parameter in UTC; the zero time is a typed NULL.
+//
+// Never bind a bare nil: go-mssqldb sends it as TDS type 0x1F (NULLTYPE),
+// which SQL Server refuses for OUTPUT parameters and some engines refuse
+// everywhere ("Data type 0x1F is unknown"). A NULL always carries its type.
 func dt(t time.Time) any {
 	if t.IsZero() {
-		return nil
+		return mssqldb.NullDateTime{}
 	}
 	return civil.DateTimeOf(dialect.Time(t))
 }
@@ -183,10 +199,10 @@ func utc(t sql.NullTime) time.Time {
 	return time.Date(v.Year(), v.Month(), v.Day(), v.Hour(), v.Minute(), v.Second(), v.Nanosecond(), time.UTC)
 }
 
-// nstr is NULL for "".
+// nstr is an nvarchar parameter, a typed NULL for "" (see dt).
 func nstr(s string) any {
 	if s == "" {
-		return nil
+		return sql.NullString{}
 	}
 	return s
 }

@@ -108,10 +108,16 @@ func (d *DB) dropColumn(ctx context.Context, tx *sql.Tx, table, col string) erro
 		return err
 	}
 	// table is "<validated identifier>.LayerTensorSegments": safe as text.
+	// IF EXISTS (SQL Server 2016+) because the names come from the catalog
+	// views, and an engine may show a name there that DROP does not accept
+	// (Babelfish lists a column default as a constraint it keeps as a
+	// column property). A drop that was really needed and silently did not
+	// happen still fails loudly: DROP COLUMN below refuses while anything
+	// depends on the column.
 	for _, x := range deps {
-		stmt := "DECLARE @sql nvarchar(max) = N'ALTER TABLE " + table + " DROP CONSTRAINT ' + QUOTENAME(@p1); EXEC sys.sp_executesql @sql;"
+		stmt := "DECLARE @sql nvarchar(max) = N'ALTER TABLE " + table + " DROP CONSTRAINT IF EXISTS ' + QUOTENAME(@p1); EXEC sys.sp_executesql @sql;"
 		if x.kind == "index" {
-			stmt = "DECLARE @sql nvarchar(max) = N'DROP INDEX ' + QUOTENAME(@p1) + N' ON " + table + "'; EXEC sys.sp_executesql @sql;"
+			stmt = "DECLARE @sql nvarchar(max) = N'DROP INDEX IF EXISTS ' + QUOTENAME(@p1) + N' ON " + table + "'; EXEC sys.sp_executesql @sql;"
 		}
 		if _, err := tx.ExecContext(ctx, stmt, x.name); err != nil {
 			return fmt.Errorf("drop %s %s: %w", x.kind, x.name, err)

@@ -38,10 +38,10 @@ func countOutbox(t *testing.T, raw *sql.DB, schema string) int {
 	return n
 }
 
-// TestPublishProcInTransaction runs dbo.usp_PublishMessage the way
+// TestPublishProcInTransactionOnTSQL runs dbo.usp_PublishMessage the way
 // Hartonomous' T-SQL will: inside its own BEGIN TRAN, rolled back or
 // committed, in one batch.
-func TestPublishProcInTransaction(t *testing.T) {
+func TestPublishProcInTransactionOnTSQL(t *testing.T) {
 	_, raw, schema := openOutbox(t)
 	ctx := context.Background()
 	batch := func(end string) (id string, inside int) {
@@ -108,10 +108,10 @@ SELECT @id;`).Scan(&newID); err != nil {
 	}
 }
 
-// TestDuplicateSequenceIsConflict: the unique key refuses a second row at
+// TestDuplicateSequenceIsConflictOnTSQL: the unique key refuses a second row at
 // one sequence number, and the dialect reads that refusal as ErrConflict's
 // cause on this engine.
-func TestDuplicateSequenceIsConflict(t *testing.T) {
+func TestDuplicateSequenceIsConflictOnTSQL(t *testing.T) {
 	db, raw, schema := openOutbox(t)
 	ctx := context.Background()
 	tx, err := db.BeginPublish(ctx)
@@ -143,10 +143,10 @@ func TestDuplicateSequenceIsConflict(t *testing.T) {
 	}
 }
 
-// TestApplyProcsReplacesTheHTTPProc: a database that has today's
+// TestApplyProcsReplacesTheHTTPProcOnTSQL: a database that has today's
 // usp_PublishMessage (the HTTP one) gets the outbox one, with its grants
 // kept (ALTER), and a second apply is harmless.
-func TestApplyProcsReplacesTheHTTPProc(t *testing.T) {
+func TestApplyProcsReplacesTheHTTPProcOnTSQL(t *testing.T) {
 	db, raw, schema := openServer(t)
 	ctx := context.Background()
 	if _, err := db.Apply(ctx, catalog.ApplyParams{}); err != nil {

@@ -12,23 +12,69 @@ import (
 
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/internal/dialect"
+	mssqldb "github.com/microsoft/go-mssqldb"
 )
 
+// Isolation for payload reads (Options.PayloadIsolation).
+const (
+	// IsolationAuto reads under SNAPSHOT and falls back to READ COMMITTED
+	// the first time the database refuses SNAPSHOT (error 3952).
+	IsolationAuto = ""
+	// IsolationSnapshot always reads under SNAPSHOT.
+	IsolationSnapshot = "snapshot"
+	// IsolationReadCommitted always reads chunk by chunk at READ COMMITTED.
+	IsolationReadCommitted = "read-committed"
+)
+
+// errSnapshotNotAllowed is SQL Server's "snapshot isolation is not allowed
+// in this database" (ALLOW_SNAPSHOT_ISOLATION OFF).
+const errSnapshotNotAllowed = 3952
+
 // OpenPayload implements catalog.Catalog: DATALENGTH first, then one
-// SUBSTRING query per chunk, all inside a REPEATABLE READ transaction on a
-// connection of its own. The shared lock taken by the first read is held
-// until Close, so every chunk comes from the same version of the row and a
-// writer to that row (a release, an overwrite) waits for the reader instead
-// of tearing the payload.
+// SUBSTRING query per chunk, all inside one read transaction on a
+// connection of its own.
+//
+// Why SNAPSHOT: every chunk must come from the same version of the row, and
+// the read must not lock it. Under REPEATABLE READ the shared lock of the
+// first read is held until the upload ends, so the migrating worker's own
+// claim renewal (an UPDATE of the same row from another connection) and any
+// application write to the row wait behind it for minutes. A SNAPSHOT
+// transaction reads the row version as of its start from the version store
+// and takes no shared locks: writers proceed, the reader is not torn.
+// Azure SQL Database has ALLOW_SNAPSHOT_ISOLATION ON by default.
+//
+// Where the database refuses SNAPSHOT (SQL Server with
+// ALLOW_SNAPSHOT_ISOLATION OFF, error 3952) the reader falls back to READ
+// COMMITTED: each chunk reads the latest committed row and holds no lock
+// between chunks. A concurrent rewrite of the payload can then tear the
+// stream. A change of length is caught here (a short chunk is ErrConflict);
+// a same-length rewrite is caught by the first verification, which hashes
+// the source again before anything may be released. So the fallback can
+// cost a re-migration, never a byte.
 func (d *DB) OpenPayload(ctx context.Context, id int64, chunk int) (catalog.PayloadReader, error) {
 	if err := dialect.CheckChunk(id, chunk); err != nil {
 		return nil, err
 	}
+	level := sql.LevelSnapshot
+	if d.isolation == IsolationReadCommitted || (d.isolation == IsolationAuto && d.noSnapshot.Load()) {
+		level = sql.LevelReadCommitted
+	}
+	r, err := d.openPayload(ctx, id, chunk, level)
+	var se mssqldb.Error
+	if level == sql.LevelSnapshot && d.isolation == IsolationAuto && errors.As(err, &se) && se.Number == errSnapshotNotAllowed {
+		d.noSnapshot.Store(true)
+		d.log.Warn("payload reads fall back to READ COMMITTED: the database does not allow SNAPSHOT isolation (ALTER DATABASE … SET ALLOW_SNAPSHOT_ISOLATION ON to avoid it)")
+		r, err = d.openPayload(ctx, id, chunk, sql.LevelReadCommitted)
+	}
+	return r, err
+}
+
+func (d *DB) openPayload(ctx context.Context, id int64, chunk int, level sql.IsolationLevel) (*payloadReader, error) {
 	c, err := d.db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("mssql: open payload %d: %w", id, err)
 	}
-	tx, err := c.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead})
+	tx, err := c.BeginTx(ctx, &sql.TxOptions{Isolation: level})
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("mssql: open payload %d: %w", id, err)
@@ -123,7 +169,7 @@ func (r *payloadReader) fetch() error {
 	return rows.Close()
 }
 
-// Close ends the transaction (releasing the row lock) and gives the
+// Close ends the transaction and gives the
 // connection back.
 func (r *payloadReader) Close() error {
 	r.mu.Lock()

@@ -26,6 +26,9 @@ func redact(err error, dsn string) error {
 	return redactedError(clean)
 }
 
+// Redact is redact for tools and tests outside the package.
+func Redact(err error, dsn string) error { return redact(err, dsn) }
+
 // redactedError carries only the cleaned text: it deliberately does not
 // unwrap to the original error.
 type redactedError string

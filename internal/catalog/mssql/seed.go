@@ -9,8 +9,13 @@ import (
 	"github.com/hartonomous/offload/internal/catalog"
 )
 
-// writeChunk is how much of a payload the Seeder sends per statement.
-const writeChunk = 1 << 20
+// The Seeder sends a payload as one varbinary(max) parameter, so it holds
+// one payload in memory while it seeds (demo data and tests only: the
+// production read path, OpenPayload, is chunked). It cannot append in
+// chunks portably: SQL Server's in-place append (.WRITE) is not on every
+// engine that speaks T-SQL, and "RawPayload + @chunk" rewrites the whole
+// value each time on SQL Server (O(n²)) and is no concatenation at all on
+// Babelfish, which adds varbinary values as integers. See docs/TSQL.md.
 
 // maxPayload is varbinary(max)'s limit.
 const maxPayload = 1<<31 - 1
@@ -44,26 +49,16 @@ func (d *DB) InsertLayer(ctx context.Context, l catalog.NewLayer) (int64, error)
 	return id, nil
 }
 
-// InsertSegment implements catalog.Seeder: the row is inserted with an
-// empty payload which is then appended to with .WRITE, one chunk per
-// statement, in one transaction. (.WRITE does not apply to FILESTREAM
-// columns: the Seeder is for plain varbinary(max) test databases.)
+// InsertSegment implements catalog.Seeder (see above: one payload in memory).
 func (d *DB) InsertSegment(ctx context.Context, s catalog.NewSegment) (int64, error) {
-	if s.Size < 0 || s.Size > maxPayload {
-		return 0, fmt.Errorf("mssql: insert segment: size %d outside 0..%d", s.Size, int64(maxPayload))
+	payload, err := readPayload(s.Payload, s.Size)
+	if err != nil {
+		return 0, fmt.Errorf("mssql: insert segment %d of layer %d: %w", s.SegmentOrdinal, s.LayerID, err)
 	}
-	var id int64
-	err := d.inTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		id, err = insertID(ctx, tx, d.q(`
+	id, err := insertID(ctx, d.db, d.q(`
 INSERT INTO dbo.LayerTensorSegments (LayerId, SegmentOrdinal, PointOffset, PointCount, QuantizationType, RawPayload)
-VALUES (@p1, @p2, @p3, @p4, @p5, 0x)`),
-			s.LayerID, s.SegmentOrdinal, s.PointOffset, s.PointCount, s.QuantizationType)
-		if err != nil {
-			return err
-		}
-		return d.appendPayload(ctx, tx, id, s.Payload, s.Size)
-	})
+VALUES (@p1, @p2, @p3, @p4, @p5, @p6)`),
+		s.LayerID, s.SegmentOrdinal, s.PointOffset, s.PointCount, s.QuantizationType, payload)
 	if err != nil {
 		return 0, fmt.Errorf("mssql: insert segment %d of layer %d: %w", s.SegmentOrdinal, s.LayerID, err)
 	}
@@ -73,48 +68,37 @@ VALUES (@p1, @p2, @p3, @p4, @p5, 0x)`),
 // OverwritePayload implements catalog.Seeder. Offload's bookkeeping is left
 // as it is: this simulates the source changing behind Offload's back.
 func (d *DB) OverwritePayload(ctx context.Context, id int64, payload io.Reader, size int64) error {
-	if size < 0 || size > maxPayload {
-		return fmt.Errorf("mssql: overwrite payload %d: size %d outside 0..%d", id, size, int64(maxPayload))
-	}
-	err := d.inTx(ctx, func(tx *sql.Tx) error {
-		n, err := affected(tx.ExecContext(ctx, d.q("UPDATE dbo.LayerTensorSegments SET RawPayload = 0x WHERE LayerTensorSegmentId = @p1"), id))
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return catalog.ErrNotFound
-		}
-		return d.appendPayload(ctx, tx, id, payload, size)
-	})
+	b, err := readPayload(payload, size)
 	if err != nil {
 		return fmt.Errorf("mssql: overwrite payload %d: %w", id, err)
+	}
+	n, err := affected(d.db.ExecContext(ctx, d.q("UPDATE dbo.LayerTensorSegments SET RawPayload = @p1 WHERE LayerTensorSegmentId = @p2"), b, id))
+	if err != nil {
+		return fmt.Errorf("mssql: overwrite payload %d: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("mssql: overwrite payload %d: %w", id, catalog.ErrNotFound)
 	}
 	return nil
 }
 
-// appendPayload streams exactly size bytes of src onto RawPayload.
-func (d *DB) appendPayload(ctx context.Context, tx *sql.Tx, id int64, src io.Reader, size int64) error {
+// readPayload reads exactly size bytes of src (a nil src is empty).
+func readPayload(src io.Reader, size int64) ([]byte, error) {
+	if size < 0 || size > maxPayload {
+		return nil, fmt.Errorf("size %d outside 0..%d", size, int64(maxPayload))
+	}
 	if src == nil {
 		src = eofReader{}
 	}
-	stmt := d.q("UPDATE dbo.LayerTensorSegments SET RawPayload.WRITE(@p1, NULL, NULL) WHERE LayerTensorSegmentId = @p2")
-	buf := make([]byte, min(size, writeChunk))
-	for off := int64(0); off < size; {
-		k := int(min(int64(len(buf)), size-off))
-		got, err := io.ReadFull(src, buf[:k])
-		if err != nil {
-			return fmt.Errorf("payload shorter than its declared size %d: got %d bytes: %w", size, off+int64(got), err)
-		}
-		if _, err := tx.ExecContext(ctx, stmt, buf[:k], id); err != nil {
-			return err
-		}
-		off += int64(k)
+	b := make([]byte, size)
+	if got, err := io.ReadFull(src, b); err != nil {
+		return nil, fmt.Errorf("payload shorter than its declared size %d: got %d bytes: %w", size, got, err)
 	}
 	var one [1]byte
 	if n, _ := io.ReadFull(src, one[:]); n > 0 {
-		return fmt.Errorf("payload longer than its declared size %d", size)
+		return nil, fmt.Errorf("payload longer than its declared size %d", size)
 	}
-	return nil
+	return b, nil
 }
 
 // InsertAtom implements catalog.Seeder.

@@ -61,20 +61,29 @@ FROM Atoms WHERE `+strings.Join(where, " AND ")+` ORDER BY AtomId LIMIT ?`, args
 	return out, nil
 }
 
-// LinkAtom implements catalog.Catalog. PayloadLocator is not touched.
+// LinkAtom implements catalog.Catalog. PayloadLocator is not touched; the
+// update applies only while it still equals p.ExpectLocator.
 func (d *DB) LinkAtom(ctx context.Context, p catalog.LinkAtomParams) error {
 	if p.BlobURI == "" {
 		return fmt.Errorf("sqlite: link atom %d: empty BlobURI", p.ID)
 	}
 	n, err := affected(d.db.ExecContext(ctx, `
 UPDATE Atoms SET BlobUri = ?, BlobContainer = ?, BlobName = ?, BlobSizeBytes = ?, BlobETag = ?, BlobLastModified = ?
-WHERE AtomId = ?`,
-		p.BlobURI, str(p.BlobContainer), str(p.BlobName), p.BlobSizeBytes, str(p.BlobETag), ts(p.BlobLastModified), p.ID))
+WHERE AtomId = ? AND coalesce(PayloadLocator, '') = ?`,
+		p.BlobURI, str(p.BlobContainer), str(p.BlobName), p.BlobSizeBytes, str(p.BlobETag), ts(p.BlobLastModified), p.ID, p.ExpectLocator))
 	if err != nil {
 		return fmt.Errorf("sqlite: link atom %d: %w", p.ID, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("sqlite: link atom %d: %w", p.ID, catalog.ErrNotFound)
+		found, err := exists(ctx, d.db, "Atoms", "AtomId", p.ID)
+		switch {
+		case err != nil:
+			return fmt.Errorf("sqlite: link atom %d: %w", p.ID, err)
+		case found:
+			return fmt.Errorf("sqlite: link atom %d: PayloadLocator changed: %w", p.ID, catalog.ErrConflict)
+		default:
+			return fmt.Errorf("sqlite: link atom %d: %w", p.ID, catalog.ErrNotFound)
+		}
 	}
 	return nil
 }

@@ -15,10 +15,26 @@ var finalizeColumns = []string{"RawPayload", "PayloadRowGuid"}
 
 // Finalize implements catalog.Catalog. The count and the drops run in one
 // IMMEDIATE transaction, so no row can be added or un-released in between.
+// A column ALTER TABLE DROP COLUMN refuses (one with a column-level UNIQUE,
+// as a Hartonomous catalog copied into SQLite has on PayloadRowGuid) is
+// dropped by rebuilding the table in that same transaction (rebuild.go).
 func (d *DB) Finalize(ctx context.Context, dryRun bool) (int64, error) {
+	const table = "LayerTensorSegments"
+	rebuild := false
+	for _, col := range finalizeColumns {
+		u, err := uniqueOn(ctx, d.db, table, col)
+		if err != nil {
+			return 0, fmt.Errorf("sqlite: finalize: %w", err)
+		}
+		rebuild = rebuild || u
+	}
+	inTx := func(f func(*sql.Conn) error) error { return d.inTx(ctx, "IMMEDIATE", f) }
+	if rebuild && !dryRun {
+		inTx = func(f func(*sql.Conn) error) error { return d.withForeignKeysOff(ctx, f) }
+	}
 	var unreleased int64
-	err := d.inTx(ctx, "IMMEDIATE", func(c *sql.Conn) error {
-		cols, err := columns(ctx, c, "LayerTensorSegments")
+	err := inTx(func(c *sql.Conn) error {
+		cols, err := columns(ctx, c, table)
 		if err != nil {
 			return err
 		}
@@ -37,11 +53,20 @@ WHERE coalesce(o.OffloadState, 'pending') <> 'released'`).Scan(&unreleased); err
 		if dryRun {
 			return nil
 		}
+		var present []string
 		for _, col := range finalizeColumns {
-			if !cols[strings.ToLower(col)] {
-				continue // already dropped: Finalize is idempotent
+			if cols[strings.ToLower(col)] {
+				present = append(present, col)
 			}
-			idx, err := indexesOn(ctx, c, "LayerTensorSegments", col)
+		}
+		if len(present) == 0 {
+			return nil // already dropped: Finalize is idempotent
+		}
+		if rebuild {
+			return d.rebuildWithout(ctx, c, table, present)
+		}
+		for _, col := range present {
+			idx, err := indexesOn(ctx, c, table, col)
 			if err != nil {
 				return err
 			}
@@ -69,7 +94,7 @@ WHERE coalesce(o.OffloadState, 'pending') <> 'released'`).Scan(&unreleased); err
 
 // indexesOn lists the named (droppable) indexes of table that use column.
 // Indexes SQLite made for inline UNIQUE constraints (sqlite_autoindex_*)
-// cannot be dropped; DROP COLUMN then fails and says why.
+// cannot be dropped: Finalize rebuilds the table for those.
 func indexesOn(ctx context.Context, q queryer, table, column string) ([]string, error) {
 	rows, err := q.QueryContext(ctx, `
 SELECT DISTINCT il.name

@@ -1,7 +1,7 @@
-// Package mssqltest gives tests a throwaway schema on the T-SQL server
-// named by MSSQL_TEST_DSN, holding the Hartonomous tables as production has
-// them. It imports no catalog code, so that the dialect's own tests can use
-// it too.
+// Package mssqltest gives tests a T-SQL engine: the server MSSQL_TEST_DSN
+// names (SQL Server, Azure SQL, or any engine that speaks T-SQL over TDS).
+// Without it, tests that need one skip and say so. It is a package of its
+// own so that the production binary does not link the testing package.
 package mssqltest
 
 import (
@@ -9,113 +9,103 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"errors"
+	"fmt"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	_ "github.com/microsoft/go-mssqldb" // driver "sqlserver"
+	"github.com/hartonomous/offload/internal/catalog/mssql"
 )
 
-// The SQL Server tests need a server: set MSSQL_TEST_DSN to a login that may
-// CREATE SCHEMA and CREATE TABLE in a scratch database. Each test creates the
-// Hartonomous tables (as EF Core's InitialBaseline declares them, without
-// FILESTREAM) in a throwaway schema and drops it afterwards.
-const DSNEnv = "MSSQL_TEST_DSN"
+// Env names the connection string of the test engine.
+const Env = "MSSQL_TEST_DSN"
 
-// hartonomousDDL creates the §1.1 tables in schema {{s}}, with the
-// constraint shapes production has (ROWGUIDCOL, unique PayloadRowGuid with a
-// NEWSEQUENTIALID() default) so that Finalize meets them.
-const hartonomousDDL = `
-CREATE TABLE {{s}}.Models (
-    ModelId int IDENTITY(1,1) NOT NULL CONSTRAINT PK_Models PRIMARY KEY,
-    ModelName nvarchar(200) NOT NULL,
-    ModelType nvarchar(100) NOT NULL,
-    CreatedAt datetime2 NOT NULL CONSTRAINT DF_Models_CreatedAt DEFAULT (SYSUTCDATETIME()));
-CREATE TABLE {{s}}.ModelLayers (
-    LayerId bigint IDENTITY(1,1) NOT NULL CONSTRAINT PK_ModelLayers PRIMARY KEY,
-    ModelId int NOT NULL CONSTRAINT FK_ModelLayers_Models REFERENCES {{s}}.Models (ModelId) ON DELETE CASCADE,
-    LayerIdx int NOT NULL,
-    LayerName nvarchar(100) NULL,
-    QuantizationType nvarchar(20) NULL);
-CREATE TABLE {{s}}.LayerTensorSegments (
-    LayerTensorSegmentId bigint IDENTITY(1,1) NOT NULL CONSTRAINT PK_LayerTensorSegments PRIMARY KEY,
-    LayerId bigint NOT NULL CONSTRAINT FK_LayerTensorSegments_ModelLayers REFERENCES {{s}}.ModelLayers (LayerId) ON DELETE CASCADE,
-    SegmentOrdinal int NOT NULL,
-    PointOffset bigint NULL,
-    PointCount int NULL,
-    QuantizationType nvarchar(20) NOT NULL,
-    RawPayload varbinary(max) NOT NULL,
-    PayloadRowGuid uniqueidentifier ROWGUIDCOL NOT NULL
-        CONSTRAINT DF_LayerTensorSegments_PayloadRowGuid DEFAULT (NEWSEQUENTIALID())
-        CONSTRAINT UQ_LayerTensorSegments_PayloadRowGuid UNIQUE,
-    CreatedAt datetime2 NOT NULL CONSTRAINT DF_LayerTensorSegments_CreatedAt DEFAULT (SYSUTCDATETIME()),
-    CONSTRAINT UQ_LayerTensorSegments_Layer_Ordinal UNIQUE (LayerId, SegmentOrdinal));
-CREATE TABLE {{s}}.Atoms (
-    AtomId bigint IDENTITY(1,1) NOT NULL CONSTRAINT PK_Atoms PRIMARY KEY,
-    ContentHash binary(32) NOT NULL CONSTRAINT UQ_Atoms_ContentHash UNIQUE,
-    Modality nvarchar(64) NOT NULL,
-    SourceType nvarchar(128) NULL,
-    PayloadLocator nvarchar(1024) NULL,
-    Metadata nvarchar(max) NULL,
-    CreatedAt datetime2 NOT NULL CONSTRAINT DF_Atoms_CreatedAt DEFAULT (SYSUTCDATETIME()),
-    UpdatedAt datetime2 NOT NULL CONSTRAINT DF_Atoms_UpdatedAt DEFAULT (SYSUTCDATETIME()));`
-
-// Server returns MSSQL_TEST_DSN, a fresh schema holding the Hartonomous
-// tables, and a connection; the schema (with Offload's table and procedure
-// in it) goes away with the test. It skips the test when the setting is
-// missing.
-func Server(t testing.TB) (dsn, schema string, raw *sql.DB) {
-	t.Helper()
-	dsn = os.Getenv(DSNEnv)
+// DSN returns MSSQL_TEST_DSN, or skips the test when it is unset.
+func DSN(tb testing.TB) string {
+	tb.Helper()
+	dsn := os.Getenv(Env)
 	if dsn == "" {
-		t.Skipf("%s is not set: SQL Server catalog tests skipped (set it to a login that may CREATE SCHEMA and CREATE TABLE in a scratch database)", DSNEnv)
+		tb.Skipf("%s is not set: skipped (it needs a T-SQL engine; see README, make test-mssql)", Env)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	raw, err := sql.Open("sqlserver", dsn)
+	return dsn
+}
+
+// Database creates a throwaway database on the MSSQL_TEST_DSN server and
+// returns a connection string for it, in the same form as MSSQL_TEST_DSN.
+// The database is dropped when the test ends (a failed drop is logged: the
+// name says it is a test's). The login needs CREATE DATABASE.
+func Database(tb testing.TB) string {
+	tb.Helper()
+	dsn, drop, err := CreateDatabase(DSN(tb), "offload_t_")
 	if err != nil {
-		t.Fatal(redact(err, dsn))
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { raw.Close() })
-	var b [6]byte
+	tb.Cleanup(func() {
+		if err := drop(); err != nil {
+			tb.Log(err)
+		}
+	})
+	return dsn
+}
+
+// CreateDatabase creates a database named prefix + a random suffix on the
+// server dsn names and returns a connection string for it and the func
+// that drops it.
+func CreateDatabase(dsn, prefix string) (string, func() error, error) {
+	var b [5]byte
 	_, _ = rand.Read(b[:])
-	schema = "offload_t_" + hex.EncodeToString(b[:])
-	if _, err := raw.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(redact(err, dsn))
+	name := prefix + hex.EncodeToString(b[:])
+	if !regexp.MustCompile(`^[a-z_][a-z0-9_]{0,100}$`).MatchString(name) {
+		return "", nil, fmt.Errorf("mssqltest: database name %q is not a plain identifier", name)
 	}
-	t.Cleanup(func() { dropSchema(t, raw, schema) })
-	if _, err := raw.ExecContext(ctx, strings.ReplaceAll(hartonomousDDL, "{{s}}", schema)); err != nil {
-		t.Fatal(redact(err, dsn))
+	db, err := sql.Open("sqlserver", dsn)
+	if err != nil {
+		return "", nil, fmt.Errorf("mssqltest: open: %w", mssql.Redact(err, dsn))
 	}
-	return dsn, schema, raw
-}
-
-func dropSchema(t testing.TB, raw *sql.DB, schema string) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := raw.ExecContext(ctx, "DROP PROCEDURE IF EXISTS "+schema+".usp_PublishMessage"); err != nil {
-		t.Errorf("cleanup: drop %s.usp_PublishMessage: %v", schema, err)
+	// name is checked above: a plain identifier, safe as text.
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		db.Close()
+		return "", nil, fmt.Errorf("mssqltest: create database %s: %w", name, mssql.Redact(err, dsn))
 	}
-	for _, tbl := range []string{"OffloadOutbox", "Atoms", "LayerTensorSegments", "ModelLayers", "Models"} {
-		if _, err := raw.ExecContext(ctx, "DROP TABLE IF EXISTS "+schema+"."+tbl); err != nil {
-			t.Errorf("cleanup: drop %s.%s: %v", schema, tbl, err)
+	drop := func() error {
+		defer db.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if _, err := db.ExecContext(ctx, "DROP DATABASE "+name); err != nil {
+			return fmt.Errorf("mssqltest: drop database %s: %w", name, mssql.Redact(err, dsn))
 		}
+		return nil
 	}
-	if _, err := raw.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+schema); err != nil {
-		t.Errorf("cleanup: drop schema %s: %v", schema, err)
+	out, err := WithDatabase(dsn, name)
+	if err != nil {
+		_ = drop()
+		return "", nil, err
 	}
+	return out, drop, nil
 }
 
-// redact keeps the connection string and its password out of test output.
-func redact(err error, dsn string) error {
-	msg := strings.ReplaceAll(err.Error(), dsn, "<MSSQL_TEST_DSN>")
-	if u, perr := url.Parse(dsn); perr == nil && u.User != nil {
-		if pw, ok := u.User.Password(); ok && pw != "" {
-			msg = strings.ReplaceAll(msg, pw, "<password>")
+var adoDatabase = regexp.MustCompile(`(?i)(^|;)\s*(database|initial catalog)\s*=[^;]*`)
+
+// WithDatabase returns dsn (a sqlserver:// URL or an ADO string) naming
+// database name instead of its own.
+func WithDatabase(dsn, name string) (string, error) {
+	if strings.HasPrefix(strings.ToLower(dsn), "sqlserver://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "", fmt.Errorf("mssqltest: %s is not a URL", Env)
 		}
+		q := u.Query()
+		q.Set("database", name)
+		u.RawQuery = q.Encode()
+		return u.String(), nil
 	}
-	return errors.New(msg)
+	if adoDatabase.MatchString(dsn) {
+		return adoDatabase.ReplaceAllString(dsn, "${1}database="+name), nil
+	}
+	return strings.TrimRight(dsn, ";") + ";database=" + name, nil
 }

@@ -47,7 +47,10 @@ IF OBJECT_ID('dbo.CK_LayerTensorSegments_OffloadState', 'C') IS NULL
     ALTER TABLE dbo.LayerTensorSegments ADD CONSTRAINT CK_LayerTensorSegments_OffloadState
         CHECK (OffloadState IN (N'pending', N'queued', N'migrated', N'verified', N'mismatch', N'lost', N'released'));
 GO
-IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE object_id = OBJECT_ID('dbo.LayerTensorSegments') AND name = N'IX_LayerTensorSegments_OffloadState')
+-- The index is recognised by what it indexes, not by its name: some engines
+-- keep a different name in sys.indexes than the one created (Babelfish), and
+-- an equivalent index a DBA already made needs no twin.
+IF NOT EXISTS (SELECT 1 FROM sys.index_columns AS ic JOIN sys.columns AS c ON c.object_id = ic.object_id AND c.column_id = ic.column_id WHERE ic.object_id = OBJECT_ID('dbo.LayerTensorSegments') AND ic.key_ordinal = 1 AND c.name = N'OffloadState')
     CREATE INDEX IX_LayerTensorSegments_OffloadState ON dbo.LayerTensorSegments (OffloadState);
 GO
 IF COL_LENGTH('dbo.Atoms', 'VerifiedAt') IS NULL
