@@ -161,9 +161,11 @@ type Outbox interface {
 	// numbers to another row meanwhile: nothing changed, read again.
 	SequenceOutbox(ctx context.Context, p SequenceParams) (int64, error)
 
-	// ClaimOutbox claims free rows (see ClaimOutboxParams) and returns
-	// every pending row Token holds, without Message, with Head set,
-	// ordered by conversation and sequence.
+	// ClaimOutbox claims free rows (see ClaimOutboxParams), extends every
+	// claim Token holds to Until, and returns every pending row Token
+	// holds, without Message, with Head set, ordered by conversation and
+	// sequence. ErrConflict when the claim lost a race that changed
+	// nothing (a deadlock victim on SQL Server): try again next pass.
 	ClaimOutbox(ctx context.Context, p ClaimOutboxParams) ([]OutboxRow, error)
 	// OutboxMessages returns the Message of each row id.
 	OutboxMessages(ctx context.Context, ids []int64) (map[int64]string, error)

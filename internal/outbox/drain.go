@@ -178,9 +178,25 @@ func (s *Service) pass(ctx context.Context) (passResult, error) {
 		pr.sequenced = n
 	}
 
-	// 2. Claim what earlier passes left, and list everything this pass holds.
-	held, err := cat.ClaimOutbox(ctx, catalog.ClaimOutboxParams{Token: token, Now: now, Until: until,
-		Limit: max(0, s.cfg.Batch-int(pr.sequenced))})
+	// 2. Claim what earlier passes left, and list everything this pass
+	//    holds, with every claim renewed from now: however long step 1
+	//    took, the sends get half a ClaimTTL.
+	now = s.now()
+	until = now.Add(s.cfg.ClaimTTL)
+	// A claim that lost a race with another drainer (a deadlock victim on
+	// SQL Server) changed nothing: try again at once, a few times.
+	var held []catalog.OutboxRow
+	for try := 1; ; try++ {
+		held, err = cat.ClaimOutbox(ctx, catalog.ClaimOutboxParams{Token: token, Now: now, Until: until,
+			Limit: max(0, s.cfg.Batch-int(pr.sequenced))})
+		if !errors.Is(err, catalog.ErrConflict) || try == 3 {
+			break
+		}
+	}
+	if errors.Is(err, catalog.ErrConflict) {
+		s.log.Info("outbox: claims kept losing races with another drainer; this pass's rows wait for their claims to expire", "err", err)
+		return pr, nil
+	}
 	if err != nil {
 		return pr, fmt.Errorf("outbox: %w", err)
 	}
@@ -212,6 +228,10 @@ func (s *Service) pass(ctx context.Context) (passResult, error) {
 		s.release(token, rest)
 	}
 	sr := s.sendRuns(ctx, token, runs, bodies, now.Add(s.cfg.ClaimTTL/2))
+	if sr.sent+sr.retried == 0 && len(runs) > 0 && sr.err == nil {
+		s.log.Warn("outbox: a pass held sendable rows but sent none before half its claim time; ClaimTTL may be too short for this catalog",
+			"claimTTL", s.cfg.ClaimTTL.String(), "rows", len(held))
+	}
 	pr.sent, pr.retried = sr.sent, sr.retried
 	if sr.err != nil {
 		return pr, sr.err

@@ -14,7 +14,7 @@ import (
 	"github.com/hartonomous/offload/internal/azurite"
 	"github.com/hartonomous/offload/internal/broker"
 	"github.com/hartonomous/offload/internal/catalog"
-	"github.com/hartonomous/offload/internal/catalog/sqlite"
+	"github.com/hartonomous/offload/internal/catalog/engines"
 	"github.com/hartonomous/offload/internal/config"
 	"github.com/hartonomous/offload/tests/faultproxy"
 )
@@ -27,6 +27,10 @@ type OutboxConfig struct {
 	Bin     string
 	Azurite *azurite.Server
 	Dir     string
+	// CatalogDSN is the catalog's connection string; empty means an
+	// embedded catalog in Dir. A T-SQL catalog must be an empty database
+	// (the demo creates the Hartonomous tables).
+	CatalogDSN string
 	// Name makes the queue unique on a shared Azurite.
 	Name string
 	Seed int64
@@ -47,11 +51,11 @@ type OutboxConfig struct {
 // OutboxReport is what the run found.
 type OutboxReport struct {
 	Published, Conversations int
-	Kills                    int
-	// Unmarked is, after each kill, how many messages peeked on the queue
-	// (32 at most) belong to rows still pending: the kill landed between
-	// their send and their mark.
-	Unmarked []int
+	Kills, KillsPlanned      int
+	// Unmarked is, for each killed drain, the messages it put on the queue
+	// minus the rows it marked sent: sends whose mark the kill prevented
+	// (and re-sends after a lost answer).
+	Unmarked []int64
 	Requests int64
 	Faulted  int64
 	// Received messages on the queue; Duplicates of them repeat an id
@@ -119,7 +123,7 @@ func RunOutbox(ctx context.Context, cfg OutboxConfig) (*OutboxReport, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	rep := &OutboxReport{Conversations: cfg.Conversations}
+	rep := &OutboxReport{Conversations: cfg.Conversations, KillsPlanned: cfg.Kills}
 	proxy, err := faultproxy.Start(faultproxy.Config{Target: fmt.Sprintf("http://127.0.0.1:%d", cfg.Azurite.QueuePort),
 		Seed: cfg.Seed, Rate: cfg.FaultRate})
 	if err != nil {
@@ -127,18 +131,35 @@ func RunOutbox(ctx context.Context, cfg OutboxConfig) (*OutboxReport, error) {
 	}
 	defer proxy.Close()
 	queue := "obq-" + cfg.Name
-	catalogPath := filepath.Join(cfg.Dir, "catalog.db")
+	dsn := cfg.CatalogDSN
+	if dsn == "" {
+		dsn = "sqlite:" + filepath.Join(cfg.Dir, "catalog.db")
+	}
 	off := Offload{Bin: cfg.Bin, Dir: cfg.Dir, Env: map[string]string{
-		"SQL_CONNECTION_STRING": "sqlite:" + catalogPath,
+		"SQL_CONNECTION_STRING": dsn,
 		"AzureWebJobsStorage":   faultproxy.DevConnectionString(fmt.Sprintf("http://127.0.0.1:%d", cfg.Azurite.BlobPort), proxy.URL()),
 		"PUBLISH_QUEUES":        queue,
 	}}
-	if r, err := off.Run(ctx, time.Minute, "schema", "apply"); err != nil || r.Code != 0 {
-		return nil, fmt.Errorf("chaos: schema apply: %v %s", err, r)
+	// On T-SQL the demo creates the Hartonomous tables the schema step
+	// needs (SQLite's schema step creates them itself); the schema step adds
+	// the outbox and its procedure.
+	steps := [][]string{{"schema", "apply"}}
+	if cfg.CatalogDSN != "" {
+		steps = append([][]string{{"demo", "seed", "--small", "--files-dir", filepath.Join(cfg.Dir, "models")}}, steps...)
 	}
+	for _, args := range steps {
+		if r, err := off.Run(ctx, 5*time.Minute, args...); err != nil || r.Code != 0 {
+			return nil, fmt.Errorf("chaos: %v: %v %s", args, err, r)
+		}
+	}
+	cat, err := engines.Open(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer cat.Close()
 
 	// 1. Publish, a few messages per transaction, conversations interleaved.
-	want, err := publishAll(ctx, catalogPath, queue, cfg)
+	want, err := publishAll(ctx, cat, queue, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -152,6 +173,10 @@ func RunOutbox(ctx context.Context, cfg OutboxConfig) (*OutboxReport, error) {
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x0b0c))
 	drainArgs := []string{"messages", "drain", "--claim-ttl", cfg.ClaimTTL.String()}
 	for rep.Kills < cfg.Kills {
+		queuedBefore, sentBefore, err := progressOf(ctx, direct, cat, queue)
+		if err != nil {
+			return rep, err
+		}
 		p, err := off.Start(drainArgs...)
 		if err != nil {
 			return rep, err
@@ -177,16 +202,17 @@ func RunOutbox(ctx context.Context, cfg OutboxConfig) (*OutboxReport, error) {
 		}
 		r := p.Wait()
 		if !r.Killed {
-			cfg.Logf("chaos: outbox: the drain ended before its kill (exit %d); the outbox ran out", r.Code)
+			cfg.Logf("chaos: outbox: the drain ended before its kill (exit %d): %s", r.Code, tail(r.Stdout+r.Stderr))
 			break
 		}
 		rep.Kills++
-		unmarked, err := unmarkedOnQueue(ctx, direct, catalogPath, queue)
+		queuedAfter, sentAfter, err := progressOf(ctx, direct, cat, queue)
 		if err != nil {
 			return rep, err
 		}
+		unmarked := (queuedAfter - queuedBefore) - (sentAfter - sentBefore)
 		rep.Unmarked = append(rep.Unmarked, unmarked)
-		cfg.Logf("chaos: outbox: kill %d after %d queue requests: %d row(s) on the queue but not marked sent", rep.Kills, after, unmarked)
+		cfg.Logf("chaos: outbox: kill %d after %d queue requests: %d message(s) on the queue without their row marked sent", rep.Kills, after, unmarked)
 		time.Sleep(cfg.ClaimTTL) // the dead drainer's claims expire, as they would
 	}
 
@@ -208,7 +234,7 @@ func RunOutbox(ctx context.Context, cfg OutboxConfig) (*OutboxReport, error) {
 			})
 		}
 		wg.Wait()
-		pending, err := pendingRows(ctx, catalogPath)
+		pending, err := pendingRows(ctx, cat)
 		if err != nil {
 			return rep, err
 		}
@@ -232,12 +258,7 @@ func RunOutbox(ctx context.Context, cfg OutboxConfig) (*OutboxReport, error) {
 	return rep, checkQueue(ctx, direct, queue, want, rep)
 }
 
-func publishAll(ctx context.Context, path, queue string, cfg OutboxConfig) (map[string]published, error) {
-	cat, err := sqlite.Open(ctx, path, sqlite.Options{})
-	if err != nil {
-		return nil, err
-	}
-	defer cat.Close()
+func publishAll(ctx context.Context, cat catalog.Catalog, queue string, cfg OutboxConfig) (map[string]published, error) {
 	want := map[string]published{}
 	next := map[string]int64{}
 	for i := 0; i < cfg.Messages; {
@@ -263,57 +284,36 @@ func publishAll(ctx context.Context, path, queue string, cfg OutboxConfig) (map[
 	return want, nil
 }
 
-// pendingRows counts outbox rows not sent yet.
-func pendingRows(ctx context.Context, path string) (int64, error) {
-	cat, err := sqlite.Open(ctx, path, sqlite.Options{})
-	if err != nil {
-		return 0, err
-	}
-	defer cat.Close()
+// outboxCount adds up the rows in state.
+func outboxCount(ctx context.Context, cat catalog.Catalog, state catalog.OutboxState) (int64, error) {
 	cs, err := cat.OutboxStatus(ctx)
 	if err != nil {
 		return 0, err
 	}
 	var n int64
 	for _, c := range cs {
-		if c.State == catalog.OutboxPending {
+		if c.State == state {
 			n += c.Rows
 		}
 	}
 	return n, nil
 }
 
-// unmarkedOnQueue counts the messages visible on the queue whose outbox row
-// is still pending (peeked, so they stay): the window between a send and
-// its mark that a kill left open. Peek shows at most 32.
-func unmarkedOnQueue(ctx context.Context, b *broker.Client, path, queue string) (int, error) {
-	msgs, err := b.Peek(ctx, queue, 32)
+// pendingRows counts outbox rows not sent yet.
+func pendingRows(ctx context.Context, cat catalog.Catalog) (int64, error) {
+	return outboxCount(ctx, cat, catalog.OutboxPending)
+}
+
+// progressOf is the queue's message count and the outbox's sent rows.
+func progressOf(ctx context.Context, b *broker.Client, cat catalog.Catalog, queue string) (queued, sent int64, err error) {
+	if queued, err = b.Count(ctx, queue); errors.Is(err, broker.ErrNotFound) {
+		queued, err = 0, nil
+	}
 	if err != nil {
-		if errors.Is(err, broker.ErrNotFound) {
-			return 0, nil
-		}
-		return 0, err
+		return 0, 0, err
 	}
-	cat, err := sqlite.Open(ctx, path, sqlite.Options{})
-	if err != nil {
-		return 0, err
-	}
-	defer cat.Close()
-	var n int
-	for _, m := range msgs {
-		e, err := broker.ParseEvent(m.Body)
-		if err != nil {
-			return 0, err
-		}
-		var state string
-		if err := cat.SQL().QueryRowContext(ctx, "SELECT OutboxState FROM OffloadOutbox WHERE MessageId = ?", e.ID).Scan(&state); err != nil {
-			return 0, err
-		}
-		if state == string(catalog.OutboxPending) {
-			n++
-		}
-	}
-	return n, nil
+	sent, err = outboxCount(ctx, cat, catalog.OutboxSent)
+	return queued, sent, err
 }
 
 func checkQueue(ctx context.Context, b *broker.Client, queue string, want map[string]published, rep *OutboxReport) error {

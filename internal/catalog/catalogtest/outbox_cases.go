@@ -329,6 +329,14 @@ func testOutboxClaim(t *testing.T, e *env) {
 	if got := e.claimOutbox("A", later); len(got) != 0 {
 		t.Fatalf("A took back %+v", got)
 	}
+	// Listing renews the holder's claims: C cannot take them at the
+	// old expiry.
+	if got := e.claimOutbox("B", later.Add(50*time.Second)); len(got) != 3 {
+		t.Fatalf("B lists %d rows", len(got))
+	}
+	if got := e.claimOutbox("C", later.Add(61*time.Second)); len(got) != 0 {
+		t.Fatalf("C took rows whose claim B had renewed: %+v", got)
+	}
 	// Limit 0 only lists.
 	rows, err := e.cat.ClaimOutbox(e.ctx, catalog.ClaimOutboxParams{Token: "B", Now: later, Until: later.Add(time.Minute)})
 	wantOK(t, "list", err)
@@ -337,7 +345,7 @@ func testOutboxClaim(t *testing.T, e *env) {
 	}
 	// Unsequenced rows are never claimed.
 	e.publish(outboxQueue, "d", event("d1", 1))
-	if got := e.claimOutbox("C", later.Add(time.Hour)); len(got) != 3 || slices.ContainsFunc(got, func(r catalog.OutboxRow) bool { return r.MessageID == "d1" }) {
+	if got := e.claimOutbox("C", later.Add(3*time.Hour)); len(got) != 3 || slices.ContainsFunc(got, func(r catalog.OutboxRow) bool { return r.MessageID == "d1" }) {
 		t.Fatalf("C claimed %+v", got)
 	}
 }

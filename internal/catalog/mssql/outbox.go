@@ -238,6 +238,9 @@ WHERE OutboxId IN (`+up.list(targets)+`) AND OutboxState = N'pending' AND Sequen
 	if isDuplicateKey(err) {
 		return 0, fmt.Errorf("mssql: sequence outbox: another drainer took a number: %w", catalog.ErrConflict)
 	}
+	if isDeadlock(err) {
+		return 0, fmt.Errorf("mssql: sequence outbox: chosen as a deadlock victim against another drainer: %w", catalog.ErrConflict)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("mssql: sequence outbox: %w", err)
 	}
@@ -254,7 +257,19 @@ func isDuplicateKey(err error) bool {
 	return err != nil && strings.Contains(strings.ToLower(err.Error()), "duplicate key")
 }
 
-// ClaimOutbox implements catalog.Outbox.
+// isDeadlock reports error 1205: the statement was rolled back so that
+// another one could go on (two drainers' updates crossing). Nothing it did
+// remains; it may run again.
+func isDeadlock(err error) bool {
+	var me mssqldb.Error
+	if errors.As(err, &me) && me.Number == 1205 {
+		return true
+	}
+	return err != nil && strings.Contains(strings.ToLower(err.Error()), "deadlock")
+}
+
+// ClaimOutbox implements catalog.Outbox. A claim chosen as a deadlock
+// victim is ErrConflict: it changed nothing, and the next pass claims again.
 func (d *DB) ClaimOutbox(ctx context.Context, p catalog.ClaimOutboxParams) ([]catalog.OutboxRow, error) {
 	if err := dialect.CheckOutboxClaim(p); err != nil {
 		return nil, err
@@ -273,9 +288,16 @@ WHERE OutboxId IN (
     ORDER BY o.OutboxId)
   AND OutboxState = N'pending' AND (ClaimedUntil IS NULL OR ClaimedUntil <= @p3)`),
 			p.Token, dt2(p.Until), dt2(p.Now), p.Token, p.Limit)
+		if isDeadlock(err) {
+			return nil, fmt.Errorf("mssql: claim outbox: %w", catalog.ErrConflict)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("mssql: claim outbox: %w", err)
 		}
+	}
+	if _, err := d.db.ExecContext(ctx, d.q(`UPDATE dbo.OffloadOutbox SET ClaimedUntil = @p1
+WHERE ClaimToken = @p2 AND OutboxState = N'pending' AND ClaimedUntil < @p1`), dt2(p.Until), p.Token); err != nil {
+		return nil, fmt.Errorf("mssql: claim outbox: extend: %w", err)
 	}
 	rows, err := d.db.QueryContext(ctx, d.q(`SELECT `+outboxRowCols+`,
     (SELECT MIN(h.SequenceNumber) FROM dbo.OffloadOutbox AS h

@@ -212,6 +212,10 @@ WHERE OutboxId IN (
 			return nil, fmt.Errorf("sqlite: claim outbox: %w", err)
 		}
 	}
+	if _, err := d.db.ExecContext(ctx, `UPDATE OffloadOutbox SET ClaimedUntil = ?
+WHERE ClaimToken = ? AND OutboxState = 'pending' AND ClaimedUntil < ?`, until, p.Token, until); err != nil {
+		return nil, fmt.Errorf("sqlite: claim outbox: extend: %w", err)
+	}
 	rows, err := d.db.QueryContext(ctx, `SELECT `+outboxRowCols+`,
     (SELECT min(h.SequenceNumber) FROM OffloadOutbox AS h
      WHERE h.QueueName = o.QueueName AND h.ConversationId = o.ConversationId
