@@ -249,6 +249,7 @@ var targets = []target{
 		overs: []string{"TSQLRawUpload", "TSQLSelectRawPayload"}, metric: "MB/s", min: 0.85, ratioGoal: true},
 	{what: "T-SQL large payload migration peak RSS (MiB)", pkg: "tests", bench: "TSQLMigrateLargeRSS", metric: "peak-RSS-MiB", max: 128},
 	{what: "outbox drain vs raw SendMessage (msg/s)", pkg: "outbox", bench: "Drain", over: "RawSend", metric: "msg/s", min: 0.80, ratioGoal: true},
+	{what: "outbox drain on T-SQL vs raw SendMessage (msg/s)", pkg: "outbox", bench: "DrainTSQL", over: "RawSend", metric: "msg/s", min: 0.80, ratioGoal: true},
 	{what: "publish in the caller's transaction, p99 (ms)", pkg: "outbox", bench: "Publish", metric: "p99-ms", max: 10},
 }
 
