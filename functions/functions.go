@@ -17,6 +17,7 @@ import (
 	"github.com/hartonomous/offload/internal/config"
 	"github.com/hartonomous/offload/internal/files"
 	"github.com/hartonomous/offload/internal/models"
+	"github.com/hartonomous/offload/internal/outbox"
 	"github.com/hartonomous/offload/internal/publish"
 	"github.com/hartonomous/offload/internal/segments"
 	"github.com/hartonomous/offload/internal/server"
@@ -29,6 +30,7 @@ type Deps struct {
 	Models   *models.Service
 	Files    *files.Service
 	Publish  *publish.Service
+	Outbox   *outbox.Service
 	Logger   *slog.Logger
 	// Host is host.json as the Functions host applies it; its zero value
 	// (outside the host) keeps the queue function's plain behaviour.
@@ -53,6 +55,10 @@ func New(d Deps) server.Functions {
 	}
 	if d.Publish != nil {
 		fns.PublishMessage = d.Publish.Handler()
+	}
+	if d.Outbox != nil {
+		fns.DrainOutbox = DrainOutbox(d)
+		fns.DrainOutboxHTTP = DrainOutboxHTTP(d)
 	}
 	return fns
 }

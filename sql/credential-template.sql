@@ -1,5 +1,6 @@
 -- Offload: the DATABASE SCOPED CREDENTIAL that lets the file procedures
--- (file-procs.sql) and dbo.usp_PublishMessage call the Function App.
+-- (file-procs.sql) and dbo.usp_PublishMessageNow call the Function App
+-- (dbo.usp_PublishMessage, the transactional outbox, calls nothing).
 --
 -- This script is a template that Offload never runs: it holds a secret.
 -- Replace the <...> placeholders and $(FunctionUrl) (or run it with
@@ -20,7 +21,7 @@ IF NOT EXISTS (SELECT 1 FROM sys.symmetric_keys WHERE name = N'##MS_DatabaseMast
 GO
 
 -- 2a. Function key: the functions use authLevel "function"; the key (a
---     function key of Files/PublishMessage, or a host key) travels in the
+--     function key of Files/PublishMessage/DrainOutboxHttp, or a host key) travels in the
 --     x-functions-key header. Rotate with ALTER DATABASE SCOPED CREDENTIAL.
 CREATE DATABASE SCOPED CREDENTIAL [$(FunctionUrl)]
 WITH IDENTITY = 'HTTPEndpointHeaders',

@@ -1,9 +1,12 @@
 // Package sql holds the T-SQL scripts Offload ships for Azure SQL Database:
 // the file procedures replacing the SQL CLR functions (file-procs.sql),
-// dbo.usp_PublishMessage (publish-procs.sql) and the credential template
-// (credential-template.sql). internal/files renders the first two with the
-// Function App's URL (files.ProcsSQL); the template holds a secret and is
-// only ever run by hand.
+// dbo.usp_PublishMessage, the transactional outbox (publish-procs.sql, run
+// by `offload schema apply`: it needs no Function App),
+// dbo.usp_PublishMessageNow, the immediate publish over HTTP
+// (publish-now-procs.sql) and the credential template
+// (credential-template.sql). internal/files renders file-procs.sql and
+// publish-now-procs.sql with the Function App's URL (files.ProcsSQL); the
+// template holds a secret and is only ever run by hand.
 //
 // The scripts use sqlcmd variables ($(FunctionUrl), $(FunctionCredential)),
 // so they also run as they are with `sqlcmd -v`.
@@ -20,5 +23,6 @@ var Scripts embed.FS
 const (
 	FileProcs          = "file-procs.sql"
 	PublishProcs       = "publish-procs.sql"
+	PublishNowProcs    = "publish-now-procs.sql"
 	CredentialTemplate = "credential-template.sql"
 )

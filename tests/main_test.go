@@ -57,6 +57,7 @@ func newWorld(t *testing.T) *world {
 		"ATOMS_CONTAINER":       fmt.Sprintf("atoms-e2e-%d", n),
 		"SEGMENT_QUEUE":         fmt.Sprintf("segq-e2e-%d", n),
 		"VERIFY_SCHEDULE":       "0 */10 * * * *",
+		"OUTBOX_SCHEDULE":       "*/10 * * * * *",
 		"PUBLISH_QUEUES":        fmt.Sprintf("neo4j-sync-%d", n),
 		"FILES_ROOTS":           fmt.Sprintf(`D:\Models\=models-e2e-%d;D:\Repositories\Hartonomous\=repo-e2e-%d`, n, n),
 	}}

@@ -18,6 +18,7 @@ import (
 	"github.com/hartonomous/offload/internal/config"
 	"github.com/hartonomous/offload/internal/files"
 	"github.com/hartonomous/offload/internal/models"
+	"github.com/hartonomous/offload/internal/outbox"
 	"github.com/hartonomous/offload/internal/publish"
 	"github.com/hartonomous/offload/internal/segments"
 	"github.com/hartonomous/offload/internal/server"
@@ -30,6 +31,9 @@ type Tuning struct {
 	// ClaimTTL is how long a killed worker's claim on a segment blocks
 	// the others (segments.DefaultClaimTTL when zero).
 	ClaimTTL time.Duration
+	// OutboxClaimTTL is how long a killed drainer's claims on outbox rows
+	// hold them (outbox.DefaultClaimTTL when zero).
+	OutboxClaimTTL time.Duration
 }
 
 // App is a wired Offload.
@@ -45,6 +49,7 @@ type App struct {
 	Models   *models.Service
 	Files    *files.Service
 	Publish  *publish.Service
+	Outbox   *outbox.Service
 }
 
 // Open connects to the catalog and storage and builds the services. It does
@@ -94,6 +99,11 @@ func (a *App) withCatalog(cat catalog.Catalog, t Tuning) (*App, error) {
 	}
 	full.Models = models.New(models.Config{Blobs: a.Blobs, Catalog: cat, Container: a.Config.ModelsContainer,
 		BlockSize: t.BlockSize, Concurrency: t.Concurrency, Logger: a.Log})
+	if full.Outbox, err = outbox.New(outbox.Config{Catalog: cat, Sender: a.Broker,
+		Allowed: a.Config.PublishQueues, Retention: a.Config.OutboxRetention, ClaimTTL: t.OutboxClaimTTL, Logger: a.Log}); err != nil {
+		cat.Close()
+		return nil, err
+	}
 	return &full, nil
 }
 
@@ -116,7 +126,7 @@ func (a *App) Prepare(ctx context.Context) error {
 // services a holds: without a catalog, only Files and PublishMessage).
 func (a *App) Functions() server.Functions {
 	return functions.New(functions.Deps{Segments: a.Segments, Models: a.Models, Files: a.Files, Publish: a.Publish,
-		Logger: a.Log, Host: a.Host})
+		Outbox: a.Outbox, Logger: a.Log, Host: a.Host})
 }
 
 // Close releases the catalog.

@@ -301,6 +301,9 @@ type Catalog interface {
 	// RecordAtomVerified stores a model atom verification outcome.
 	RecordAtomVerified(ctx context.Context, p AtomVerifiedParams) error
 
+	// Outbox is the transactional outbox (outbox.go).
+	Outbox
+
 	// Seeder is for demo data and tests.
 	Seeder
 

@@ -92,6 +92,11 @@ func runCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 			return fmt.Errorf("schema: %w", err)
 		}
 		fmt.Fprintf(s.Stdout, "schema:   %d statement(s) applied on %s\n", len(stmts), a.Catalog.Dialect())
+		if pa, ok := a.Catalog.(catalog.ProcApplier); ok && !*dry {
+			if _, err := pa.ApplyProcs(ctx, catalog.ApplyParams{}); err != nil {
+				return fmt.Errorf("schema: %w", err)
+			}
+		}
 		if !*dry {
 			if err := a.Prepare(ctx); err != nil {
 				return err

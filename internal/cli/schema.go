@@ -18,7 +18,7 @@ type batchExecer interface {
 
 func schemaApplyCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 	dry := fs.Bool("dry-run", false, "print the statements without running them")
-	procs := fs.Bool("with-file-procs", false, "also create dbo.usp_* file procedures calling the Files function (Azure SQL only)")
+	procs := fs.Bool("with-file-procs", false, "also create the dbo.usp_* file procedures and dbo.usp_PublishMessageNow, which call the Function App (Azure SQL only)")
 	url := fs.String("function-url", "", "base URL of the Function App, e.g. https://myapp.azurewebsites.net (with --with-file-procs)")
 	cred := fs.String("credential", "", "DATABASE SCOPED CREDENTIAL name for the function URL (default: the function URL, as sp_invoke_external_rest_endpoint requires)")
 	return func(ctx context.Context, s *session, args []string) error {
@@ -51,6 +51,9 @@ func schemaApplyCmd(fs *flag.FlagSet) func(context.Context, *session, []string) 
 			fmt.Fprintf(s.Stdout, "%s;\n", st)
 		}
 		fmt.Fprintf(s.Stdout, "-- schema (%s): %s %d statement(s)\n", a.Catalog.Dialect(), verb, len(stmts))
+		if err := applyProcs(ctx, s, a.Catalog, *dry); err != nil {
+			return err
+		}
 		if !*procs {
 			return nil
 		}
@@ -70,6 +73,28 @@ func schemaApplyCmd(fs *flag.FlagSet) func(context.Context, *session, []string) 
 		fmt.Fprintf(s.Stdout, "-- file procedures: created %d batch(es)\n", len(batches))
 		return nil
 	}
+}
+
+// applyProcs (re)creates the procedures that need only the schema
+// (dbo.usp_PublishMessage, the outbox) on dialects that have procedures.
+func applyProcs(ctx context.Context, s *session, cat catalog.Catalog, dry bool) error {
+	pa, ok := cat.(catalog.ProcApplier)
+	if !ok {
+		return nil
+	}
+	batches, err := pa.ApplyProcs(ctx, catalog.ApplyParams{DryRun: dry})
+	if err != nil {
+		return err
+	}
+	if dry {
+		for _, b := range batches {
+			fmt.Fprintf(s.Stdout, "%s\nGO\n", b)
+		}
+		fmt.Fprintf(s.Stdout, "-- outbox procedure dbo.usp_PublishMessage: would run %d batch(es)\n", len(batches))
+		return nil
+	}
+	fmt.Fprintf(s.Stdout, "-- outbox procedure dbo.usp_PublishMessage: ran %d batch(es)\n", len(batches))
+	return nil
 }
 
 func schemaFinalizeCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {

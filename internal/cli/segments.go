@@ -252,14 +252,21 @@ func segStatusCmd(fs *flag.FlagSet) func(context.Context, *session, []string) er
 		if err != nil {
 			return err
 		}
-		st, err := a.Segments.Status(ctx)
+		st, err := functions.Status(ctx, functions.Deps{Segments: a.Segments, Outbox: a.Outbox})
 		if err != nil {
 			return err
 		}
 		if *asJSON {
 			printJSON(s, st)
 		} else {
-			printStatus(s, st)
+			printStatus(s, st.Status)
+			if ob := st.Outbox; ob != nil {
+				fmt.Fprintf(s.Stdout, "outbox: %d pending, %d sent, %d failed", ob.Pending, ob.Sent, ob.Failed)
+				if ob.OldestPendingAt != nil {
+					fmt.Fprintf(s.Stdout, ", oldest pending waiting %s", (time.Duration(ob.OldestPendingAgeSeconds) * time.Second).String())
+				}
+				fmt.Fprintln(s.Stdout, " (offload messages status)")
+			}
 		}
 		if st.Lost > 0 {
 			return fmt.Errorf("%d segment(s) LOST", st.Lost)

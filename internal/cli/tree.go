@@ -24,6 +24,10 @@ func tree() *command {
 				{name: "link", summary: "fill the Blob* columns of model atoms whose blob is proven", flags: modelsLinkCmd},
 				{name: "verify", summary: "check linked model atoms (exists, size, ETag; --rehash for SHA-256)", flags: modelsVerifyCmd},
 			}},
+			{name: "messages", summary: "the transactional outbox (dbo.OffloadOutbox → Storage Queues)", subs: []*command{
+				{name: "drain", summary: "send committed outbox messages to their queues, in order (--follow to keep going)", flags: messagesDrainCmd},
+				{name: "status", summary: "outbox messages pending, sent and failed, and the oldest one's age", flags: messagesStatusCmd},
+			}},
 			{name: "demo", summary: "demo data for the embedded catalog", subs: []*command{
 				{name: "seed", summary: "fill the embedded catalog with a Hartonomous-shaped demo data set", flags: demoSeedCmd},
 			}},

@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Setting names, exactly as CONTRACT §2 spells them.
@@ -26,9 +28,10 @@ const (
 	SettingTensors         = "TENSORS_CONTAINER"
 	SettingSegmentQueue    = "SEGMENT_QUEUE"
 	SettingVerifySchedule  = "VERIFY_SCHEDULE"
-	SettingOutboxSchedule  = "OUTBOX_SCHEDULE"
 	SettingFilesRoots      = "FILES_ROOTS"
 	SettingPublishQueues   = "PUBLISH_QUEUES"
+	SettingOutboxSchedule  = "OUTBOX_SCHEDULE"
+	SettingOutboxRetention = "OUTBOX_RETENTION"
 	SettingHandlerPort     = "FUNCTIONS_CUSTOMHANDLER_PORT"
 )
 
@@ -39,9 +42,10 @@ const (
 	DefaultTensorsContainer = "tensors"
 	DefaultSegmentQueue     = "segment-migration"
 	DefaultVerifySchedule   = "0 */10 * * * *"
-	DefaultOutboxSchedule   = "*/10 * * * * *"
 	DefaultFilesRoots       = `D:\Models\=models`
 	DefaultPublishQueues    = "neo4j-sync"
+	DefaultOutboxSchedule   = "*/10 * * * * *"
+	DefaultOutboxRetention  = "7d"
 )
 
 // Config is the typed form of every setting Offload reads.
@@ -60,10 +64,12 @@ type Config struct {
 	// trigger's queue name.
 	SegmentQueue   string
 	VerifySchedule string
-	// OutboxSchedule is the DrainOutbox timer's schedule.
-	OutboxSchedule string
 	FilesRoots     []Root
 	PublishQueues  []string
+	// OutboxSchedule is the DrainOutbox timer; OutboxRetention how long
+	// sent outbox rows are kept.
+	OutboxSchedule  string
+	OutboxRetention time.Duration
 
 	// HandlerPort is FUNCTIONS_CUSTOMHANDLER_PORT: set by the Functions host
 	// when it starts us as a custom handler, empty on the command line.
@@ -149,6 +155,9 @@ func Load(getenv Getenv) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", sc.name, err))
 		}
 	}
+	if c.OutboxRetention, err = ParseRetention(get(SettingOutboxRetention, DefaultOutboxRetention)); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", SettingOutboxRetention, err))
+	}
 	roots, err := ParseRoots(get(SettingFilesRoots, DefaultFilesRoots))
 	if err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", SettingFilesRoots, err))
@@ -196,6 +205,29 @@ func ValidQueueName(s string) error {
 		return fmt.Errorf("%q is not a valid queue name (3-63 lowercase letters, digits and single dashes)", s)
 	}
 	return nil
+}
+
+// ParseRetention reads a duration such as 7d, 36h, 90m or 1h30m (Go's
+// units plus d for days). It must be positive.
+func ParseRetention(s string) (time.Duration, error) {
+	t := strings.TrimSpace(s)
+	var d time.Duration
+	if days, ok := strings.CutSuffix(t, "d"); ok {
+		n, err := strconv.ParseFloat(days, 64)
+		if err != nil || n <= 0 || n > 36500 {
+			return 0, fmt.Errorf("%q is not a duration (e.g. 7d, 36h, 90m)", s)
+		}
+		d = time.Duration(n * float64(24*time.Hour))
+	} else {
+		var err error
+		if d, err = time.ParseDuration(t); err != nil {
+			return 0, fmt.Errorf("%q is not a duration (e.g. 7d, 36h, 90m)", s)
+		}
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%q must be longer than zero", s)
+	}
+	return d, nil
 }
 
 // SplitPairs splits "KEY=VALUE;KEY=VALUE" into trimmed pairs, skipping

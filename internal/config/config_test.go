@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func env(m map[string]string) Getenv { return func(k string) string { return m[k] } }
@@ -105,6 +106,37 @@ func TestRedacted(t *testing.T) {
 		out := Redacted(in)
 		if strings.Contains(out, leak) {
 			t.Errorf("Redacted(%q) = %q leaks", in, out)
+		}
+	}
+}
+
+func TestOutboxSettings(t *testing.T) {
+	base := map[string]string{SettingSQL: "sqlite:/tmp/x.db", SettingStorage: "UseDevelopmentStorage=true"}
+	c, err := Load(env(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.OutboxSchedule != "*/10 * * * * *" || c.OutboxRetention != 7*24*time.Hour {
+		t.Fatalf("outbox defaults: %q %s", c.OutboxSchedule, c.OutboxRetention)
+	}
+	base[SettingOutboxRetention] = "36h"
+	if c, err := Load(env(base)); err != nil || c.OutboxRetention != 36*time.Hour {
+		t.Fatalf("36h: %s, %v", c.OutboxRetention, err)
+	}
+	base[SettingOutboxRetention] = "0d"
+	base[SettingOutboxSchedule] = "often"
+	_, err = Load(env(base))
+	if err == nil || !strings.Contains(err.Error(), SettingOutboxRetention) || !strings.Contains(err.Error(), SettingOutboxSchedule) {
+		t.Fatalf("bad outbox settings: %v", err)
+	}
+	for in, want := range map[string]time.Duration{"7d": 7 * 24 * time.Hour, "0.5d": 12 * time.Hour, "90m": 90 * time.Minute, "1h30m": 90 * time.Minute} {
+		if d, err := ParseRetention(in); err != nil || d != want {
+			t.Errorf("ParseRetention(%q) = %s, %v", in, d, err)
+		}
+	}
+	for _, bad := range []string{"", "7", "-1h", "d", "7 days", "0s"} {
+		if _, err := ParseRetention(bad); err == nil {
+			t.Errorf("ParseRetention(%q) accepted", bad)
 		}
 	}
 }

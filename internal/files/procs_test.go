@@ -356,7 +356,7 @@ func TestProceduresRoundTrip(t *testing.T) {
 
 	for _, p := range append(append([]string(nil), ResponsePaths...), EntryPaths...) {
 		if p == "$.result.messageId" {
-			continue // usp_PublishMessage: internal/publish's tests
+			continue // usp_PublishMessageNow: internal/publish's tests
 		}
 		if !q.used[p] {
 			t.Errorf("no procedure emulator read %s", p)

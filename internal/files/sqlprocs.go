@@ -41,7 +41,7 @@ const (
 )
 
 // ProcsSQL renders the procedures of sql/file-procs.sql and
-// sql/publish-procs.sql for the Function App at functionURL (its base URL,
+// sql/publish-now-procs.sql (dbo.usp_PublishMessageNow) for the Function App at functionURL (its base URL,
 // e.g. https://myapp.azurewebsites.net), calling it through the DATABASE
 // SCOPED CREDENTIAL credentialName ("": the function URL itself, the usual
 // name, as sp_invoke_external_rest_endpoint matches credentials to URLs by
@@ -64,7 +64,7 @@ func ProcsSQL(functionURL, credentialName string) (string, error) {
 		}
 	}
 	var b strings.Builder
-	for _, name := range []string{sqlscripts.FileProcs, sqlscripts.PublishProcs} {
+	for _, name := range []string{sqlscripts.FileProcs, sqlscripts.PublishNowProcs} {
 		text, err := sqlscripts.Scripts.ReadFile(name)
 		if err != nil {
 			return "", fmt.Errorf("files: embedded %s: %w", name, err)

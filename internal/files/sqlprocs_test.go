@@ -31,7 +31,7 @@ func TestProcsSQL(t *testing.T) {
 		`(N'FunctionUrl', N'https://hartonomous-offload.azurewebsites.net')`,
 		`(N'FunctionCredential', N'https://hartonomous-offload.azurewebsites.net')`,
 		"ALTER PROCEDURE dbo.usp_OffloadInvoke",
-		"ALTER PROCEDURE dbo.usp_PublishMessage",
+		"ALTER PROCEDURE dbo.usp_PublishMessageNow",
 		"sys.sp_invoke_external_rest_endpoint",
 		"@timeout = 230",
 	} {
@@ -143,7 +143,7 @@ func TestBatches(t *testing.T) {
 // the JSON paths the shipped .sql files spell in step, both ways.
 func TestSQLPathsMatchScripts(t *testing.T) {
 	var text strings.Builder
-	for _, name := range []string{sqlscripts.FileProcs, sqlscripts.PublishProcs} {
+	for _, name := range []string{sqlscripts.FileProcs, sqlscripts.PublishNowProcs} {
 		b, err := sqlscripts.Scripts.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)

@@ -115,7 +115,7 @@ func TestPublishRoundTrip(t *testing.T) {
 		t.Fatalf("answer %s: %v", body, err)
 	}
 
-	// usp_PublishMessage reads the id with JSON_VALUE(@response,
+	// usp_PublishMessageNow reads the id with JSON_VALUE(@response,
 	// '$.result.messageId') from sp_invoke_external_rest_endpoint's wrapper.
 	const path = "$.result.messageId"
 	if !slices.Contains(files.ResponsePaths, path) {

@@ -47,7 +47,7 @@ func readJSON(t *testing.T, path string, v any) {
 // HTTP routes that are the paths the server serves.
 func TestFunctionJSON(t *testing.T) {
 	routes := server.Routes()
-	contract := []string{"MigrateSegment", "VerifySegments", "EnqueueSegments", "SegmentStatus", "Files", "PublishMessage"}
+	contract := []string{"MigrateSegment", "VerifySegments", "EnqueueSegments", "SegmentStatus", "Files", "PublishMessage", "DrainOutbox"}
 	for _, name := range contract {
 		if !slices.ContainsFunc(routes, func(r server.Route) bool { return r.Function == name }) {
 			t.Errorf("CONTRACT §3 function %s has no route", name)
@@ -92,7 +92,8 @@ func TestFunctionJSON(t *testing.T) {
 					t.Fatalf("queue bindings = %+v", fj.Bindings)
 				}
 			case server.TriggerTimer:
-				if len(fj.Bindings) != 1 || trig.Schedule != "%"+config.SettingVerifySchedule+"%" ||
+				schedule := map[string]string{"VerifySegments": config.SettingVerifySchedule, "DrainOutbox": config.SettingOutboxSchedule}[r.Function]
+				if len(fj.Bindings) != 1 || schedule == "" || trig.Schedule != "%"+schedule+"%" ||
 					trig.RunOnStartup == nil || *trig.RunOnStartup || trig.UseMonitor == nil || !*trig.UseMonitor {
 					t.Fatalf("timer bindings = %+v", fj.Bindings)
 				}

@@ -28,6 +28,8 @@ type Functions struct {
 	Files           echo.HandlerFunc // POST /api/files/:op
 	PublishMessage  echo.HandlerFunc // POST /api/messages/:queue
 	ReleaseSegments echo.HandlerFunc // POST /api/segments/release
+	DrainOutbox     TimerFunc        // POST /DrainOutbox (timer trigger, binding "timer")
+	DrainOutboxHTTP echo.HandlerFunc // POST /api/messages/drain
 }
 
 // handler is the Echo handler of route r: the function adapted to the
@@ -53,6 +55,12 @@ func (f Functions) handler(s *Server, r Route) echo.HandlerFunc {
 		h = f.PublishMessage
 	case "ReleaseSegments":
 		h = f.ReleaseSegments
+	case "DrainOutbox":
+		if f.DrainOutbox != nil {
+			h = s.timerInvocation(r, f.DrainOutbox)
+		}
+	case "DrainOutboxHttp":
+		h = f.DrainOutboxHTTP
 	}
 	return h
 }

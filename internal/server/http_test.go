@@ -38,6 +38,11 @@ func TestRoutesReachTheirFunction(t *testing.T) {
 		Files:           httpFn("Files"),
 		PublishMessage:  httpFn("PublishMessage"),
 		ReleaseSegments: httpFn("ReleaseSegments"),
+		DrainOutbox: func(ctx context.Context, _ hostproto.TimerInfo) error {
+			called = append(called, "DrainOutbox||"+server.InvocationID(ctx))
+			return nil
+		},
+		DrainOutboxHTTP: httpFn("DrainOutboxHttp"),
 	}
 	f := setup(t, fns, server.Config{})
 	for _, tc := range []struct {
@@ -51,6 +56,11 @@ func TestRoutesReachTheirFunction(t *testing.T) {
 		{http.MethodPost, "/api/files/read", `{"path":"D:\\Models\\a.gguf"}`, "Files|read|id"},
 		{http.MethodPost, "/api/messages/neo4j-sync", `{"a":1}`, "PublishMessage|neo4j-sync|id"},
 		{http.MethodPost, "/api/segments/release", `{}`, "ReleaseSegments||id"},
+		{http.MethodPost, "/DrainOutbox", timerPlain, "DrainOutbox||id"},
+		// A literal route wins over a parameter, in any case (ASP.NET).
+		{http.MethodPost, "/api/messages/drain", "", "DrainOutboxHttp||id"},
+		{http.MethodPost, "/api/messages/Drain", "", "DrainOutboxHttp||id"},
+		{http.MethodPost, "/api/messages/drainer", `{"a":1}`, "PublishMessage|drainer|id"},
 	} {
 		called = nil
 		rec := f.do(t, req{method: tc.method, path: tc.path, body: tc.body, invocationID: "id"})
@@ -62,8 +72,8 @@ func TestRoutesReachTheirFunction(t *testing.T) {
 			t.Errorf("%s %s called %q, want %q", tc.method, tc.path, called, tc.want)
 		}
 	}
-	if n := len(server.Routes()); n != 7 {
-		t.Fatalf("Routes() has %d routes; this test covers 7", n)
+	if n := len(server.Routes()); n != 9 {
+		t.Fatalf("Routes() has %d routes; this test covers 9", n)
 	}
 }
 

@@ -128,13 +128,16 @@ func NewLazy(cfg Config, p Provider) *Server {
 	s.e.GET("/", ready)
 	s.e.HEAD("/", ready)
 
+	handlers := make(map[string]echo.HandlerFunc, len(routes))
 	for _, r := range routes {
 		limit := r.BodyLimit
 		if limit == 0 {
 			limit = cfg.MaxInvocationBytes
 		}
-		h := s.observe(r, limitBody(r, limit, s.resolve(r)))
-		s.e.Add(r.Method, r.Path, h)
+		handlers[r.Function] = s.observe(r, limitBody(r, limit, s.resolve(r)))
+	}
+	for _, r := range routes {
+		s.e.Add(r.Method, r.Path, literalFirst(r, handlers))
 	}
 	return s
 }

@@ -104,6 +104,7 @@ func newApp(t *testing.T, edit map[string]any) *app {
 		"ATOMS_CONTAINER":          fmt.Sprintf("atoms-sim-%d", n),
 		"SEGMENT_QUEUE":            fmt.Sprintf("segq-sim-%d", n),
 		"VERIFY_SCHEDULE":          "0 0 0 1 1 *", // once a year: tests fire it
+		"OUTBOX_SCHEDULE":          "0 0 0 1 1 *",
 		"PUBLISH_QUEUES":           fmt.Sprintf("neo4j-sync-sim-%d", n),
 		"FILES_ROOTS":              fmt.Sprintf(`D:\Models\=models-sim-%d`, n),
 	}}

@@ -106,6 +106,7 @@ func startHandler(t *testing.T) *testenv.Handler {
 		"ATOMS_CONTAINER":       "atoms-load",
 		"SEGMENT_QUEUE":         "segq-load",
 		"VERIFY_SCHEDULE":       "0 */10 * * * *",
+		"OUTBOX_SCHEDULE":       "*/10 * * * * *",
 	}
 	// The handler logs every request on stdout: keep only stderr.
 	return testenv.StartHandler(t, testenv.HandlerConfig{Bin: binPath, Dir: dir, Env: env, DiscardStdout: true})

@@ -248,6 +248,9 @@ var targets = []target{
 	{what: "T-SQL migration (4 MiB chunks) vs slower of raw upload / SELECT RawPayload", pkg: "tests", bench: "TSQLMigrate/chunk=4MiB",
 		overs: []string{"TSQLRawUpload", "TSQLSelectRawPayload"}, metric: "MB/s", min: 0.85, ratioGoal: true},
 	{what: "T-SQL large payload migration peak RSS (MiB)", pkg: "tests", bench: "TSQLMigrateLargeRSS", metric: "peak-RSS-MiB", max: 128},
+	{what: "outbox drain vs raw SendMessage (msg/s)", pkg: "outbox", bench: "Drain", over: "RawSend", metric: "msg/s", min: 0.80, ratioGoal: true},
+	{what: "outbox drain on T-SQL vs raw SendMessage (msg/s)", pkg: "outbox", bench: "DrainTSQL", over: "RawSend", metric: "msg/s", min: 0.80, ratioGoal: true},
+	{what: "publish in the caller's transaction, p99 (ms)", pkg: "outbox", bench: "Publish", metric: "p99-ms", max: 10},
 }
 
 // printTargets prints each target whose benchmarks ran, with the value

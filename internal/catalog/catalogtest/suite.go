@@ -53,6 +53,9 @@ func Run(t *testing.T, open func(t *testing.T) catalog.Catalog) {
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, setup(t, open)) })
 	}
+	for _, tc := range outboxCases {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, setup(t, open)) })
+	}
 }
 
 // RunPayload runs the payload-reading cases only (a dialect's other read
@@ -96,6 +99,11 @@ func setup(t *testing.T, open func(t *testing.T) catalog.Catalog) *env {
 	cat := open(t)
 	if _, err := cat.Apply(ctx, catalog.ApplyParams{}); err != nil {
 		t.Fatalf("apply: %v", err)
+	}
+	if pa, ok := cat.(catalog.ProcApplier); ok {
+		if _, err := pa.ApplyProcs(ctx, catalog.ApplyParams{}); err != nil {
+			t.Fatalf("apply procedures: %v", err)
+		}
 	}
 	e := &env{t: t, ctx: ctx, cat: cat}
 	e.model, e.layer = e.newModel("model-a")

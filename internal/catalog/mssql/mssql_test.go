@@ -26,7 +26,7 @@ const dsnEnv = "MSSQL_TEST_DSN"
 
 // setupServer returns a connection to MSSQL_TEST_DSN and a fresh schema
 // holding the Hartonomous tables; both go away with the test.
-func setupServer(t *testing.T) (dsn, schema string, raw *sql.DB) {
+func setupServer(t testing.TB) (dsn, schema string, raw *sql.DB) {
 	t.Helper()
 	dsn = os.Getenv(dsnEnv)
 	if dsn == "" {
@@ -56,10 +56,13 @@ func setupServer(t *testing.T) (dsn, schema string, raw *sql.DB) {
 	return dsn, schema, raw
 }
 
-func dropSchema(t *testing.T, raw *sql.DB, schema string) {
+func dropSchema(t testing.TB, raw *sql.DB, schema string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for _, tbl := range []string{"Atoms", "LayerTensorSegments", "ModelLayers", "Models"} {
+	if _, err := raw.ExecContext(ctx, "DROP PROCEDURE IF EXISTS "+schema+".usp_PublishMessage"); err != nil {
+		t.Errorf("cleanup: drop %s.usp_PublishMessage: %v", schema, err)
+	}
+	for _, tbl := range []string{"OffloadOutbox", "Atoms", "LayerTensorSegments", "ModelLayers", "Models"} {
 		if _, err := raw.ExecContext(ctx, "DROP TABLE IF EXISTS "+schema+"."+tbl); err != nil {
 			t.Errorf("cleanup: drop %s.%s: %v", schema, tbl, err)
 		}
@@ -69,7 +72,7 @@ func dropSchema(t *testing.T, raw *sql.DB, schema string) {
 	}
 }
 
-func openServer(t *testing.T, opts ...Options) (*DB, *sql.DB, string) {
+func openServer(t testing.TB, opts ...Options) (*DB, *sql.DB, string) {
 	dsn, schema, raw := setupServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -220,7 +223,8 @@ func TestSchemaBatches(t *testing.T) {
 		if !guard.MatchString(b.cond) {
 			t.Errorf("%s: unguarded or unusual condition %q", b.file, b.cond)
 		}
-		if !strings.HasPrefix(b.stmt, "ALTER TABLE dbo.") && !strings.HasPrefix(b.stmt, "CREATE INDEX ") {
+		if !strings.HasPrefix(b.stmt, "ALTER TABLE dbo.") && !strings.HasPrefix(b.stmt, "CREATE INDEX ") &&
+			!strings.HasPrefix(b.stmt, "CREATE TABLE dbo.Offload") {
 			t.Errorf("%s: statement %q", b.file, b.stmt)
 		}
 	}

@@ -1,0 +1,447 @@
+package mssql
+
+import (
+	"context"
+	"database/sql"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/golang-sql/civil"
+	mssqldb "github.com/microsoft/go-mssqldb"
+
+	"github.com/hartonomous/offload/internal/catalog"
+	"github.com/hartonomous/offload/internal/catalog/internal/dialect"
+	sqlscripts "github.com/hartonomous/offload/sql"
+)
+
+// The outbox on SQL Server (schema/0003_offload_outbox.sql), with the rules
+// of catalog.Outbox. Every change is one statement; none depends on an
+// isolation level or a table hint for its correctness:
+//   - sequencing is one UPDATE per batch whose numbers the unique key
+//     (QueueName, ConversationId, SequenceNumber, SequenceSlot) protects:
+//     a number taken meanwhile fails the whole statement (ErrConflict);
+//   - claims are compare-and-set on the row, like segment claims;
+//   - a row is sent only while every earlier row of its conversation is
+//     sent, and "sent" is final, so a stale read can only hold a row back.
+// READPAST lets the drain step over rows of transactions still open (and
+// rows another drainer is changing) instead of waiting for them, on engines
+// that honour it; where it is ignored, committed-only reads give the same
+// order.
+
+var _ catalog.Outbox = (*DB)(nil)
+var _ catalog.ProcApplier = (*DB)(nil)
+
+//go:embed queries/outbox-status.sql
+var outboxStatusSQL string
+
+// dt2 is a non-NULL datetime2 parameter in UTC.
+func dt2(t time.Time) civil.DateTime { return civil.DateTimeOf(dialect.Time(t)) }
+
+// ApplyProcs implements catalog.ProcApplier: sql/publish-procs.sql, which
+// (re)creates dbo.usp_PublishMessage on the outbox table.
+func (d *DB) ApplyProcs(ctx context.Context, p catalog.ApplyParams) ([]string, error) {
+	text, err := sqlscripts.Scripts.ReadFile(sqlscripts.PublishProcs)
+	if err != nil {
+		return nil, fmt.Errorf("mssql: procedures: %w", err)
+	}
+	batches := splitBatches(withSchema(string(text), d.schema))
+	if p.DryRun {
+		return batches, nil
+	}
+	if err := d.ExecBatches(ctx, batches); err != nil {
+		return nil, fmt.Errorf("mssql: procedures (%s): %w", sqlscripts.PublishProcs, err)
+	}
+	d.log.Info("procedures applied", "dialect", "mssql", "script", sqlscripts.PublishProcs)
+	return batches, nil
+}
+
+// BeginPublish implements catalog.Outbox.
+func (d *DB) BeginPublish(ctx context.Context) (catalog.OutboxTx, error) {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("mssql: begin publish: %w", err)
+	}
+	return &publishTx{tx: tx, proc: d.q("dbo.usp_PublishMessage")}, nil
+}
+
+type publishTx struct {
+	tx   *sql.Tx
+	proc string
+}
+
+// Publish calls dbo.usp_PublishMessage in the transaction: the real
+// procedure, with its checks.
+func (t *publishTx) Publish(ctx context.Context, m catalog.OutboxMessage) (string, error) {
+	var id string
+	_, err := t.tx.ExecContext(ctx, t.proc,
+		sql.Named("Queue", m.Queue),
+		sql.Named("Message", m.Message),
+		sql.Named("MessageId", sql.Out{Dest: &id}),
+		sql.Named("ConversationId", m.ConversationID))
+	if err != nil {
+		return "", fmt.Errorf("mssql: publish to %q: %w", m.Queue, err)
+	}
+	return id, nil
+}
+
+func (t *publishTx) Commit() error {
+	if err := t.tx.Commit(); err != nil {
+		return fmt.Errorf("mssql: commit publish: %w", err)
+	}
+	return nil
+}
+
+func (t *publishTx) Rollback() error {
+	if err := t.tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		return fmt.Errorf("mssql: roll back publish: %w", err)
+	}
+	return nil
+}
+
+const outboxRowCols = `o.OutboxId, o.QueueName, o.ConversationId, o.MessageId, o.SequenceNumber, o.Attempts, o.CreatedAt`
+
+func scanOutboxRow(sc interface{ Scan(...any) error }, extra ...any) (catalog.OutboxRow, error) {
+	var r catalog.OutboxRow
+	var created sql.NullTime
+	err := sc.Scan(append([]any{&r.ID, &r.Queue, &r.ConversationID, &r.MessageID, &r.Sequence, &r.Attempts, &created}, extra...)...)
+	r.State, r.CreatedAt = catalog.OutboxPending, utc(created)
+	return r, err
+}
+
+// Unsequenced implements catalog.Outbox.
+func (d *DB) Unsequenced(ctx context.Context, limit int) ([]catalog.OutboxRow, error) {
+	rows, err := d.db.QueryContext(ctx, d.q(`SELECT TOP (@p1) `+outboxRowCols+`, o.Message
+FROM dbo.OffloadOutbox AS o WITH (READPAST)
+WHERE o.OutboxState = N'pending' AND o.SequenceNumber = 0
+ORDER BY o.OutboxId`), limit)
+	if err != nil {
+		return nil, fmt.Errorf("mssql: outbox unsequenced: %w", err)
+	}
+	defer rows.Close()
+	var out []catalog.OutboxRow
+	for rows.Next() {
+		var msg string
+		r, err := scanOutboxRow(rows, &msg)
+		if err != nil {
+			return nil, fmt.Errorf("mssql: outbox unsequenced: %w", err)
+		}
+		r.Message = msg
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// FailOutbox implements catalog.Outbox.
+func (d *DB) FailOutbox(ctx context.Context, fs []catalog.OutboxFailure, now time.Time) (int64, error) {
+	var total int64
+	for _, batch := range dialect.Chunks(fs, dialect.OutboxBatch) {
+		var p params
+		var cases strings.Builder
+		ids := make([]any, len(batch))
+		for i, f := range batch {
+			fmt.Fprintf(&cases, " WHEN %s THEN %s", p.add(f.ID), p.add(dialect.Truncate(f.Reason, dialect.MaxErrorLen)))
+			ids[i] = f.ID
+		}
+		n, err := affected(d.db.ExecContext(ctx, d.q(`
+UPDATE dbo.OffloadOutbox SET OutboxState = N'failed', LastError = CASE OutboxId`+cases.String()+` END,
+  ClaimToken = NULL, ClaimedUntil = NULL
+WHERE OutboxId IN (`+p.list(ids)+`) AND OutboxState = N'pending' AND SequenceNumber = 0`), p.args...))
+		if err != nil {
+			return total, fmt.Errorf("mssql: outbox fail: %w", err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// SequenceOutbox implements catalog.Outbox: one read of the rows still
+// unsequenced with their conversation's highest number (read over the
+// sequenced rows only, SequenceNumber > 0, so that a caller's uncommitted
+// row, at 0, never makes the read wait for its transaction), then one UPDATE
+// that gives each its number and claims it. Numbers are planned from the
+// read; if another drainer took one of them meanwhile, the unique key fails
+// the UPDATE whole and nothing changes (ErrConflict). A planned row that
+// another drainer sequenced meanwhile is skipped by the UPDATE's own
+// condition, and the numbers after it still follow the highest one without
+// a gap: a number below it would collide.
+func (d *DB) SequenceOutbox(ctx context.Context, p catalog.SequenceParams) (int64, error) {
+	if err := dialect.CheckSequence(p); err != nil {
+		return 0, err
+	}
+	if len(p.IDs) == 0 {
+		return 0, nil
+	}
+	var rp params
+	ids := make([]any, len(p.IDs))
+	for i, id := range p.IDs {
+		ids[i] = id
+	}
+	rows, err := d.db.QueryContext(ctx, d.q(`
+SELECT r.OutboxId, r.QueueName, r.ConversationId,
+       ISNULL((SELECT MAX(m.SequenceNumber) FROM dbo.OffloadOutbox AS m
+        WHERE m.QueueName = r.QueueName AND m.ConversationId = r.ConversationId AND m.SequenceNumber > 0), 0)
+FROM dbo.OffloadOutbox AS r
+WHERE r.OutboxId IN (`+rp.list(ids)+`) AND r.OutboxState = N'pending' AND r.SequenceNumber = 0`), rp.args...)
+	if err != nil {
+		return 0, fmt.Errorf("mssql: sequence outbox: %w", err)
+	}
+	type plan struct {
+		conv catalog.Conversation
+		max  int64
+	}
+	found := map[int64]plan{}
+	for rows.Next() {
+		var id, max int64
+		var conv catalog.Conversation
+		if err := rows.Scan(&id, &conv.Queue, &conv.ID, &max); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("mssql: sequence outbox: %w", err)
+		}
+		found[id] = plan{conv, max}
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return 0, fmt.Errorf("mssql: sequence outbox: %w", err)
+	}
+	if len(found) == 0 {
+		return 0, nil
+	}
+
+	next := map[catalog.Conversation]int64{}
+	var up params
+	var cases strings.Builder
+	var targets []any
+	for _, id := range p.IDs { // the caller's order is the sequence order
+		pl, ok := found[id]
+		if !ok {
+			continue
+		}
+		seq, seen := next[pl.conv]
+		if !seen {
+			seq = pl.max
+		}
+		seq++
+		next[pl.conv] = seq
+		fmt.Fprintf(&cases, " WHEN %s THEN %s", up.add(id), up.add(seq))
+		targets = append(targets, id)
+	}
+	now, token, until := up.add(dt2(p.Now)), up.add(p.Token), up.add(dt2(p.Until))
+	n, err := affected(d.db.ExecContext(ctx, d.q(`
+UPDATE dbo.OffloadOutbox SET SequenceNumber = CASE OutboxId`+cases.String()+` END,
+  SequenceSlot = CONVERT(uniqueidentifier, '00000000-0000-0000-0000-000000000000'),
+  SequencedAt = `+now+`, ClaimToken = `+token+`, ClaimedUntil = `+until+`
+WHERE OutboxId IN (`+up.list(targets)+`) AND OutboxState = N'pending' AND SequenceNumber = 0`), up.args...))
+	if isDuplicateKey(err) {
+		return 0, fmt.Errorf("mssql: sequence outbox: another drainer took a number: %w", catalog.ErrConflict)
+	}
+	if isDeadlock(err) {
+		return 0, fmt.Errorf("mssql: sequence outbox: chosen as a deadlock victim against another drainer: %w", catalog.ErrConflict)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("mssql: sequence outbox: %w", err)
+	}
+	return n, nil
+}
+
+// isDuplicateKey reports a unique key violation (2627 constraint, 2601
+// index).
+func isDuplicateKey(err error) bool {
+	var me mssqldb.Error
+	if errors.As(err, &me) && (me.Number == 2627 || me.Number == 2601) {
+		return true
+	}
+	return err != nil && strings.Contains(strings.ToLower(err.Error()), "duplicate key")
+}
+
+// isDeadlock reports error 1205: the statement was rolled back so that
+// another one could go on (two drainers' updates crossing). Nothing it did
+// remains; it may run again.
+func isDeadlock(err error) bool {
+	var me mssqldb.Error
+	if errors.As(err, &me) && me.Number == 1205 {
+		return true
+	}
+	return err != nil && strings.Contains(strings.ToLower(err.Error()), "deadlock")
+}
+
+// ClaimOutbox implements catalog.Outbox. A claim chosen as a deadlock
+// victim is ErrConflict: it changed nothing, and the next pass claims again.
+func (d *DB) ClaimOutbox(ctx context.Context, p catalog.ClaimOutboxParams) ([]catalog.OutboxRow, error) {
+	if err := dialect.CheckOutboxClaim(p); err != nil {
+		return nil, err
+	}
+	if p.Limit > 0 {
+		_, err := d.db.ExecContext(ctx, d.q(`
+UPDATE dbo.OffloadOutbox SET ClaimToken = @p1, ClaimedUntil = @p2
+WHERE OutboxId IN (
+    SELECT TOP (@p5) o.OutboxId FROM dbo.OffloadOutbox AS o WITH (READPAST)
+    WHERE o.OutboxState = N'pending' AND o.SequenceNumber > 0
+      AND (o.ClaimedUntil IS NULL OR o.ClaimedUntil <= @p3)
+      AND NOT EXISTS (SELECT 1 FROM dbo.OffloadOutbox AS e
+          WHERE e.QueueName = o.QueueName AND e.ConversationId = o.ConversationId
+            AND e.OutboxState = N'pending' AND e.SequenceNumber > 0 AND e.SequenceNumber < o.SequenceNumber
+            AND e.ClaimedUntil > @p3 AND (e.ClaimToken IS NULL OR e.ClaimToken <> @p4))
+    ORDER BY o.OutboxId)
+  AND OutboxState = N'pending' AND (ClaimedUntil IS NULL OR ClaimedUntil <= @p3)`),
+			p.Token, dt2(p.Until), dt2(p.Now), p.Token, p.Limit)
+		if isDeadlock(err) {
+			return nil, fmt.Errorf("mssql: claim outbox: %w", catalog.ErrConflict)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("mssql: claim outbox: %w", err)
+		}
+	}
+	if _, err := d.db.ExecContext(ctx, d.q(`UPDATE dbo.OffloadOutbox SET ClaimedUntil = @p1
+WHERE ClaimToken = @p2 AND OutboxState = N'pending' AND ClaimedUntil < @p1`), dt2(p.Until), p.Token); err != nil {
+		return nil, fmt.Errorf("mssql: claim outbox: extend: %w", err)
+	}
+	rows, err := d.db.QueryContext(ctx, d.q(`SELECT `+outboxRowCols+`,
+    (SELECT MIN(h.SequenceNumber) FROM dbo.OffloadOutbox AS h
+     WHERE h.QueueName = o.QueueName AND h.ConversationId = o.ConversationId
+       AND h.OutboxState = N'pending' AND h.SequenceNumber > 0)
+FROM dbo.OffloadOutbox AS o
+WHERE o.ClaimToken = @p1 AND o.OutboxState = N'pending' AND o.SequenceNumber > 0
+ORDER BY o.QueueName, o.ConversationId, o.SequenceNumber`), p.Token)
+	if err != nil {
+		return nil, fmt.Errorf("mssql: claim outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []catalog.OutboxRow
+	for rows.Next() {
+		var head int64
+		r, err := scanOutboxRow(rows, &head)
+		if err != nil {
+			return nil, fmt.Errorf("mssql: claim outbox: %w", err)
+		}
+		r.Head = head
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// OutboxMessages implements catalog.Outbox.
+func (d *DB) OutboxMessages(ctx context.Context, ids []int64) (map[int64]string, error) {
+	out := make(map[int64]string, len(ids))
+	for _, batch := range dialect.Batches(ids, dialect.OutboxBatch) {
+		var p params
+		rows, err := d.db.QueryContext(ctx, d.q("SELECT OutboxId, Message FROM dbo.OffloadOutbox WHERE OutboxId IN ("+p.list(anys(batch))+")"), p.args...)
+		if err != nil {
+			return nil, fmt.Errorf("mssql: outbox messages: %w", err)
+		}
+		for rows.Next() {
+			var id int64
+			var msg string
+			if err := rows.Scan(&id, &msg); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("mssql: outbox messages: %w", err)
+			}
+			out[id] = msg
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("mssql: outbox messages: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// MarkOutboxSent implements catalog.Outbox.
+func (d *DB) MarkOutboxSent(ctx context.Context, token string, sent []catalog.OutboxSentRow, now time.Time) (int64, error) {
+	var total int64
+	for _, batch := range dialect.Chunks(sent, dialect.OutboxBatch) {
+		var p params
+		var cases strings.Builder
+		ids := make([]any, len(batch))
+		for i, s := range batch {
+			fmt.Fprintf(&cases, " WHEN %s THEN %s", p.add(s.ID), p.add(s.QueueMessageID))
+			ids[i] = s.ID
+		}
+		at, tok := p.add(dt2(now)), p.add(token)
+		n, err := affected(d.db.ExecContext(ctx, d.q(`
+UPDATE dbo.OffloadOutbox SET OutboxState = N'sent', SentAt = `+at+`, QueueMessageId = CASE OutboxId`+cases.String()+` END,
+  ClaimToken = NULL, ClaimedUntil = NULL, LastError = NULL
+WHERE OutboxId IN (`+p.list(ids)+`) AND ClaimToken = `+tok+` AND OutboxState = N'pending'`), p.args...))
+		if err != nil {
+			return total, fmt.Errorf("mssql: mark outbox sent: %w", err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// RetryOutbox implements catalog.Outbox.
+func (d *DB) RetryOutbox(ctx context.Context, r catalog.OutboxRetry) error {
+	_, err := d.db.ExecContext(ctx, d.q(`
+UPDATE dbo.OffloadOutbox SET Attempts = Attempts + 1, LastError = @p1, ClaimToken = NULL, ClaimedUntil = @p2
+WHERE OutboxId = @p3 AND ClaimToken = @p4 AND OutboxState = N'pending'`),
+		dialect.Truncate(r.Error, dialect.MaxErrorLen), dt2(r.RetryAt), r.ID, r.Token)
+	if err != nil {
+		return fmt.Errorf("mssql: retry outbox %d: %w", r.ID, err)
+	}
+	return nil
+}
+
+// ReleaseOutbox implements catalog.Outbox.
+func (d *DB) ReleaseOutbox(ctx context.Context, token string, ids []int64) error {
+	for _, batch := range dialect.Batches(ids, dialect.OutboxBatch) {
+		var p params
+		in := p.list(anys(batch))
+		_, err := d.db.ExecContext(ctx, d.q("UPDATE dbo.OffloadOutbox SET ClaimToken = NULL, ClaimedUntil = NULL WHERE OutboxId IN ("+
+			in+") AND ClaimToken = "+p.add(token)), p.args...)
+		if err != nil {
+			return fmt.Errorf("mssql: release outbox: %w", err)
+		}
+	}
+	return nil
+}
+
+// PurgeOutbox implements catalog.Outbox.
+func (d *DB) PurgeOutbox(ctx context.Context, before time.Time, limit int) (int64, error) {
+	n, err := affected(d.db.ExecContext(ctx, d.q(`
+DELETE FROM dbo.OffloadOutbox WHERE OutboxId IN (
+    SELECT TOP (@p2) o.OutboxId FROM dbo.OffloadOutbox AS o
+    WHERE o.OutboxState = N'sent' AND o.SentAt < @p1
+      AND EXISTS (SELECT 1 FROM dbo.OffloadOutbox AS n
+          WHERE n.QueueName = o.QueueName AND n.ConversationId = o.ConversationId AND n.SequenceNumber > o.SequenceNumber)
+    ORDER BY o.OutboxId)`), dt2(before), limit))
+	if err != nil {
+		return 0, fmt.Errorf("mssql: purge outbox: %w", err)
+	}
+	return n, nil
+}
+
+// OutboxStatus implements catalog.Outbox with queries/outbox-status.sql,
+// the query the README gives DBAs.
+func (d *DB) OutboxStatus(ctx context.Context) ([]catalog.OutboxCount, error) {
+	rows, err := d.db.QueryContext(ctx, d.q(outboxStatusSQL))
+	if err != nil {
+		return nil, fmt.Errorf("mssql: outbox status: %w", err)
+	}
+	defer rows.Close()
+	var out []catalog.OutboxCount
+	for rows.Next() {
+		var c catalog.OutboxCount
+		var state string
+		var oldest sql.NullTime
+		var age sql.NullInt64
+		if err := rows.Scan(&c.Queue, &state, &c.Rows, &oldest, &age); err != nil {
+			return nil, fmt.Errorf("mssql: outbox status: %w", err)
+		}
+		c.State, c.Oldest = catalog.OutboxState(state), utc(oldest)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func anys(ids []int64) []any {
+	out := make([]any, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
+}

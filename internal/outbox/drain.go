@@ -1,0 +1,475 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hartonomous/offload/internal/catalog"
+)
+
+// DrainParams bound one Drain. Zero values take the defaults.
+type DrainParams struct {
+	// Budget: no pass starts after it (DefaultBudget).
+	Budget time.Duration
+	// DryRun reads and checks, and changes nothing: no sequence, no send.
+	DryRun bool
+}
+
+// DrainResult is what a Drain did.
+type DrainResult struct {
+	Passes int   `json:"passes"`
+	Sent   int64 `json:"sent"`
+	// Failed rows were marked failed (never sendable) in this drain.
+	Failed int64 `json:"failed"`
+	// Retried counts sends that failed and were put in back-off.
+	Retried int64 `json:"retried"`
+	Purged  int64 `json:"purged"`
+	// Failures are the reasons of the rows failed (at most 20).
+	Failures []string `json:"failures,omitempty"`
+	DryRun   bool     `json:"dryRun,omitempty"`
+	// WouldSend / WouldFail: a dry run's verdict on the pending rows it
+	// read (at most one batch of unsequenced rows, plus every sequenced
+	// one).
+	WouldSend int64 `json:"wouldSend,omitempty"`
+	WouldFail int64 `json:"wouldFail,omitempty"`
+}
+
+const maxFailures = 20
+
+func (r *DrainResult) add(p passResult) {
+	r.Passes++
+	r.Sent += p.sent
+	r.Failed += int64(len(p.failures))
+	r.Retried += p.retried
+	r.Purged += p.purged
+	for _, f := range p.failures {
+		if len(r.Failures) < maxFailures {
+			r.Failures = append(r.Failures, f)
+		}
+	}
+}
+
+// Drain runs passes until one finds nothing more it can do now (the outbox
+// is empty, or what is left is held by other drainers or in back-off), or
+// the budget is spent. An error stops it; what was sent before stays sent.
+func (s *Service) Drain(ctx context.Context, p DrainParams) (DrainResult, error) {
+	if p.Budget <= 0 {
+		p.Budget = DefaultBudget
+	}
+	if p.DryRun {
+		return s.dryRun(ctx)
+	}
+	var res DrainResult
+	end := time.Now().Add(p.Budget)
+	for time.Now().Before(end) && ctx.Err() == nil {
+		pr, err := s.pass(ctx)
+		res.add(pr)
+		if err != nil {
+			return res, err
+		}
+		if !pr.progress() {
+			break
+		}
+	}
+	if res.Sent+res.Failed+res.Retried > 0 {
+		s.log.Info("outbox drained", "passes", res.Passes, "sent", res.Sent, "failed", res.Failed, "retried", res.Retried, "purged", res.Purged)
+	}
+	return res, ctx.Err()
+}
+
+// FollowParams configure Follow.
+type FollowParams struct {
+	// PollMin and PollMax bound the wait between drains while the outbox
+	// is idle (100ms .. 2s).
+	PollMin, PollMax time.Duration
+	// Report receives each drain that did something (nil: none).
+	Report func(DrainResult)
+}
+
+// Follow drains until ctx is done, polling with back-off while idle. Errors
+// are logged and retried after the longest poll.
+func (s *Service) Follow(ctx context.Context, p FollowParams) error {
+	if p.PollMin <= 0 {
+		p.PollMin = 100 * time.Millisecond
+	}
+	if p.PollMax < p.PollMin {
+		p.PollMax = max(2*time.Second, p.PollMin)
+	}
+	wait := p.PollMin
+	for {
+		res, err := s.Drain(ctx, DrainParams{})
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			s.log.Warn("outbox drain failed; retrying", "err", err)
+			wait = p.PollMax
+		case res.Sent+res.Failed+res.Retried > 0:
+			if p.Report != nil {
+				p.Report(res)
+			}
+			wait = p.PollMin
+		default:
+			wait = min(wait*2, p.PollMax)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+type passResult struct {
+	sequenced, sent, retried, purged int64
+	failures                         []string
+}
+
+// progress reports whether the pass changed anything: another pass may
+// find more.
+func (p passResult) progress() bool {
+	return p.sequenced+p.sent+p.retried > 0 || len(p.failures) > 0
+}
+
+// pass is one sequence-claim-send-mark round (see the package comment).
+func (s *Service) pass(ctx context.Context) (passResult, error) {
+	var pr passResult
+	token := newToken()
+	now := s.now()
+	until := now.Add(s.cfg.ClaimTTL)
+	cat := s.cfg.Catalog
+
+	// 1. Sequence what became visible, failing what can never be sent.
+	fresh, err := cat.Unsequenced(ctx, s.cfg.Batch)
+	if err != nil {
+		return pr, fmt.Errorf("outbox: %w", err)
+	}
+	bodies := make(map[int64]string, len(fresh))
+	var good []int64
+	var bad []catalog.OutboxFailure
+	for _, r := range fresh {
+		if reason := s.check(r); reason != "" {
+			bad = append(bad, catalog.OutboxFailure{ID: r.ID, Reason: reason})
+			continue
+		}
+		good = append(good, r.ID)
+		bodies[r.ID] = r.Message
+	}
+	if len(bad) > 0 {
+		if _, err := cat.FailOutbox(ctx, bad, now); err != nil {
+			return pr, fmt.Errorf("outbox: %w", err)
+		}
+		for _, f := range bad {
+			s.log.Warn("outbox message failed for good", "outboxId", f.ID, "reason", f.Reason)
+			pr.failures = append(pr.failures, fmt.Sprintf("outbox row %d: %s", f.ID, f.Reason))
+		}
+	}
+	if len(good) > 0 {
+		n, err := cat.SequenceOutbox(ctx, catalog.SequenceParams{IDs: good, Token: token, Now: now, Until: until})
+		switch {
+		case errors.Is(err, catalog.ErrConflict):
+			s.log.Info("outbox: another drainer sequenced at the same time; the next pass reads again")
+		case err != nil:
+			return pr, fmt.Errorf("outbox: %w", err)
+		}
+		pr.sequenced = n
+	}
+
+	// 2. Claim what earlier passes left, and list everything this pass
+	//    holds, with every claim renewed from now: however long step 1
+	//    took, the sends get half a ClaimTTL.
+	now = s.now()
+	until = now.Add(s.cfg.ClaimTTL)
+	// A claim that lost a race with another drainer (a deadlock victim on
+	// SQL Server) changed nothing: try again at once, a few times.
+	var held []catalog.OutboxRow
+	for try := 1; ; try++ {
+		held, err = cat.ClaimOutbox(ctx, catalog.ClaimOutboxParams{Token: token, Now: now, Until: until,
+			Limit: max(0, s.cfg.Batch-int(pr.sequenced))})
+		if !errors.Is(err, catalog.ErrConflict) || try == 3 {
+			break
+		}
+	}
+	if errors.Is(err, catalog.ErrConflict) {
+		s.log.Info("outbox: claims kept losing races with another drainer; this pass's rows wait for their claims to expire", "err", err)
+		return pr, nil
+	}
+	if err != nil {
+		return pr, fmt.Errorf("outbox: %w", err)
+	}
+	if len(held) == 0 {
+		return pr, s.maybePurge(ctx, &pr)
+	}
+	var need []int64
+	for _, r := range held {
+		if _, ok := bodies[r.ID]; !ok {
+			need = append(need, r.ID)
+		}
+	}
+	if len(need) > 0 {
+		more, err := cat.OutboxMessages(ctx, need)
+		if err != nil {
+			s.release(token, rowIDs(held))
+			return pr, fmt.Errorf("outbox: %w", err)
+		}
+		for id, m := range more {
+			bodies[id] = m
+		}
+	}
+
+	// 3. Each conversation's run: the held rows that follow its head
+	//    without a gap. Rows behind a gap (the head is another drainer's,
+	//    or in back-off) go back at once.
+	runs, rest := runsOf(held)
+	if len(rest) > 0 {
+		s.release(token, rest)
+	}
+	sr := s.sendRuns(ctx, token, runs, bodies, now.Add(s.cfg.ClaimTTL/2))
+	if sr.sent+sr.retried == 0 && len(runs) > 0 && sr.err == nil {
+		s.log.Warn("outbox: a pass held sendable rows but sent none before half its claim time; ClaimTTL may be too short for this catalog",
+			"claimTTL", s.cfg.ClaimTTL.String(), "rows", len(held))
+	}
+	pr.sent, pr.retried = sr.sent, sr.retried
+	if sr.err != nil {
+		return pr, sr.err
+	}
+	return pr, s.maybePurge(ctx, &pr)
+}
+
+// runsOf splits claimed rows (ordered by conversation and sequence) into
+// the runs that may be sent and the ids to release.
+func runsOf(held []catalog.OutboxRow) (runs [][]catalog.OutboxRow, rest []int64) {
+	for i := 0; i < len(held); {
+		j := i
+		for j < len(held) && held[j].Conversation() == held[i].Conversation() {
+			j++
+		}
+		conv := held[i:j]
+		k := 0
+		for k < len(conv) && conv[k].Sequence == conv[0].Head+int64(k) {
+			k++
+		}
+		if k > 0 {
+			runs = append(runs, conv[:k])
+		}
+		rest = append(rest, rowIDs(conv[k:])...)
+		i = j
+	}
+	return runs, rest
+}
+
+func rowIDs(rows []catalog.OutboxRow) []int64 {
+	out := make([]int64, len(rows))
+	for i, r := range rows {
+		out[i] = r.ID
+	}
+	return out
+}
+
+// release drops claims without the caller's context: a cancelled drain
+// must still let go of its rows (they would wait for ClaimTTL otherwise).
+func (s *Service) release(token string, ids []int64) {
+	if len(ids) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.cfg.Catalog.ReleaseOutbox(ctx, token, ids); err != nil {
+		s.log.Warn("outbox: could not release claims; they expire on their own", "rows", len(ids), "err", err)
+	}
+}
+
+type sendResult struct {
+	sent, retried int64
+	err           error
+}
+
+// markEvery is how many accepted rows are marked sent in one statement
+// while a pass runs (the rest at its end): it bounds the re-sends after a
+// crash without a round trip per message.
+const markEvery = 100
+
+// sendRuns sends the runs, Concurrency conversations at a time, each run in
+// order, and marks what the queue accepted. No send starts after stopAt.
+func (s *Service) sendRuns(ctx context.Context, token string, runs [][]catalog.OutboxRow, bodies map[int64]string, stopAt time.Time) sendResult {
+	var (
+		mu      sync.Mutex
+		res     sendResult
+		acks    []catalog.OutboxSentRow
+		unsent  []int64
+		crashed bool
+	)
+	flush := func(force bool) error {
+		mu.Lock()
+		if len(acks) == 0 || (!force && len(acks) < markEvery) {
+			mu.Unlock()
+			return nil
+		}
+		batch := acks
+		acks = nil
+		mu.Unlock()
+		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		n, err := s.cfg.Catalog.MarkOutboxSent(mctx, token, batch, s.now())
+		if err != nil {
+			return fmt.Errorf("outbox: %w", err)
+		}
+		if n < int64(len(batch)) {
+			s.log.Warn("outbox: claims lost before their rows were marked sent; another drainer sends them again (same id and sequence)",
+				"rows", int64(len(batch))-n)
+		}
+		mu.Lock()
+		res.sent += n
+		mu.Unlock()
+		return nil
+	}
+
+	sem := make(chan struct{}, s.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for _, run := range runs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			for i, row := range run {
+				mu.Lock()
+				stop := crashed || res.err != nil
+				mu.Unlock()
+				if stop || ctx.Err() != nil || !s.now().Before(stopAt) {
+					mu.Lock()
+					unsent = append(unsent, rowIDs(run[i:])...)
+					mu.Unlock()
+					return
+				}
+				qid, err := s.send(ctx, row, bodies[row.ID])
+				if err != nil {
+					s.log.Warn("outbox: send failed; the conversation waits for the retry", "outboxId", row.ID,
+						"queue", row.Queue, "attempts", row.Attempts+1, "err", err)
+					rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+					rerr := s.cfg.Catalog.RetryOutbox(rctx, catalog.OutboxRetry{ID: row.ID, Token: token,
+						Error: err.Error(), RetryAt: s.now().Add(s.backoff(row.Attempts + 1))})
+					cancel()
+					mu.Lock()
+					res.retried++
+					if rerr != nil && res.err == nil {
+						res.err = fmt.Errorf("outbox: %w", rerr)
+					}
+					unsent = append(unsent, rowIDs(run[i+1:])...)
+					mu.Unlock()
+					return
+				}
+				if h := s.cfg.Hooks.AfterSend; h != nil {
+					if err := h(row); err != nil {
+						mu.Lock()
+						crashed = true
+						mu.Unlock()
+						return
+					}
+				}
+				mu.Lock()
+				acks = append(acks, catalog.OutboxSentRow{ID: row.ID, QueueMessageID: qid})
+				mu.Unlock()
+				if err := flush(false); err != nil {
+					mu.Lock()
+					if res.err == nil {
+						res.err = err
+					}
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if crashed {
+		res.err = errCrash
+		return res // a crash marks and releases nothing
+	}
+	if err := flush(true); err != nil && res.err == nil {
+		res.err = err
+	}
+	s.release(token, unsent)
+	return res
+}
+
+// send renders and sends one row, trying SendTries times with a short
+// back-off. The queue is created on first use.
+func (s *Service) send(ctx context.Context, row catalog.OutboxRow, doc string) (string, error) {
+	body, err := Render(doc, row.MessageID, row.Sequence, row.ConversationID)
+	if err != nil {
+		return "", err
+	}
+	wait := 100 * time.Millisecond
+	for try := 1; ; try++ {
+		var id string
+		err = s.cfg.Sender.Ensure(ctx, row.Queue)
+		if err == nil {
+			id, err = s.cfg.Sender.Publish(ctx, row.Queue, body, 0)
+		}
+		if err == nil || try >= s.cfg.SendTries || ctx.Err() != nil {
+			return id, err
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+// maybePurge deletes sent rows past the retention, at most every
+// PurgeEvery per Service.
+func (s *Service) maybePurge(ctx context.Context, pr *passResult) error {
+	now := s.now()
+	s.mu.Lock()
+	due := s.lastPurge.IsZero() || now.Sub(s.lastPurge) >= s.cfg.PurgeEvery
+	if due {
+		s.lastPurge = now
+	}
+	s.mu.Unlock()
+	if !due {
+		return nil
+	}
+	for {
+		n, err := s.cfg.Catalog.PurgeOutbox(ctx, now.Add(-s.cfg.Retention), s.cfg.PurgeBatch)
+		if err != nil {
+			return fmt.Errorf("outbox: %w", err)
+		}
+		pr.purged += n
+		if n < int64(s.cfg.PurgeBatch) || ctx.Err() != nil {
+			if pr.purged > 0 {
+				s.log.Info("outbox purged", "rows", pr.purged, "sentBefore", now.Add(-s.cfg.Retention))
+			}
+			return nil
+		}
+	}
+}
+
+// dryRun checks what a drain would do and changes nothing.
+func (s *Service) dryRun(ctx context.Context) (DrainResult, error) {
+	res := DrainResult{DryRun: true}
+	fresh, err := s.cfg.Catalog.Unsequenced(ctx, s.cfg.Batch)
+	if err != nil {
+		return res, fmt.Errorf("outbox: %w", err)
+	}
+	for _, r := range fresh {
+		if reason := s.check(r); reason != "" {
+			res.WouldFail++
+			if len(res.Failures) < maxFailures {
+				res.Failures = append(res.Failures, fmt.Sprintf("outbox row %d: %s", r.ID, reason))
+			}
+			continue
+		}
+		res.WouldSend++
+	}
+	st, err := s.Status(ctx)
+	if err != nil {
+		return res, err
+	}
+	// Pending rows beyond the unsequenced ones read are sequenced already:
+	// they are sent as they are.
+	res.WouldSend += max(0, st.Pending-int64(len(fresh)))
+	return res, nil
+}
