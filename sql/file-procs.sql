@@ -20,7 +20,7 @@
 -- an error in the 50100 range:
 --   50100  dbo.OffloadSettings lacks FunctionUrl or FunctionCredential
 --   50101  the call failed (HTTP status, the function's code and message)
---   50102  bad arguments (usp_PublishMessage)
+--   50102  bad arguments (usp_PublishMessage, usp_PublishMessageNow)
 
 -- The one place that says where the Function App is. The procedures read it
 -- at each call, so moving the app is an UPDATE (and a new credential).
