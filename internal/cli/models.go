@@ -69,16 +69,9 @@ func uploadModels(ctx context.Context, s *session, a *app.App, p models.UploadPa
 	if bar != nil {
 		bar.Done()
 	}
-	counts := map[string]int{}
-	failed := 0
-	for _, r := range res {
-		counts[r.Outcome]++
-		if r.Failed() {
-			failed++
-		}
-	}
+	rep := newModelsReport(res, func(r models.FileResult) string { return r.Outcome }, models.FileResult.Failed)
 	if asJSON {
-		printJSON(s, modelsReport[models.FileResult]{Results: res, Counts: counts, Failed: failed})
+		printJSON(s, rep)
 		return res, err
 	}
 	w := tabwriter.NewWriter(s.Stdout, 0, 0, 2, ' ', 0)
@@ -88,7 +81,7 @@ func uploadModels(ctx context.Context, s *session, a *app.App, p models.UploadPa
 			r.Outcome, r.BlocksStaged, r.BlocksSkipped, dash(r.ContentHash), r.Reason)
 	}
 	w.Flush()
-	printCounts(s.Stdout, "upload", len(res), counts, []string{models.OutcomeUploaded, models.OutcomeResumed,
+	printCounts(s.Stdout, "upload", len(res), rep.Counts, []string{models.OutcomeUploaded, models.OutcomeResumed,
 		models.OutcomeSkipped, models.OutcomeWouldUpload, models.OutcomeMissingFile, models.OutcomeUnproven, models.OutcomeFailed})
 	return res, err
 }
@@ -98,6 +91,18 @@ type modelsReport[T any] struct {
 	Results []T            `json:"results"`
 	Counts  map[string]int `json:"counts"`
 	Failed  int            `json:"failed"`
+}
+
+// newModelsReport counts res by outcome and how many failed.
+func newModelsReport[T any](res []T, outcome func(T) string, failed func(T) bool) modelsReport[T] {
+	rep := modelsReport[T]{Results: res, Counts: map[string]int{}}
+	for _, r := range res {
+		rep.Counts[outcome(r)]++
+		if failed(r) {
+			rep.Failed++
+		}
+	}
+	return rep
 }
 
 func atomCell(id int64) string {
@@ -143,16 +148,9 @@ func modelsLinkCmd(fs *flag.FlagSet) func(context.Context, *session, []string) e
 // linkModels links the model atoms and prints one row per atom.
 func linkModels(ctx context.Context, s *session, a *app.App, p models.LinkParams, asJSON bool) ([]models.LinkResult, error) {
 	res, err := a.Models.Link(ctx, p)
-	counts := map[string]int{}
-	failed := 0
-	for _, r := range res {
-		counts[r.Outcome]++
-		if r.Failed() {
-			failed++
-		}
-	}
+	rep := newModelsReport(res, func(r models.LinkResult) string { return r.Outcome }, models.LinkResult.Failed)
 	if asJSON {
-		printJSON(s, modelsReport[models.LinkResult]{Results: res, Counts: counts, Failed: failed})
+		printJSON(s, rep)
 		return res, err
 	}
 	w := tabwriter.NewWriter(s.Stdout, 0, 0, 2, ' ', 0)
@@ -161,7 +159,7 @@ func linkModels(ctx context.Context, s *session, a *app.App, p models.LinkParams
 		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", r.AtomID, dash(r.BlobName), r.Outcome, dash(r.ContentHash), r.Reason)
 	}
 	w.Flush()
-	printCounts(s.Stdout, "link", len(res), counts, []string{models.OutcomeLinked, models.OutcomeAlready, models.OutcomeWouldLink,
+	printCounts(s.Stdout, "link", len(res), rep.Counts, []string{models.OutcomeLinked, models.OutcomeAlready, models.OutcomeWouldLink,
 		models.OutcomeMissingFile, models.OutcomeMissingBlob, models.OutcomeUnproven, models.OutcomeFailed})
 	return res, err
 }
@@ -177,16 +175,10 @@ func modelsVerifyCmd(fs *flag.FlagSet) func(context.Context, *session, []string)
 			return err
 		}
 		res, err := a.Models.Verify(ctx, p)
-		counts := map[string]int{}
-		bad := 0
-		for _, r := range res {
-			counts[r.Result]++
-			if r.Result != models.ResultOK {
-				bad++
-			}
-		}
+		rep := newModelsReport(res, func(r models.VerifyResult) string { return r.Result },
+			func(r models.VerifyResult) bool { return r.Result != models.ResultOK })
 		if *asJSON {
-			printJSON(s, modelsReport[models.VerifyResult]{Results: res, Counts: counts, Failed: bad})
+			printJSON(s, rep)
 		} else {
 			w := tabwriter.NewWriter(s.Stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(w, "atom\tblob\tresult\treason")
@@ -194,11 +186,11 @@ func modelsVerifyCmd(fs *flag.FlagSet) func(context.Context, *session, []string)
 				fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", r.AtomID, r.BlobName, r.Result, r.Reason)
 			}
 			w.Flush()
-			printCounts(s.Stdout, "verify", len(res), counts, []string{models.ResultOK, models.ResultMissing, models.ResultSize,
+			printCounts(s.Stdout, "verify", len(res), rep.Counts, []string{models.ResultOK, models.ResultMissing, models.ResultSize,
 				models.ResultETag, models.ResultSha256, models.ResultLocator, models.ResultError})
 		}
-		if err == nil && bad > 0 {
-			err = fmt.Errorf("%d model atom(s) failed verification", bad)
+		if err == nil && rep.Failed > 0 {
+			err = fmt.Errorf("%d model atom(s) failed verification", rep.Failed)
 		}
 		return err
 	}
