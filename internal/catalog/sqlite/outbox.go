@@ -248,18 +248,7 @@ func (d *DB) OutboxMessages(ctx context.Context, ids []int64) (map[int64]string,
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: outbox messages: %w", err)
 		}
-		for rows.Next() {
-			var id int64
-			var msg string
-			if err := rows.Scan(&id, &msg); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("sqlite: outbox messages: %w", err)
-			}
-			out[id] = msg
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
+		if err := dialect.ScanIDText(rows, out); err != nil {
 			return nil, fmt.Errorf("sqlite: outbox messages: %w", err)
 		}
 	}

@@ -3,6 +3,7 @@ package dialect
 import (
 	"bytes"
 	"crypto/rand"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -116,4 +117,19 @@ func Chunks[T any](xs []T, n int) [][]T {
 		xs = xs[k:]
 	}
 	return out
+}
+
+// ScanIDText reads (bigint, text) rows into m and closes rows: the
+// OutboxMessages answer, the same on both dialects.
+func ScanIDText(rows *sql.Rows, m map[int64]string) error {
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var text string
+		if err := rows.Scan(&id, &text); err != nil {
+			return err
+		}
+		m[id] = text
+	}
+	return rows.Err()
 }
