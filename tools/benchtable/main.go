@@ -33,7 +33,21 @@ func main() {
 	filter := flag.String("bench", ".", "benchmark regexp")
 	benchtime := flag.String("benchtime", "1x", "go test -benchtime")
 	count := flag.Int("count", 1, "go test -count: runs of each benchmark (the table shows medians)")
+	from := flag.String("from", "", "read saved go test -bench output from this file instead of running go test")
 	flag.Parse()
+
+	if *from != "" {
+		f, err := os.Open(*from)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "benchtable:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		rows := aggregate(parse(f))
+		printTable(os.Stdout, rows)
+		printTargets(os.Stdout, rows)
+		return
+	}
 
 	args := []string{"test", "-run", "^$", "-bench", *filter, "-benchtime", *benchtime,
 		"-count", strconv.Itoa(max(*count, 1)), "-timeout", "60m"}
@@ -232,6 +246,10 @@ type target struct {
 	metric    string
 	min, max  float64 // the goal: value >= min (ratio) or value < max (bound)
 	ratioGoal bool
+	// growth: the cost at bench (100k rows) over the cost at over (10k
+	// rows), which must be at most max: 10 is linear. A rate metric
+	// (rows/s, msgs/s) is turned into a cost per item first, so max is 1.
+	growth bool
 }
 
 // targets: each speed goal is against the baseline doing the same
@@ -245,12 +263,29 @@ var targets = []target{
 	{what: "large payload migration peak RSS (MiB)", pkg: "tests", bench: "MigrateLargePayloadRSS", metric: "peak-RSS-MiB", max: 128},
 	{what: "segments status at 100k rows, SQLite (s)", pkg: "segments", bench: "Scale/sqlite/100000/status", metric: "sec/op", max: 1},
 	{what: "segments status at 100k rows, T-SQL (s)", pkg: "segments", bench: "Scale/tsql/100000/status", metric: "sec/op", max: 1},
+	{what: "status-first at 100k rows, T-SQL (s): a new connection, as the CLI", pkg: "segments", bench: "Scale/tsql/100000/status-first", metric: "sec/op", max: 1},
+	growthTarget("sqlite", "status", "sec/op"), growthTarget("tsql", "status", "sec/op"),
+	growthTarget("sqlite", "verify-plan", "sec/op"), growthTarget("tsql", "verify-plan", "sec/op"),
+	growthTarget("sqlite", "release-dry", "rows/s"), growthTarget("tsql", "release-dry", "rows/s"),
+	growthTarget("sqlite", "enqueue", "msgs/s"), growthTarget("tsql", "enqueue", "msgs/s"),
 	{what: "T-SQL migration (4 MiB chunks) vs slower of raw upload / SELECT RawPayload", pkg: "tests", bench: "TSQLMigrate/chunk=4MiB",
 		overs: []string{"TSQLRawUpload", "TSQLSelectRawPayload"}, metric: "MB/s", min: 0.85, ratioGoal: true},
 	{what: "T-SQL large payload migration peak RSS (MiB)", pkg: "tests", bench: "TSQLMigrateLargeRSS", metric: "peak-RSS-MiB", max: 128},
 	{what: "outbox drain vs raw SendMessage (msg/s)", pkg: "outbox", bench: "Drain", over: "RawSend", metric: "msg/s", min: 0.80, ratioGoal: true},
 	{what: "outbox drain on T-SQL vs raw SendMessage (msg/s)", pkg: "outbox", bench: "DrainTSQL", over: "RawSend", metric: "msg/s", min: 0.80, ratioGoal: true},
 	{what: "publish in the caller's transaction, p99 (ms)", pkg: "outbox", bench: "Publish", metric: "p99-ms", max: 10},
+}
+
+// growthTarget: a scale benchmark's cost from 10k to 100k rows must grow
+// no worse than linearly.
+func growthTarget(engine, step, metric string) target {
+	t := target{what: fmt.Sprintf("%s %s, 10k → 100k rows", engine, step), pkg: "segments", metric: metric, growth: true,
+		bench: fmt.Sprintf("Scale/%s/100000/%s", engine, step), over: fmt.Sprintf("Scale/%s/10000/%s", engine, step), max: 10}
+	if metric != "sec/op" {
+		t.what += " (cost per item)"
+		t.max = 1
+	}
+	return t
 }
 
 // printTargets prints each target whose benchmarks ran, with the value
@@ -274,7 +309,20 @@ func printTargets(w io.Writer, rows []row) {
 		}
 		var value, goal string
 		met := false
-		if t.ratioGoal {
+		switch {
+		case t.growth:
+			c, ok := find(t.pkg, t.over, t.metric)
+			if !ok || c == 0 || v == 0 {
+				continue
+			}
+			g := v / c
+			if t.metric != "sec/op" {
+				g = c / v // a rate: cost per item is its inverse
+			}
+			value = fmt.Sprintf("%.2f× (%s → %s %s)", g, format(c), format(v), t.metric)
+			goal = fmt.Sprintf("<= %s×", format(t.max))
+			met = g <= t.max
+		case t.ratioGoal:
 			c, ok := find(t.pkg, t.over, t.metric)
 			base := t.over
 			for i, o := range t.overs {
@@ -291,7 +339,7 @@ func printTargets(w io.Writer, rows []row) {
 			value = fmt.Sprintf("%.2f (%s / %s %s)", ratio, format(v), format(c), base)
 			goal = fmt.Sprintf(">= %.2f", t.min)
 			met = ratio >= t.min
-		} else {
+		default:
 			value = format(v)
 			goal = fmt.Sprintf("< %s", format(t.max))
 			met = v < t.max

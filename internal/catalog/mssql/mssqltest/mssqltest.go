@@ -96,6 +96,15 @@ func CreateDatabase(dsn, prefix string) (string, func() error, error) {
 // DSN.
 func Catalog(tb testing.TB) *mssql.DB {
 	tb.Helper()
+	db, _ := CatalogDSN(tb)
+	return db
+}
+
+// CatalogDSN is Catalog and the connection string of its database, for a
+// test that opens a second handle on it (a new connection pool, as a
+// second process would).
+func CatalogDSN(tb testing.TB) (*mssql.DB, string) {
+	tb.Helper()
 	dsn := Database(tb)
 	ctx := context.Background()
 	db, err := mssql.Open(ctx, dsn, mssql.Options{})
@@ -109,7 +118,7 @@ func Catalog(tb testing.TB) *mssql.DB {
 	if _, err := db.Apply(ctx, catalog.ApplyParams{}); err != nil {
 		tb.Fatal(err)
 	}
-	return db
+	return db, dsn
 }
 
 var adoDatabase = regexp.MustCompile(`(?i)(^|;)\s*(database|initial catalog)\s*=[^;]*`)

@@ -17,8 +17,17 @@ import (
 // when the test ends. The test fails if either step fails.
 func Open(tb testing.TB) *sqlite.DB {
 	tb.Helper()
+	db, _ := OpenPath(tb)
+	return db
+}
+
+// OpenPath is Open and the path of its file, for a test that opens a
+// second handle on it (as a second process would).
+func OpenPath(tb testing.TB) (*sqlite.DB, string) {
+	tb.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "catalog.db"), sqlite.Options{})
+	path := filepath.Join(tb.TempDir(), "catalog.db")
+	db, err := sqlite.Open(ctx, path, sqlite.Options{})
 	if err != nil {
 		tb.Fatalf("open catalog: %v", err)
 	}
@@ -26,5 +35,5 @@ func Open(tb testing.TB) *sqlite.DB {
 	if _, err := db.Apply(ctx, catalog.ApplyParams{}); err != nil {
 		tb.Fatalf("apply schema: %v", err)
 	}
-	return db
+	return db, path
 }
