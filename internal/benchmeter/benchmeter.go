@@ -136,3 +136,21 @@ func PeakRSSKiB() (int64, bool) {
 	}
 	return 0, false
 }
+
+// ReportChild reports like Report, but for work done by a child process
+// (a baseline run as its own program, such as AzCopy): cpu-s/GB and
+// peak-RSS-MiB are the child's, from its rusage (ru_maxrss is in KiB on
+// Linux), so its row reads like the others.
+func (m *Meter) ReportChild(b *testing.B, totalBytes int64, cpu time.Duration, peakKiB int64) {
+	m.Stop()
+	if totalBytes > 0 {
+		gb := float64(totalBytes) / 1e9
+		b.ReportMetric(cpu.Seconds()/gb, "cpu-s/GB")
+		if len(m.pids) > 0 {
+			b.ReportMetric(m.other.Seconds()/gb, "az-cpu-s/GB")
+		}
+	}
+	if peakKiB > 0 {
+		b.ReportMetric(float64(peakKiB)/1024, "peak-RSS-MiB")
+	}
+}

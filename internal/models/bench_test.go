@@ -7,11 +7,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 
 	"github.com/hartonomous/offload/internal/benchmeter"
 	"github.com/hartonomous/offload/internal/blobstore"
@@ -116,6 +119,83 @@ func BenchmarkUploadCeiling(b *testing.B) {
 		})
 		return err
 	})
+}
+
+// BenchmarkUploadAzCopy: the same files with AzCopy (`azcopy copy`), the
+// tool a user would reach for, as users run it, with the same 8 MiB blocks
+// into a fresh container each round (a container SAS from the account
+// key). Its cpu-s/GB and peak-RSS-MiB are AzCopy's own (its rusage).
+// Skipped when no azcopy binary is found: AZCOPY names it, else PATH.
+// AzCopy is not part of the repo: install it to compare.
+func BenchmarkUploadAzCopy(b *testing.B) {
+	bin := os.Getenv("AZCOPY")
+	if bin == "" {
+		var err error
+		if bin, err = exec.LookPath("azcopy"); err != nil {
+			b.Skip("no azcopy: set AZCOPY to its path, or put it on PATH, to compare with it")
+		}
+	}
+	paths, total := benchFiles(b)
+	srv := az.Get(b)
+	ctx := context.Background()
+	svc, err := azblob.NewClientFromConnectionString(srv.ConnectionString, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	uniq.Lock()
+	uniq.n++
+	base := fmt.Sprintf("azcopy-%d", uniq.n)
+	uniq.Unlock()
+	// AzCopy keeps logs and job plans under ~/.azcopy unless told.
+	state := b.TempDir()
+	b.SetBytes(total)
+	m := benchmeter.New(srv.Pids()...)
+	var cpu time.Duration
+	var peak int64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		m.Stop()
+		cc := svc.ServiceClient().NewContainerClient(fmt.Sprintf("%s-r%d", base, i))
+		if _, err := cc.Create(ctx, nil); err != nil {
+			b.Fatal(err)
+		}
+		u, err := cc.GetSASURL(sas.ContainerPermissions{Read: true, Add: true, Create: true, Write: true, List: true}, time.Now().Add(time.Hour), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cmd := exec.Command(bin, "copy", filepath.Join(filepath.Dir(paths[0]), "*"), u,
+			"--block-size-mb", strconv.Itoa(int(DefaultBlockSize>>20)), "--log-level", "ERROR", "--output-type", "text")
+		cmd.Env = append(os.Environ(), "AZCOPY_LOG_LOCATION="+state, "AZCOPY_JOB_PLAN_LOCATION="+state)
+		settle()
+		m.Start()
+		b.StartTimer()
+		out, err := cmd.CombinedOutput()
+		b.StopTimer()
+		m.Stop()
+		if err != nil {
+			b.Fatalf("azcopy: %v\n%s", err, out)
+		}
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			cpu += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+			peak = max(peak, ru.Maxrss)
+		}
+		n := 0
+		pager := cc.NewListBlobsFlatPager(nil)
+		for pager.More() {
+			page, err := pager.NextPage(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += len(page.Segment.BlobItems)
+		}
+		if n != len(paths) {
+			b.Fatalf("azcopy uploaded %d blobs, want %d:\n%s", n, len(paths), out)
+		}
+		b.StartTimer()
+	}
+	b.StopTimer()
+	m.ReportChild(b, total*int64(b.N), cpu, peak)
 }
 
 // benchSDK times up over the model set, one file at a time, into a fresh
