@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
@@ -57,7 +56,7 @@ func BenchmarkUploadModels(b *testing.B) {
 	paths, total := benchFiles(b)
 	e := setup(b, func(c *Config) { c.BlockSize, c.Concurrency = DefaultBlockSize, DefaultConcurrency })
 	b.SetBytes(total)
-	m := benchmeter.New(az.Get(b).Pids()...)
+	m := benchmeter.New(az.Get(b).Pids()...).CountRequests(e.reqs)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -82,6 +81,7 @@ func BenchmarkUploadModels(b *testing.B) {
 	}
 	b.StopTimer()
 	m.Report(b, total*int64(b.N))
+	m.ReportRequests(b, int64(len(paths)*b.N))
 }
 
 // BenchmarkUploadSDKEqual is BenchmarkUploadModels' baseline: the same
@@ -124,7 +124,8 @@ func benchSDK(b *testing.B, up func(context.Context, *container.Client, *os.File
 	paths, total := benchFiles(b)
 	srv := az.Get(b)
 	ctx := context.Background()
-	svc, err := azblob.NewClientFromConnectionString(srv.ConnectionString, nil)
+	reqs := &blobstore.Requests{}
+	svc, err := benchmeter.SDKClient(srv.ConnectionString, reqs)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func benchSDK(b *testing.B, up func(context.Context, *container.Client, *os.File
 	base := fmt.Sprintf("ceiling-%d", uniq.n)
 	uniq.Unlock()
 	b.SetBytes(total)
-	m := benchmeter.New(srv.Pids()...)
+	m := benchmeter.New(srv.Pids()...).CountRequests(reqs)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -164,4 +165,5 @@ func benchSDK(b *testing.B, up func(context.Context, *container.Client, *os.File
 	}
 	b.StopTimer()
 	m.Report(b, total*int64(b.N))
+	m.ReportRequests(b, int64(len(paths)*b.N))
 }

@@ -31,10 +31,12 @@ func TestMain(m *testing.M) { az.Main(m) }
 const testBlock = 256 << 10
 
 type env struct {
-	t         testing.TB
-	ctx       context.Context
-	cat       catalog.Catalog
-	blobs     *blobstore.Client
+	t     testing.TB
+	ctx   context.Context
+	cat   catalog.Catalog
+	blobs *blobstore.Client
+	// reqs counts the blob requests of blobs (and so of svc).
+	reqs      *blobstore.Requests
 	svc       *Service
 	cfg       Config
 	container string
@@ -63,7 +65,8 @@ func setupOn(t testing.TB, open opener, mutate ...func(*Config)) *env {
 	t.Helper()
 	srv := az.Get(t)
 	ctx := context.Background()
-	blobs, err := blobstore.New(config.Storage{ConnectionString: srv.ConnectionString}, blobstore.Options{})
+	reqs := &blobstore.Requests{}
+	blobs, err := blobstore.New(config.Storage{ConnectionString: srv.ConnectionString}, blobstore.Options{Requests: reqs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +75,7 @@ func setupOn(t testing.TB, open opener, mutate ...func(*Config)) *env {
 	uniq.n++
 	n := uniq.n
 	uniq.Unlock()
-	e := &env{t: t, ctx: ctx, cat: cat, blobs: blobs, container: fmt.Sprintf("models-%d", n), dir: t.TempDir()}
+	e := &env{t: t, ctx: ctx, cat: cat, blobs: blobs, reqs: reqs, container: fmt.Sprintf("models-%d", n), dir: t.TempDir()}
 	e.cfg = Config{
 		Blobs: blobs, Catalog: cat, Container: e.container,
 		BlockSize: testBlock, Concurrency: 3,
