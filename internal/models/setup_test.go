@@ -103,15 +103,22 @@ func content(seed uint64, size int64) io.Reader {
 	return io.LimitReader(&rngReader{r: rand.New(rand.NewPCG(seed, 0x6d6f64656c73))}, size)
 }
 
-type rngReader struct{ r *rand.Rand }
+// rngReader is an endless stream of the generator's bytes, the same
+// whatever sizes it is read in (a byte read alone does not drop the other
+// seven of its word).
+type rngReader struct {
+	r    *rand.Rand
+	word uint64
+	left int // bytes of word not read yet
+}
 
 func (g *rngReader) Read(p []byte) (int, error) {
-	for i := 0; i < len(p); {
-		v := g.r.Uint64()
-		for k := 0; k < 8 && i < len(p); k++ {
-			p[i] = byte(v >> (8 * k))
-			i++
+	for i := range p {
+		if g.left == 0 {
+			g.word, g.left = g.r.Uint64(), 8
 		}
+		p[i] = byte(g.word >> (8 * (8 - g.left)))
+		g.left--
 	}
 	return len(p), nil
 }
