@@ -61,11 +61,9 @@ func BenchmarkUploadModels(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		m.Stop()
-		// A fresh container each round, or everything would be skipped.
+		// A fresh container each round, or everything would be skipped;
+		// Upload creates it, once per run as in production.
 		svc := e.with(func(c *Config) { c.Container = fmt.Sprintf("%s-r%d", e.container, i) })
-		if err := e.blobs.EnsureContainer(e.ctx, svc.Container()); err != nil {
-			b.Fatal(err)
-		}
 		settle()
 		m.Start()
 		b.StartTimer()
