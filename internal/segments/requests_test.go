@@ -65,8 +65,14 @@ func TestMigrateRequests(t *testing.T) {
 // A worker killed after staging leaves no failure record, only its claim:
 // the next attempt (once the claim expired) still finds and reuses the
 // staged blocks, listing them once.
-func TestKilledAttemptReusesStagedBlocks(t *testing.T) {
-	e := setup(t)
+func TestKilledAttemptReusesStagedBlocks(t *testing.T) { killedAttempt(t, setup(t)) }
+
+// On T-SQL the dead claim is read back through the mssql dialect.
+func TestKilledAttemptReusesStagedBlocksOnTSQL(t *testing.T) {
+	killedAttempt(t, setupOn(t, openTSQL(t)))
+}
+
+func killedAttempt(t *testing.T, e *env) {
 	src := payload(16, 900_000)
 	id := e.addSegment(src)
 	// What the killed worker did: claim the row, stage every block under
