@@ -30,6 +30,8 @@ type Options struct {
 	Retry policy.RetryOptions
 	// HTTPClient replaces the transport (tests may inject one).
 	HTTPClient policy.Transporter
+	// Requests, when set, counts every request the client sends.
+	Requests *Requests
 }
 
 // ClientOptions are the azcore options for opt, which azblob's and
@@ -38,6 +40,9 @@ func (opt Options) ClientOptions() azcore.ClientOptions {
 	co := azcore.ClientOptions{Retry: RetryOptions(opt.Retry)}
 	if opt.HTTPClient != nil {
 		co.Transport = opt.HTTPClient
+	}
+	if opt.Requests != nil {
+		co.PerRetryPolicies = []policy.Policy{opt.Requests}
 	}
 	return co
 }

@@ -10,12 +10,16 @@ package benchmeter
 
 import (
 	"bufio"
+	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hartonomous/offload/internal/azstorage"
 )
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat times: 100 on every
@@ -31,6 +35,9 @@ type Meter struct {
 	self, other time.Duration // accumulated
 	self0       time.Duration // at Start
 	other0      time.Duration
+
+	reqs        *azstorage.Requests
+	reqs0, nreq map[string]int64 // at Start; accumulated
 }
 
 // New resets the process's peak-RSS count and returns a stopped Meter that
@@ -47,6 +54,9 @@ func (m *Meter) Start() {
 	}
 	m.running = true
 	m.self0, m.other0 = selfCPU(), procsCPU(m.pids)
+	if m.reqs != nil {
+		m.reqs0 = m.reqs.Counts()
+	}
 }
 
 // Stop ends a timed region.
@@ -57,6 +67,49 @@ func (m *Meter) Stop() {
 	m.running = false
 	m.self += selfCPU() - m.self0
 	m.other += procsCPU(m.pids) - m.other0
+	if m.reqs != nil {
+		if m.nreq == nil {
+			m.nreq = map[string]int64{}
+		}
+		for op, n := range m.reqs.Counts() {
+			m.nreq[op] += n - m.reqs0[op]
+		}
+	}
+}
+
+// CountRequests makes the meter count the storage requests r sees in the
+// timed regions, for ReportRequests. Call it before the first Start.
+func (m *Meter) CountRequests(r *azstorage.Requests) *Meter {
+	m.reqs = r
+	return m
+}
+
+// ReportRequests stops the meter and reports req/item, the storage
+// requests of the timed regions per item (items over all of them: files,
+// segments), and logs them by operation. Unlike the timings it is
+// deterministic, so before/after comparisons of a request pattern need one
+// run.
+func (m *Meter) ReportRequests(b *testing.B, items int64) {
+	b.Helper()
+	m.Stop()
+	if m.reqs == nil || items <= 0 {
+		return
+	}
+	var total int64
+	ops := make([]string, 0, len(m.nreq))
+	for op, n := range m.nreq {
+		if n != 0 {
+			total += n
+			ops = append(ops, op)
+		}
+	}
+	sort.Strings(ops)
+	var by strings.Builder
+	for _, op := range ops {
+		fmt.Fprintf(&by, " %s=%.3g", op, float64(m.nreq[op])/float64(items))
+	}
+	b.ReportMetric(float64(total)/float64(items), "req/item")
+	b.Logf("storage requests per item (%d items):%s", items, by.String())
 }
 
 // Report stops the meter and reports, over totalBytes moved in all the

@@ -33,7 +33,8 @@ type SDKUploadParams struct {
 
 // SDKUpload is the baseline Offload's uploads are measured against: the
 // azblob SDK's own calls, with nothing of Offload's, in the same request
-// pattern — a stream that fits in one block is one Put Blob, a longer one
+// pattern — a stream that fits in one block (a full one included) is one
+// Put Blob, a longer one
 // is staged in BlockSize blocks by Concurrency goroutines and committed.
 // The stream is read once; with Integrity its digests are computed on a
 // goroutine of their own beside the staging, as a careful hand-written
@@ -112,6 +113,19 @@ func SDKUpload(ctx context.Context, bb *blockblob.Client, r io.Reader, p SDKUplo
 	for index := 0; ; index++ {
 		buf := <-free
 		n, err := io.ReadFull(r, buf)
+		if err == nil && index == 0 {
+			// A full first block may be the whole stream (one Put Blob, as
+			// Offload sends it): one byte more tells.
+			var peek [1]byte
+			switch k, perr := io.ReadFull(r, peek[:]); {
+			case k == 1:
+				r = io.MultiReader(bytes.NewReader(peek[:]), r)
+			case errors.Is(perr, io.EOF):
+				err = io.EOF
+			default:
+				err = perr
+			}
+		}
 		last := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 		if err != nil && !last {
 			readErr = err

@@ -98,3 +98,7 @@ func (c *Client) URL(container, name string) string {
 	}
 	return c.base + url.PathEscape(container) + "/" + strings.Join(parts, "/")
 }
+
+// Requests counts the requests a Client sends, by operation: set one as
+// Options.Requests (see azstorage.Requests).
+type Requests = azstorage.Requests

@@ -42,8 +42,9 @@ const MaxBlockSize = blockblob.MaxStageBlockBytes
 // their errors wrap ErrAborted. A failed If-Match / If-None-Match wraps
 // ErrConflict.
 //
-// A stream that fits in one block (and is not resumed) is sent as a single
-// Put Blob, after the hooks, which halves the requests for small payloads.
+// A stream that fits in one block, a full one included (and is not
+// resumed), is sent as a single Put Blob, after the hooks, which halves the
+// requests for small payloads.
 func (c *Client) Upload(ctx context.Context, container, name string, r io.Reader, opt UploadOptions) (Result, error) {
 	res, err := c.upload(ctx, container, name, r, opt)
 	if err != nil {
@@ -230,6 +231,22 @@ func (c *Client) upload(ctx context.Context, container, name string, r io.Reader
 				buf = c.bufs.get(int(opt.BlockSize))
 			}
 			nr, err := io.ReadFull(r, *buf)
+			if err == nil && index == 0 && !opt.Resume {
+				// A full first block may be the whole stream, which is then
+				// one Put Blob rather than a block and a block list: one
+				// byte more tells. That byte, if any, goes back in front of
+				// the rest of the stream, so it starts the next block.
+				var peek [1]byte
+				switch k, perr := io.ReadFull(r, peek[:]); {
+				case k == 1:
+					r = io.MultiReader(bytes.NewReader(peek[:]), r)
+				case errors.Is(perr, io.EOF):
+					err = io.EOF
+				default:
+					u.free <- buf
+					return fmt.Errorf("read source at %d: %w", nr, perr)
+				}
+			}
 			last := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 			if err != nil && !last {
 				u.free <- buf

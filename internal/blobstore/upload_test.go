@@ -9,6 +9,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -57,7 +59,7 @@ func TestUploadContent(t *testing.T) {
 	}{
 		{"small", 1000, 64 * kib, 0, 0, 1},
 		{"empty", 0, 64 * kib, 0, 0, 0},
-		{"one-full-block", 64 * kib, 64 * kib, 2, 1, 1}, // fills the block: not known to be the end
+		{"one-full-block", 64 * kib, 64 * kib, 2, 0, 1}, // fills the block: one byte more tells it is the end
 		{"multi-block", 10 * 64 * kib, 64 * kib, 3, 10, 10},
 		{"odd-size", 3*64*kib + 17, 64 * kib, 2, 4, 4},
 		{"serial", 5*32*kib + 1, 32 * kib, 1, 6, 6},
@@ -102,6 +104,83 @@ func TestUploadContent(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The requests an upload sends: a stream up to one block, a full one
+// included, is one Put Blob; a longer one is its blocks and a block list.
+// Around the block boundary the byte read past a full first block must
+// start the second block, whatever the reader's chunking.
+func TestUploadRequests(t *testing.T) {
+	reqs := &Requests{}
+	c, cn := setup(t, Options{Requests: reqs})
+	const bs = 16 * kib
+	readers := map[string]func([]byte) io.Reader{
+		"plain": func(b []byte) io.Reader { return bytes.NewReader(b) },
+		"half":  func(b []byte) io.Reader { return iotest.HalfReader(bytes.NewReader(b)) },
+		// The last bytes come with io.EOF, not before it.
+		"data-eof": func(b []byte) io.Reader { return iotest.DataErrReader(bytes.NewReader(b)) },
+		"one-byte": func(b []byte) io.Reader { return iotest.OneByteReader(bytes.NewReader(b)) },
+	}
+	for _, tc := range []struct {
+		name string
+		size int
+		want map[string]int64
+	}{
+		{"empty", 0, map[string]int64{"PutBlob": 1}},
+		{"block-1", bs - 1, map[string]int64{"PutBlob": 1}},
+		{"block", bs, map[string]int64{"PutBlob": 1}},
+		{"block+1", bs + 1, map[string]int64{"PutBlock": 2, "PutBlockList": 1}},
+		{"2-blocks", 2 * bs, map[string]int64{"PutBlock": 2, "PutBlockList": 1}},
+		{"2-blocks+1", 2*bs + 1, map[string]int64{"PutBlock": 3, "PutBlockList": 1}},
+	} {
+		for rname, reader := range readers {
+			t.Run(tc.name+"/"+rname, func(t *testing.T) {
+				data := randBytes(tc.size, uint64(tc.size)+7)
+				name := tc.name + "-" + rname
+				for _, md5Whole := range []bool{false, true} {
+					reqs.Reset()
+					res, err := c.Upload(context.Background(), cn, name, reader(data), UploadOptions{
+						BlockSize: bs, Concurrency: 2, SetContentMD5: md5Whole,
+					})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got := reqs.Counts(); !maps.Equal(got, tc.want) {
+						t.Fatalf("requests %v, want %v", got, tc.want)
+					}
+					if res.Size != int64(tc.size) || res.SHA256 != sha256.Sum256(data) {
+						t.Fatalf("summary %d %x does not match the source", res.Size, res.SHA256)
+					}
+					if (md5Whole || tc.want["PutBlob"] == 1) && res.MD5 != md5.Sum(data) {
+						t.Fatalf("MD5 %x, want the source's", res.MD5)
+					}
+					got, p := readBlob(t, c, cn, name)
+					if !bytes.Equal(got, data) {
+						t.Fatalf("content differs (%d bytes read, %d written)", len(got), len(data))
+					}
+					if sum := md5.Sum(data); md5Whole && !bytes.Equal(p.ContentMD5, sum[:]) {
+						t.Fatalf("Content-MD5 %x, want %x", p.ContentMD5, sum)
+					}
+				}
+			})
+		}
+	}
+}
+
+// A read error just past a full first block (where the upload looks one
+// byte ahead) fails the upload; nothing is committed.
+func TestUploadReadErrorAfterFullBlock(t *testing.T) {
+	c, cn := setup(t)
+	const bs = 16 * kib
+	boom := errors.New("disk gone")
+	r := io.MultiReader(bytes.NewReader(randBytes(bs, 3)), iotest.ErrReader(boom))
+	_, err := c.Upload(context.Background(), cn, "e", r, UploadOptions{BlockSize: bs})
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), fmt.Sprintf("read source at %d", bs)) {
+		t.Fatalf("err %v, want the source's error at %d", err, bs)
+	}
+	if ok, _ := c.Exists(context.Background(), cn, "e"); ok {
+		t.Fatal("blob committed from a failed read")
 	}
 }
 

@@ -31,10 +31,12 @@ func TestMain(m *testing.M) { az.Main(m) }
 const testBlock = 256 << 10
 
 type env struct {
-	t         testing.TB
-	ctx       context.Context
-	cat       catalog.Catalog
-	blobs     *blobstore.Client
+	t     testing.TB
+	ctx   context.Context
+	cat   catalog.Catalog
+	blobs *blobstore.Client
+	// reqs counts the blob requests of blobs (and so of svc).
+	reqs      *blobstore.Requests
 	svc       *Service
 	cfg       Config
 	container string
@@ -63,7 +65,8 @@ func setupOn(t testing.TB, open opener, mutate ...func(*Config)) *env {
 	t.Helper()
 	srv := az.Get(t)
 	ctx := context.Background()
-	blobs, err := blobstore.New(config.Storage{ConnectionString: srv.ConnectionString}, blobstore.Options{})
+	reqs := &blobstore.Requests{}
+	blobs, err := blobstore.New(config.Storage{ConnectionString: srv.ConnectionString}, blobstore.Options{Requests: reqs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +75,7 @@ func setupOn(t testing.TB, open opener, mutate ...func(*Config)) *env {
 	uniq.n++
 	n := uniq.n
 	uniq.Unlock()
-	e := &env{t: t, ctx: ctx, cat: cat, blobs: blobs, container: fmt.Sprintf("models-%d", n), dir: t.TempDir()}
+	e := &env{t: t, ctx: ctx, cat: cat, blobs: blobs, reqs: reqs, container: fmt.Sprintf("models-%d", n), dir: t.TempDir()}
 	e.cfg = Config{
 		Blobs: blobs, Catalog: cat, Container: e.container,
 		BlockSize: testBlock, Concurrency: 3,
@@ -100,15 +103,22 @@ func content(seed uint64, size int64) io.Reader {
 	return io.LimitReader(&rngReader{r: rand.New(rand.NewPCG(seed, 0x6d6f64656c73))}, size)
 }
 
-type rngReader struct{ r *rand.Rand }
+// rngReader is an endless stream of the generator's bytes, the same
+// whatever sizes it is read in (a byte read alone does not drop the other
+// seven of its word).
+type rngReader struct {
+	r    *rand.Rand
+	word uint64
+	left int // bytes of word not read yet
+}
 
 func (g *rngReader) Read(p []byte) (int, error) {
-	for i := 0; i < len(p); {
-		v := g.r.Uint64()
-		for k := 0; k < 8 && i < len(p); k++ {
-			p[i] = byte(v >> (8 * k))
-			i++
+	for i := range p {
+		if g.left == 0 {
+			g.word, g.left = g.r.Uint64(), 8
 		}
+		p[i] = byte(g.word >> (8 * (8 - g.left)))
+		g.left--
 	}
 	return len(p), nil
 }

@@ -123,6 +123,12 @@ var errNameLies = errors.New("content does not hash to its name")
 // equal) is skipped without reading the file; for a file that is not
 // content-named that needs its atoms already linked to such a blob (else
 // the file must be hashed to know its name, and only the upload is saved).
+//
+// Per file the service sees one lookup (blobstore.Find: a List request
+// that answers what a HEAD would and also shows blocks an interrupted
+// upload staged), then the bytes: a fresh file is its blocks and a block
+// list (one Put Blob up to a block), a resumed one also one listing of its
+// staged blocks, and a re-run of an uploaded file the lookup alone.
 func (s *Service) Upload(ctx context.Context, p UploadParams) ([]FileResult, error) {
 	items, err := s.plan(ctx, p)
 	if err != nil {
@@ -287,19 +293,19 @@ func (s *Service) uploadOne(ctx context.Context, it *uploadItem, dryRun bool, tr
 	}
 
 	// Already there and proven: no need to read the file (or even to have
-	// it: a file released locally after its upload is still done).
+	// it: a file released locally after its upload is still done). The
+	// lookup also tells whether an interrupted upload left blocks to resume.
+	var stored bool // anything under the name: a blob, or staged blocks
 	if it.want != "" {
-		props, err := s.cfg.Blobs.Properties(ctx, s.cfg.Container, r.BlobName)
-		switch {
-		case err == nil:
-			if props.Meta(MetaSha256) == it.want && (props.Size == it.size || !it.statOK) {
-				r.Outcome, r.Size = OutcomeSkipped, props.Size
-				return r
-			}
-		case errors.Is(err, blobstore.ErrNotFound):
-		default:
+		blob, found, err := s.find(ctx, r.BlobName)
+		if err != nil {
 			return fail(OutcomeFailed, fmt.Errorf("models: %s: %w", it.path, err))
 		}
+		if found && blob.Meta(MetaSha256) == it.want && (blob.Size == it.size || !it.statOK) {
+			r.Outcome, r.Size = OutcomeSkipped, blob.Size
+			return r
+		}
+		stored = found
 	} else if name, props, ok, err := s.linkedAndProven(ctx, it); err != nil {
 		return fail(OutcomeFailed, fmt.Errorf("models: %s: %w", it.path, err))
 	} else if ok {
@@ -346,9 +352,11 @@ func (s *Service) uploadOne(ctx context.Context, it *uploadItem, dryRun bool, tr
 		}
 		want = hex.EncodeToString(sum[:])
 		r.BlobName, r.Sha256 = namePrefix+want, want
-		props, err := s.cfg.Blobs.Properties(ctx, s.cfg.Container, r.BlobName)
-		switch {
-		case err == nil && props.Meta(MetaSha256) == want && props.Size == size:
+		blob, found, err := s.find(ctx, r.BlobName)
+		if err != nil {
+			return fail(OutcomeFailed, fmt.Errorf("models: %s: %w", it.path, err))
+		}
+		if found && blob.Meta(MetaSha256) == want && blob.Size == size {
 			// The same content is already there (another file, an earlier
 			// run that stopped before its receipt): only the receipt is due.
 			r.Outcome = OutcomeSkipped
@@ -356,10 +364,8 @@ func (s *Service) uploadOne(ctx context.Context, it *uploadItem, dryRun bool, tr
 				return fail(OutcomeFailed, err)
 			}
 			return r
-		case err == nil, errors.Is(err, blobstore.ErrNotFound):
-		default:
-			return fail(OutcomeFailed, fmt.Errorf("models: %s: %w", it.path, err))
 		}
+		stored = found
 	}
 
 	cr := &countingReader{r: f, t: tr}
@@ -377,7 +383,13 @@ func (s *Service) uploadOne(ctx context.Context, it *uploadItem, dryRun bool, tr
 		// block list, the SHA-256 already proves the file, and on a 67 GB
 		// file a second full hash pass costs as much CPU as the per-block
 		// checksums (AzCopy leaves it off by default too, --put-md5).
-		Resume: true,
+		//
+		// Resume only when Find saw something under the name: blocks an
+		// interrupted upload staged are then listed and not sent again.
+		// When nothing is there no listing is needed, and a file of one
+		// block goes as one Put Blob. (Blocks another worker stages in
+		// between are sent again: the same ids, the same bytes.)
+		Resume: stored,
 		BeforeCommit: func(sum blobstore.Summary) error {
 			got := hex.EncodeToString(sum.SHA256[:])
 			switch {
@@ -409,6 +421,18 @@ func (s *Service) uploadOne(ctx context.Context, it *uploadItem, dryRun bool, tr
 		r.Outcome = OutcomeResumed
 	}
 	return r
+}
+
+// find looks the blob name up (blobstore.Find): the blob, if committed,
+// and whether anything at all (a blob, or blocks staged by an interrupted
+// upload) is stored under it. A missing container holds nothing: a dry run
+// does not create it, and an upload into it fails on its own.
+func (s *Service) find(ctx context.Context, name string) (blobstore.Item, bool, error) {
+	it, found, err := s.cfg.Blobs.Find(ctx, s.cfg.Container, name)
+	if errors.Is(err, blobstore.ErrNotFound) {
+		return blobstore.Item{}, false, nil
+	}
+	return it, found, err
 }
 
 // linkedAndProven reports whether every atom of a file that is not

@@ -137,6 +137,7 @@ func TestUploadResumesAfterKill(t *testing.T) {
 	}
 	e.notCommitted(name)
 
+	e.reqs.Reset()
 	res, err = e.svc.Upload(e.ctx, UploadParams{Files: []string{path}})
 	if err != nil {
 		t.Fatalf("restart: %v", err)
@@ -145,6 +146,10 @@ func TestUploadResumesAfterKill(t *testing.T) {
 	if r.Outcome != OutcomeResumed || r.BlocksSkipped == 0 || r.BlocksStaged == 0 || r.BlocksStaged+r.BlocksSkipped != blocks {
 		t.Fatalf("restart %+v: want resumed, some blocks reused, %d in all", r, blocks)
 	}
+	// The lookup saw the staged blocks, so they were listed (once) and only
+	// the others sent.
+	e.wantRequests("restart", map[string]int64{"CreateContainer": 1, "List": 1, "GetBlockList": 1,
+		"PutBlock": int64(r.BlocksStaged), "PutBlockList": 1})
 	if got, n := e.blobSum(name); got != sum || n != blocks*testBlock-100 {
 		t.Fatalf("blob hashes to %s (%d bytes), want %s", got, n, sum)
 	}

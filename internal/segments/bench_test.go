@@ -10,10 +10,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/hartonomous/offload/internal/benchmeter"
+	"github.com/hartonomous/offload/internal/blobstore"
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/sqlite"
 	"github.com/hartonomous/offload/internal/demo"
@@ -87,7 +87,7 @@ func BenchmarkMigrate(b *testing.B) {
 	e, ids, total := setupBench(b)
 	b.SetBytes(total)
 	e.settle(b)
-	m := benchmeter.New(az.Get(b).Pids()...)
+	m := benchmeter.New(az.Get(b).Pids()...).CountRequests(e.reqs)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -110,6 +110,7 @@ func BenchmarkMigrate(b *testing.B) {
 	}
 	b.StopTimer()
 	m.Report(b, total*int64(b.N))
+	m.ReportRequests(b, int64(len(ids)*b.N))
 }
 
 // BenchmarkUploadSDKEqual is BenchmarkMigrate's baseline: the same bytes
@@ -131,10 +132,11 @@ func benchSDKUpload(b *testing.B, integrity bool) {
 	for i, id := range ids {
 		bufs[id], _ = io.ReadAll(demo.Payload(1, 1, 1, int64(i), sizes[i]))
 	}
-	cc := sdkContainer(b, e)
+	reqs := &blobstore.Requests{}
+	cc := sdkContainer(b, e, reqs)
 	b.SetBytes(total)
 	e.settle(b)
-	m := benchmeter.New(az.Get(b).Pids()...)
+	m := benchmeter.New(az.Get(b).Pids()...).CountRequests(reqs)
 	m.Start()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -147,11 +149,13 @@ func benchSDKUpload(b *testing.B, integrity bool) {
 	}
 	b.StopTimer()
 	m.Report(b, total*int64(b.N))
+	m.ReportRequests(b, int64(len(ids)*b.N))
 }
 
-// sdkContainer is the bench's container as an azblob SDK client.
-func sdkContainer(b *testing.B, e *env) *container.Client {
-	svc, err := azblob.NewClientFromConnectionString(az.Get(b).ConnectionString, nil)
+// sdkContainer is the bench's container as an azblob SDK client, its
+// requests counted by reqs (when set).
+func sdkContainer(b *testing.B, e *env, reqs *blobstore.Requests) *container.Client {
+	svc, err := benchmeter.SDKClient(az.Get(b).ConnectionString, reqs)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -198,7 +202,7 @@ func BenchmarkDownloadSDK(b *testing.B) { benchSDKDownload(b, false) }
 func benchSDKDownload(b *testing.B, hashed bool) {
 	e, ids, total := setupBench(b)
 	parallelIDs(b, ids, func(id int64) error { _, err := e.svc.Migrate(e.ctx, id); return err })
-	cc := sdkContainer(b, e)
+	cc := sdkContainer(b, e, nil)
 	names := map[int64]string{}
 	for _, id := range ids {
 		names[id] = segments.BlobName(e.segment(id))

@@ -189,8 +189,10 @@ func (s *Service) upload(ctx context.Context, seg catalog.Segment, token string)
 		// A payload of several blocks keeps what an interrupted attempt
 		// staged (block ids are the index and MD5 of the content), so a
 		// segment too big for one invocation's deadline progresses across
-		// attempts. One block is a single Put Blob: nothing to keep.
-		Resume:     size > s.cfg.BlockSize,
+		// attempts; listing them costs a request, so only when the row
+		// shows such an attempt (mayHaveStaged). One block is a single Put
+		// Blob: nothing to keep.
+		Resume:     size > s.cfg.BlockSize && mayHaveStaged(seg),
 		AfterStage: s.hook(s.cfg.Hooks.AfterStage, seg.ID),
 		BeforeCommit: func(got blobstore.Summary) error {
 			// The reader is a consistent snapshot, so a short read means the
@@ -214,6 +216,27 @@ func (s *Service) upload(ctx context.Context, seg catalog.Segment, token string)
 		}
 	}
 	return res, nil
+}
+
+// mayHaveStaged reports whether the row, as read before this attempt
+// claimed it, shows an earlier attempt that may have left blocks staged and
+// uncommitted under the segment's blob name. Blocks are staged only under a
+// claim, and a claim leaves the row only three ways: RecordMigrated (the
+// blob was committed, which discards its uncommitted blocks),
+// RecordFailure (which counts an attempt: Attempts > 0 from then on), or
+// the next claim over an expired one. So an attempt that was cut off, by
+// its deadline (RecordFailure) or by a crash at any line after its claim
+// (no record, but its claim stays in the row, expired or not), is always
+// seen by the attempts after it.
+//
+// Not listing is never a correctness matter, only one of work: blocks are
+// then all sent again under the same ids, and the block list committed is
+// this attempt's own. The one case it misses is a race, an attempt that
+// claimed between this one's read of the row and its claim and then died:
+// this attempt sends everything again, and leaves its own record for the
+// next.
+func mayHaveStaged(seg catalog.Segment) bool {
+	return seg.Attempts > 0 || !seg.ClaimedUntil.IsZero()
 }
 
 // renewClaim keeps the claim alive during long uploads and cancels the

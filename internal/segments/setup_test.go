@@ -28,11 +28,13 @@ var az azurite.Shared
 func TestMain(m *testing.M) { az.Main(m) }
 
 type env struct {
-	t         testing.TB
-	ctx       context.Context
-	cat       catalog.Catalog
-	blobs     *blobstore.Client
-	broker    *broker.Client
+	t      testing.TB
+	ctx    context.Context
+	cat    catalog.Catalog
+	blobs  *blobstore.Client
+	broker *broker.Client
+	// reqs counts the blob requests of blobs (and so of svc).
+	reqs      *blobstore.Requests
 	svc       *segments.Service
 	cfg       segments.Config
 	container string
@@ -60,7 +62,8 @@ func setupOn(t testing.TB, cat catalog.Catalog, mutate ...func(*segments.Config)
 	t.Helper()
 	ctx := context.Background()
 	st := config.Storage{ConnectionString: az.Get(t).ConnectionString}
-	blobs, err := blobstore.New(st, blobstore.Options{})
+	reqs := &blobstore.Requests{}
+	blobs, err := blobstore.New(st, blobstore.Options{Requests: reqs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +75,7 @@ func setupOn(t testing.TB, cat catalog.Catalog, mutate ...func(*segments.Config)
 	uniq.n++
 	n := uniq.n
 	uniq.Unlock()
-	e := &env{t: t, ctx: ctx, cat: cat, blobs: blobs, broker: br}
+	e := &env{t: t, ctx: ctx, cat: cat, blobs: blobs, reqs: reqs, broker: br}
 	e.container = "tensors-" + itoa(int64(n))
 	e.queue = "segq-" + itoa(int64(n))
 	if err := blobs.EnsureContainer(ctx, e.container); err != nil {
