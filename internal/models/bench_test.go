@@ -164,7 +164,7 @@ func BenchmarkUploadAzCopy(b *testing.B) {
 			b.Fatal(err)
 		}
 		cmd := exec.Command(bin, "copy", filepath.Join(filepath.Dir(paths[0]), "*"), u,
-			"--block-size-mb", strconv.Itoa(int(DefaultBlockSize>>20)), "--log-level", "ERROR", "--output-type", "text")
+			"--from-to", "LocalBlob", "--block-size-mb", strconv.Itoa(int(DefaultBlockSize>>20)), "--log-level", "ERROR", "--output-type", "text")
 		cmd.Env = append(os.Environ(), "AZCOPY_LOG_LOCATION="+state, "AZCOPY_JOB_PLAN_LOCATION="+state)
 		settle()
 		m.Start()
