@@ -8,8 +8,8 @@
 //
 // On a small machine one run of a quick benchmark is noisy (a few hundred
 // milliseconds, Azurite sharing the cores): -count 3 runs each benchmark
-// three times and prints the median of every metric, which is what the
-// targets are then computed from.
+// three times, in three interleaved rounds, and prints the median of every
+// metric, which is what the targets are then computed from.
 package main
 
 import (
@@ -32,7 +32,7 @@ func main() {
 	pkgs := flag.String("pkgs", "./...", "packages to benchmark")
 	filter := flag.String("bench", ".", "benchmark regexp")
 	benchtime := flag.String("benchtime", "1x", "go test -benchtime")
-	count := flag.Int("count", 1, "go test -count: runs of each benchmark (the table shows medians)")
+	count := flag.Int("count", 1, "rounds: each a go test -count 1 run of every benchmark (the table shows medians)")
 	from := flag.String("from", "", "read saved go test -bench output from this file instead of running go test")
 	flag.Parse()
 
@@ -49,15 +49,26 @@ func main() {
 		return
 	}
 
+	// Each round is a go test run of its own (-count 1), so the rounds of
+	// the benchmarks interleave: Offload's k-th run and its baselines' k-th
+	// runs meet the emulator in the same state. With go test -count N the
+	// N runs of one benchmark would come back to back, and Azurite, which
+	// slows as it fills, would favour whichever ran first.
 	args := []string{"test", "-run", "^$", "-bench", *filter, "-benchtime", *benchtime,
-		"-count", strconv.Itoa(max(*count, 1)), "-timeout", "60m"}
+		"-count", "1", "-timeout", "60m"}
 	args = append(args, strings.Fields(*pkgs)...)
-	cmd := exec.Command("go", args...)
 	var out bytes.Buffer
-	cmd.Stdout = io.MultiWriter(&out, os.Stderr)
-	cmd.Stderr = os.Stderr
-	fmt.Fprintf(os.Stderr, "go %s\n", strings.Join(args, " "))
-	runErr := cmd.Run()
+	var runErr error
+	for round := 1; round <= max(*count, 1); round++ {
+		cmd := exec.Command("go", args...)
+		cmd.Stdout = io.MultiWriter(&out, os.Stderr)
+		cmd.Stderr = os.Stderr
+		fmt.Fprintf(os.Stderr, "round %d of %d: go %s\n", round, max(*count, 1), strings.Join(args, " "))
+		if err := cmd.Run(); err != nil {
+			runErr = err
+			break
+		}
+	}
 
 	rows := aggregate(parse(&out))
 	printTable(os.Stdout, rows)
