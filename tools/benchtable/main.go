@@ -294,8 +294,11 @@ func growthTarget(engine, step, metric string) target {
 	t := target{what: fmt.Sprintf("%s %s, 10k → 100k rows", engine, step), pkg: "segments", metric: metric, growth: true,
 		bench: fmt.Sprintf("Scale/%s/100000/%s", engine, step), over: fmt.Sprintf("Scale/%s/10000/%s", engine, step), max: 10}
 	if metric != "sec/op" {
-		t.what += " (cost per item)"
-		t.max = 1
+		// A constant cost per item is linear. The 10% is the spread of
+		// one rate between rounds on a 2-core machine (Azurite's queue and
+		// HEADs), so that a flat cost does not read as growth half the time.
+		t.what += " (cost per item, 10% noise allowed)"
+		t.max = 1.1
 	}
 	return t
 }

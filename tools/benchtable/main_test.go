@@ -15,7 +15,7 @@ BenchmarkScale/tsql/100000/status-2    3  1000000000 ns/op
 BenchmarkScale/sqlite/10000/status-2   3   100000000 ns/op
 BenchmarkScale/sqlite/100000/status-2  3  1100000000 ns/op
 BenchmarkScale/tsql/10000/enqueue-2    1        5 ns/op   442 msgs/s
-BenchmarkScale/tsql/100000/enqueue-2   1        5 ns/op   400 msgs/s
+BenchmarkScale/tsql/100000/enqueue-2   1        5 ns/op   390 msgs/s
 BenchmarkScale/sqlite/10000/enqueue-2  1        5 ns/op   400 msgs/s
 BenchmarkScale/sqlite/100000/enqueue-2 1        5 ns/op   420 msgs/s
 `
@@ -24,14 +24,14 @@ BenchmarkScale/sqlite/100000/enqueue-2 1        5 ns/op   420 msgs/s
 	want := map[string]string{
 		"tsql status, 10k → 100k rows":                    "10.00×",
 		"sqlite status, 10k → 100k rows":                  "11.00×",
-		"tsql enqueue, 10k → 100k rows (cost per item)":   "1.10×",
-		"sqlite enqueue, 10k → 100k rows (cost per item)": "0.95×",
+		"tsql enqueue, 10k → 100k rows (cost per item, 10% noise allowed)":   "1.13×",
+		"sqlite enqueue, 10k → 100k rows (cost per item, 10% noise allowed)": "0.95×",
 	}
 	verdict := map[string]string{
 		"tsql status, 10k → 100k rows":                    "met",
 		"sqlite status, 10k → 100k rows":                  "NOT MET",
-		"tsql enqueue, 10k → 100k rows (cost per item)":   "NOT MET",
-		"sqlite enqueue, 10k → 100k rows (cost per item)": "met",
+		"tsql enqueue, 10k → 100k rows (cost per item, 10% noise allowed)":   "NOT MET",
+		"sqlite enqueue, 10k → 100k rows (cost per item, 10% noise allowed)": "met",
 	}
 	lines := strings.Split(out.String(), "\n")
 	for what, v := range want {
