@@ -50,8 +50,12 @@ func benchFiles(b *testing.B) ([]string, int64) {
 // settle flushes dirty pages to disk before a timed region: the model files
 // just written (and Azurite's files from the previous round) would otherwise
 // be written back at random inside the measurement, which on this 2-core
-// machine moved results by ±30% from run to run.
-func settle() { _ = exec.Command("sync").Run() }
+// machine moved results by ±30% from run to run. Then it waits for Azurite
+// to be idle (benchmeter.Quiesce).
+func settle(b *testing.B) {
+	_ = exec.Command("sync").Run()
+	benchmeter.Quiesce(az.Get(b).Pids()...)
+}
 
 // BenchmarkUploadModels: Service.Upload of the model set with the
 // production block size and concurrency (hash, name check, resume lookup,
@@ -68,7 +72,7 @@ func BenchmarkUploadModels(b *testing.B) {
 		// A fresh container each round, or everything would be skipped;
 		// Upload creates it, once per run as in production.
 		svc := e.with(func(c *Config) { c.Container = fmt.Sprintf("%s-r%d", e.container, i) })
-		settle()
+		settle(b)
 		m.Start()
 		b.StartTimer()
 		res, err := svc.Upload(e.ctx, UploadParams{Files: paths})
@@ -166,7 +170,7 @@ func BenchmarkUploadAzCopy(b *testing.B) {
 		cmd := exec.Command(bin, "copy", filepath.Join(filepath.Dir(paths[0]), "*"), u,
 			"--from-to", "LocalBlob", "--block-size-mb", strconv.Itoa(int(DefaultBlockSize>>20)), "--log-level", "ERROR", "--output-type", "text")
 		cmd.Env = append(os.Environ(), "AZCOPY_LOG_LOCATION="+state, "AZCOPY_JOB_PLAN_LOCATION="+state)
-		settle()
+		settle(b)
 		m.Start()
 		b.StartTimer()
 		out, err := cmd.CombinedOutput()
@@ -227,7 +231,7 @@ func benchSDK(b *testing.B, up func(context.Context, *container.Client, *os.File
 			b.Fatal(err)
 		}
 		cc := svc.ServiceClient().NewContainerClient(container)
-		settle()
+		settle(b)
 		m.Start()
 		b.StartTimer()
 		for _, p := range paths {

@@ -71,7 +71,8 @@ func setupBench(b *testing.B) (*env, []int64, int64) {
 // seeding appends the payloads to the WAL, and SQLite copies them into the
 // database file at the first checkpoint, which is otherwise the first
 // commit of the timed run (a verification's first row update), adding
-// seconds to some runs and not others.
+// seconds to some runs and not others. Last it waits for Azurite to be idle
+// (benchmeter.Quiesce).
 func (e *env) settle(b *testing.B) {
 	if db, ok := e.cat.(*sqlite.DB); ok {
 		if _, err := db.SQL().ExecContext(e.ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
@@ -79,6 +80,7 @@ func (e *env) settle(b *testing.B) {
 		}
 	}
 	_ = exec.Command("sync").Run()
+	benchmeter.Quiesce(az.Get(b).Pids()...)
 }
 
 // BenchmarkMigrate: catalog → blob, the whole pipeline (chunked reads,
