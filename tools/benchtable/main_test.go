@@ -22,14 +22,14 @@ BenchmarkScale/sqlite/100000/enqueue-2 1        5 ns/op   420 msgs/s
 	var out bytes.Buffer
 	printTargets(&out, aggregate(parse(strings.NewReader(in))))
 	want := map[string]string{
-		"tsql status, 10k → 100k rows":                    "10.00×",
-		"sqlite status, 10k → 100k rows":                  "11.00×",
+		"tsql status, 10k → 100k rows":                                       "10.00×",
+		"sqlite status, 10k → 100k rows":                                     "11.00×",
 		"tsql enqueue, 10k → 100k rows (cost per item, 10% noise allowed)":   "1.13×",
 		"sqlite enqueue, 10k → 100k rows (cost per item, 10% noise allowed)": "0.95×",
 	}
 	verdict := map[string]string{
-		"tsql status, 10k → 100k rows":                    "met",
-		"sqlite status, 10k → 100k rows":                  "NOT MET",
+		"tsql status, 10k → 100k rows":                                       "met",
+		"sqlite status, 10k → 100k rows":                                     "NOT MET",
 		"tsql enqueue, 10k → 100k rows (cost per item, 10% noise allowed)":   "NOT MET",
 		"sqlite enqueue, 10k → 100k rows (cost per item, 10% noise allowed)": "met",
 	}
