@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hartonomous/offload/internal/benchmeter"
 	"github.com/hartonomous/offload/internal/catalog"
+	"github.com/hartonomous/offload/internal/catalog/mssql"
+	"github.com/hartonomous/offload/internal/catalog/mssql/mssqltest"
 	"github.com/hartonomous/offload/internal/outbox"
 )
 
@@ -56,6 +59,7 @@ func BenchmarkRawSend(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	benchmeter.Quiesce(az.Get(b).Pids()...)
 	b.ResetTimer()
 	for range b.N {
 		start := time.Now()
@@ -106,6 +110,10 @@ func benchDrain(b *testing.B, o opener) {
 	for range b.N {
 		b.StopTimer()
 		publishBench(b, e, 0, n)
+		if db, ok := e.cat.(*mssql.DB); ok {
+			mssqltest.SettleAutovacuum(b, db.SQL(), "OffloadOutbox")
+		}
+		benchmeter.Quiesce(az.Get(b).Pids()...)
 		b.StartTimer()
 		start := time.Now()
 		res, err := e.svc.Drain(e.ctx, outbox.DrainParams{})

@@ -263,38 +263,5 @@ UPDATE dbo.LayerTensorSegments SET OffloadState = N'verified', PayloadSha256 = @
 WHERE LayerId = @p3 AND SegmentOrdinal % 10 = 9`, strings.Repeat("a", 64), now, e.layerID); err != nil {
 		b.Fatal(err)
 	}
-	settleTSQL(b, e)
-}
-
-// settleTSQL waits, on Babelfish, for PostgreSQL's autovacuum to have
-// vacuumed and analysed the rows just seeded: left alone it does so at some
-// moment in the next minute (autovacuum_naptime), inside whichever
-// sub-benchmark is running, and on two cores it takes the CPU from Azurite
-// and from the queries measured. SQL Server has no such background pass
-// (its statistics update synchronously, on the next query), so there is
-// nothing to wait for.
-func settleTSQL(b *testing.B, e *env) {
-	db := e.cat.(*mssql.DB).SQL()
-	var version string
-	if err := db.QueryRowContext(e.ctx, "SELECT @@VERSION").Scan(&version); err != nil {
-		b.Fatal(err)
-	}
-	if !strings.Contains(version, "Babelfish") {
-		return
-	}
-	t0 := time.Now()
-	for time.Since(t0) < 3*time.Minute {
-		var ins, mod int64
-		err := db.QueryRowContext(e.ctx, `SELECT n_ins_since_vacuum, n_mod_since_analyze FROM pg_catalog.pg_stat_user_tables
-WHERE schemaname = DB_NAME() + '_dbo' AND relname = 'layertensorsegments'`).Scan(&ins, &mod)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if ins < 1000 && mod < 1000 { // below autovacuum's thresholds: nothing left for it to do
-			b.Logf("Babelfish autovacuum done %v after seeding", time.Since(t0).Round(time.Second))
-			return
-		}
-		time.Sleep(2 * time.Second)
-	}
-	b.Logf("Babelfish autovacuum not done 3m after seeding: the figures that follow may carry it")
+	mssqltest.SettleAutovacuum(b, db, "LayerTensorSegments")
 }
