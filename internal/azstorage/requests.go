@@ -63,6 +63,19 @@ func (c *Requests) Reset() {
 	c.mu.Unlock()
 }
 
+// Take is Counts and Reset in one step: the requests since the last Take,
+// none of them lost to a request counted in between.
+func (c *Requests) Take() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.n
+	c.n = nil
+	if n == nil {
+		n = map[string]int64{}
+	}
+	return n
+}
+
 // Operation names the Blob service operation of a request, from its method
 // and its comp and restype query parameters: the REST API's operation
 // names for the ones Offload sends, "METHOD comp" otherwise. Queue message

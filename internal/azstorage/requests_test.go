@@ -100,4 +100,11 @@ func TestRequestsCountsAttempts(t *testing.T) {
 	if reqs.Total() != 0 {
 		t.Fatal("Reset kept counts")
 	}
+	send(http.MethodPut, "http://127.0.0.1/acct/c/b?comp=blocklist")
+	if got := reqs.Take(); !maps.Equal(got, map[string]int64{"PutBlockList": 1}) {
+		t.Fatalf("Take: %v, want one PutBlockList", got)
+	}
+	if got := reqs.Take(); len(got) != 0 || reqs.Total() != 0 {
+		t.Fatalf("Take kept counts: %v", got)
+	}
 }

@@ -13,13 +13,12 @@ import (
 )
 
 // wantRequests fails the test unless the blob requests since the last
-// call were exactly want (by operation), then starts counting afresh.
+// call were exactly want (by operation); counting starts afresh.
 func (e *env) wantRequests(what string, want map[string]int64) {
 	e.t.Helper()
-	if got := e.reqs.Counts(); !maps.Equal(got, want) {
+	if got := e.reqs.Take(); !maps.Equal(got, want) {
 		e.t.Errorf("%s: requests %v, want %v", what, got, want)
 	}
-	e.reqs.Reset()
 }
 
 // The requests a migration costs: a fresh segment is its bytes alone (one
