@@ -103,7 +103,7 @@ func (t *publishTx) Rollback() error {
 
 const outboxRowCols = `o.OutboxId, o.QueueName, o.ConversationId, o.MessageId, o.SequenceNumber, o.Attempts, o.CreatedAt`
 
-func scanOutboxRow(sc interface{ Scan(...any) error }, extra ...any) (catalog.OutboxRow, error) {
+func scanOutboxRow(sc dialect.Scanner, extra ...any) (catalog.OutboxRow, error) {
 	var r catalog.OutboxRow
 	var created sql.NullTime
 	err := sc.Scan(append([]any{&r.ID, &r.Queue, &r.ConversationID, &r.MessageID, &r.Sequence, &r.Attempts, &created}, extra...)...)
@@ -120,18 +120,16 @@ ORDER BY o.OutboxId`), limit)
 	if err != nil {
 		return nil, fmt.Errorf("mssql: outbox unsequenced: %w", err)
 	}
-	defer rows.Close()
-	var out []catalog.OutboxRow
-	for rows.Next() {
+	out, err := dialect.Collect(rows, func(sc dialect.Scanner) (catalog.OutboxRow, error) {
 		var msg string
-		r, err := scanOutboxRow(rows, &msg)
-		if err != nil {
-			return nil, fmt.Errorf("mssql: outbox unsequenced: %w", err)
-		}
+		r, err := scanOutboxRow(sc, &msg)
 		r.Message = msg
-		out = append(out, r)
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mssql: outbox unsequenced: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // FailOutbox implements catalog.Outbox.
@@ -309,18 +307,16 @@ ORDER BY o.QueueName, o.ConversationId, o.SequenceNumber`), p.Token)
 	if err != nil {
 		return nil, fmt.Errorf("mssql: claim outbox: %w", err)
 	}
-	defer rows.Close()
-	var out []catalog.OutboxRow
-	for rows.Next() {
+	out, err := dialect.Collect(rows, func(sc dialect.Scanner) (catalog.OutboxRow, error) {
 		var head int64
-		r, err := scanOutboxRow(rows, &head)
-		if err != nil {
-			return nil, fmt.Errorf("mssql: claim outbox: %w", err)
-		}
+		r, err := scanOutboxRow(sc, &head)
 		r.Head = head
-		out = append(out, r)
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mssql: claim outbox: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // OutboxMessages implements catalog.Outbox.

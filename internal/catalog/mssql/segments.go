@@ -32,7 +32,7 @@ FROM dbo.LayerTensorSegments AS s
 JOIN dbo.ModelLayers AS l ON l.LayerId = s.LayerId`)
 }
 
-func scanSegment(sc interface{ Scan(...any) error }) (catalog.Segment, error) {
+func scanSegment(sc dialect.Scanner) (catalog.Segment, error) {
 	var s catalog.Segment
 	var state string
 	var shaV, uri, etag, lastErr, result sql.NullString
@@ -111,16 +111,8 @@ func (d *DB) ListSegments(ctx context.Context, f catalog.SegmentFilter) ([]catal
 	if err != nil {
 		return nil, fmt.Errorf("mssql: list segments: %w", err)
 	}
-	defer rows.Close()
-	var out []catalog.Segment
-	for rows.Next() {
-		s, err := scanSegment(rows)
-		if err != nil {
-			return nil, fmt.Errorf("mssql: list segments: %w", err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := dialect.Collect(rows, scanSegment)
+	if err != nil {
 		return nil, fmt.Errorf("mssql: list segments: %w", err)
 	}
 	return out, nil

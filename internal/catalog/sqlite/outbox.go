@@ -86,7 +86,7 @@ func (t *publishTx) Rollback() error {
 
 const outboxRowCols = `OutboxId, QueueName, ConversationId, MessageId, SequenceNumber, Attempts, CreatedAt`
 
-func scanOutboxRow(sc interface{ Scan(...any) error }, extra ...any) (catalog.OutboxRow, error) {
+func scanOutboxRow(sc dialect.Scanner, extra ...any) (catalog.OutboxRow, error) {
 	var r catalog.OutboxRow
 	var created sql.NullString
 	err := sc.Scan(append([]any{&r.ID, &r.Queue, &r.ConversationID, &r.MessageID, &r.Sequence, &r.Attempts, &created}, extra...)...)
@@ -105,18 +105,16 @@ WHERE OutboxState = 'pending' AND SequenceNumber = 0 ORDER BY OutboxId LIMIT ?`,
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: outbox unsequenced: %w", err)
 	}
-	defer rows.Close()
-	var out []catalog.OutboxRow
-	for rows.Next() {
+	out, err := dialect.Collect(rows, func(sc dialect.Scanner) (catalog.OutboxRow, error) {
 		var msg string
-		r, err := scanOutboxRow(rows, &msg)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: outbox unsequenced: %w", err)
-		}
+		r, err := scanOutboxRow(sc, &msg)
 		r.Message = msg
-		out = append(out, r)
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: outbox unsequenced: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // FailOutbox implements catalog.Outbox.
@@ -226,18 +224,16 @@ ORDER BY o.QueueName, o.ConversationId, o.SequenceNumber`, p.Token)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: claim outbox: %w", err)
 	}
-	defer rows.Close()
-	var out []catalog.OutboxRow
-	for rows.Next() {
+	out, err := dialect.Collect(rows, func(sc dialect.Scanner) (catalog.OutboxRow, error) {
 		var head int64
-		r, err := scanOutboxRow(rows, &head)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: claim outbox: %w", err)
-		}
+		r, err := scanOutboxRow(sc, &head)
 		r.Head = head
-		out = append(out, r)
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: claim outbox: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // OutboxMessages implements catalog.Outbox.

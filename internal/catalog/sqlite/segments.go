@@ -34,7 +34,7 @@ JOIN ModelLayers AS l ON l.LayerId = s.LayerId
 LEFT JOIN OffloadSegments AS o ON o.LayerTensorSegmentId = s.LayerTensorSegmentId`
 }
 
-func scanSegment(sc interface{ Scan(...any) error }) (catalog.Segment, error) {
+func scanSegment(sc dialect.Scanner) (catalog.Segment, error) {
 	var s catalog.Segment
 	var state string
 	var sha, uri, etag, lastErr, result sql.NullString
@@ -109,16 +109,8 @@ func (d *DB) ListSegments(ctx context.Context, f catalog.SegmentFilter) ([]catal
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list segments: %w", err)
 	}
-	defer rows.Close()
-	var out []catalog.Segment
-	for rows.Next() {
-		s, err := scanSegment(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list segments: %w", err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := dialect.Collect(rows, scanSegment)
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: list segments: %w", err)
 	}
 	return out, nil

@@ -1,0 +1,26 @@
+package dialect
+
+import "database/sql"
+
+// Scanner is what a row scanner reads from: *sql.Rows or *sql.Row. An
+// alias, so that a dialect's scanSegment(interface{ Scan(...any) error })
+// is a func(Scanner) as it is.
+type Scanner = interface{ Scan(dest ...any) error }
+
+// Collect scans every row of rows with scan, in order, and closes rows.
+// The first error, of a scan or of the result set, ends it.
+func Collect[T any](rows *sql.Rows, scan func(Scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
