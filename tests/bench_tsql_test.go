@@ -174,13 +174,7 @@ func BenchmarkTSQLMigrate(b *testing.B) {
 				}
 				_ = exec.Command("sync").Run()
 				cmd := benchCmd(env, "segments", "migrate", "--workers", "4", "--block-size-mib", fmt.Sprint(mib))
-				b.StartTimer()
-				hwm, out, err := runPeakRSS(cmd)
-				b.StopTimer()
-				if err != nil {
-					b.Fatalf("migrate: %v\n%s", err, out)
-				}
-				peak = max(peak, hwm)
+				peak = max(peak, timedMigrate(b, cmd))
 			}
 			b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 		})
@@ -200,13 +194,7 @@ func BenchmarkTSQLMigrateLargeRSS(b *testing.B) {
 		env := map[string]string{"SQL_CONNECTION_STRING": tb.dsn, "AzureWebJobsStorage": az.ConnectionString,
 			"TENSORS_CONTAINER": fmt.Sprintf("tsqlrss-%d-%d", i, time.Now().UnixNano()%1e9)}
 		cmd := benchCmd(env, "segments", "migrate", "--id", fmt.Sprint(id))
-		b.StartTimer()
-		hwm, out, err := runPeakRSS(cmd)
-		b.StopTimer()
-		if err != nil {
-			b.Fatalf("migrate: %v\n%s", err, out)
-		}
-		peak = max(peak, hwm)
+		peak = max(peak, timedMigrate(b, cmd))
 	}
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 	b.ReportMetric(float64(size)/(1<<20), "payload-MiB")
@@ -259,6 +247,18 @@ func BenchmarkTSQLSelectRawPayload(b *testing.B) {
 			return db.QueryRow("SELECT RawPayload FROM dbo.LayerTensorSegments WHERE LayerTensorSegmentId = @p1", tb.ids[k]).Scan(&p)
 		})
 	}
+}
+
+// timedMigrate runs a `segments migrate` command inside the timer and
+// returns its peak RSS; a failed run fails the benchmark with its output.
+func timedMigrate(b *testing.B, cmd *exec.Cmd) int64 {
+	b.StartTimer()
+	hwm, out, err := runPeakRSS(cmd)
+	b.StopTimer()
+	if err != nil {
+		b.Fatalf("migrate: %v\n%s", err, out)
+	}
+	return hwm
 }
 
 // runPeakRSS runs cmd and returns its peak resident set (bytes), read from
