@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"github.com/hartonomous/offload/internal/catalog"
+	"github.com/hartonomous/offload/internal/catalog/internal/dialect"
 
 	_ "modernc.org/sqlite" // registers driver "sqlite"
 )
@@ -151,6 +152,12 @@ func (d *DB) inTx(ctx context.Context, mode string, f func(*sql.Conn) error) err
 		return err
 	}
 	defer c.Close()
+	return txOn(ctx, c, mode, f)
+}
+
+// txOn runs f inside "BEGIN <mode>" on c and commits, or rolls back on
+// error (inTx, and the rebuild's transaction with foreign keys off).
+func txOn(ctx context.Context, c *sql.Conn, mode string, f func(*sql.Conn) error) error {
 	if _, err := c.ExecContext(ctx, "BEGIN "+mode); err != nil {
 		return err
 	}
@@ -199,16 +206,15 @@ func columns(ctx context.Context, q queryer, table string) (map[string]bool, err
 	if err != nil {
 		return nil, fmt.Errorf("columns of %s: %w", table, err)
 	}
-	defer rows.Close()
-	cols := map[string]bool{}
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, err
-		}
-		cols[strings.ToLower(name)] = true
+	names, err := dialect.Strings(rows)
+	if err != nil {
+		return nil, err
 	}
-	return cols, rows.Err()
+	cols := map[string]bool{}
+	for _, n := range names {
+		cols[strings.ToLower(n)] = true
+	}
+	return cols, nil
 }
 
 // affected returns RowsAffected or the error.

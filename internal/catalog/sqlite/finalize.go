@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hartonomous/offload/internal/catalog"
+	"github.com/hartonomous/offload/internal/catalog/internal/dialect"
 )
 
 // finalizeColumns are dropped by Finalize, RawPayload first (on SQL Server
@@ -103,14 +104,5 @@ WHERE ii.name = ? COLLATE NOCASE AND il.origin = 'c'`, table, column)
 	if err != nil {
 		return nil, fmt.Errorf("indexes on %s.%s: %w", table, column, err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, err
-		}
-		out = append(out, name)
-	}
-	return out, rows.Err()
+	return dialect.Strings(rows)
 }

@@ -6,6 +6,8 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"strings"
+
+	"github.com/hartonomous/offload/internal/catalog/internal/dialect"
 )
 
 // SQLite's ALTER TABLE DROP COLUMN refuses a column that carries a UNIQUE
@@ -63,18 +65,7 @@ func (d *DB) withForeignKeysOff(ctx context.Context, f func(*sql.Conn) error) er
 			_ = c.Raw(func(any) error { return driver.ErrBadConn })
 		}
 	}()
-	if _, err := c.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return err
-	}
-	if err := f(c); err != nil {
-		endTx(c, "ROLLBACK")
-		return err
-	}
-	if _, err := c.ExecContext(ctx, "COMMIT"); err != nil {
-		endTx(c, "ROLLBACK")
-		return err
-	}
-	return nil
+	return txOn(ctx, c, "IMMEDIATE", f)
 }
 
 // rebuildWithout rebuilds table without the columns drop (steps 3–10),
@@ -243,16 +234,11 @@ func indexColumns(ctx context.Context, q queryer, index string) ([]string, error
 	if err != nil {
 		return nil, fmt.Errorf("columns of index %s: %w", index, err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, err
-		}
-		out = append(out, strings.ToLower(name))
+	out, err := dialect.Strings(rows)
+	for i := range out {
+		out[i] = strings.ToLower(out[i])
 	}
-	return out, rows.Err()
+	return out, err
 }
 
 func anyDropped(names []string, dropped map[string]bool) bool {

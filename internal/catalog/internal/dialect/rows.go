@@ -24,3 +24,13 @@ func Collect[T any](rows *sql.Rows, scan func(Scanner) (T, error)) ([]T, error) 
 	}
 	return out, nil
 }
+
+// Strings collects a one-column text result set (names from a catalog
+// view or pragma) and closes rows.
+func Strings(rows *sql.Rows) ([]string, error) {
+	return Collect(rows, func(sc Scanner) (string, error) {
+		var s string
+		err := sc.Scan(&s)
+		return s, err
+	})
+}
