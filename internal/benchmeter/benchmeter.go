@@ -118,16 +118,8 @@ func (m *Meter) ReportRequests(b *testing.B, items int64) {
 // New).
 func (m *Meter) Report(b *testing.B, totalBytes int64) {
 	m.Stop()
-	if totalBytes > 0 {
-		gb := float64(totalBytes) / 1e9
-		b.ReportMetric(m.self.Seconds()/gb, "cpu-s/GB")
-		if len(m.pids) > 0 {
-			b.ReportMetric(m.other.Seconds()/gb, "az-cpu-s/GB")
-		}
-	}
-	if kb, ok := PeakRSSKiB(); ok {
-		b.ReportMetric(float64(kb)/1024, "peak-RSS-MiB")
-	}
+	kb, _ := PeakRSSKiB() // 0 when unknown: then not reported
+	m.ReportChild(b, totalBytes, m.self, kb)
 }
 
 // SelfCPU is the CPU time (user + system) this process has used.
@@ -190,7 +182,8 @@ func PeakRSSKiB() (int64, bool) {
 	return 0, false
 }
 
-// ReportChild reports like Report, but for work done by a child process
+// ReportChild reports like Report (which is ReportChild with this
+// process's own CPU and peak), but for work done by a child process
 // (a baseline run as its own program, such as AzCopy): cpu-s/GB and
 // peak-RSS-MiB are the child's, from its rusage (ru_maxrss is in KiB on
 // Linux), so its row reads like the others.
