@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hartonomous/offload/internal/benchmeter"
 	"github.com/hartonomous/offload/internal/blobstore"
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/mssql"
@@ -221,7 +222,7 @@ func BenchmarkTSQLRawUpload(b *testing.B) {
 	_ = exec.Command("sync").Run()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		inParallel(b, 4, len(bufs), func(k int) error {
+		benchmeter.InParallel(b, 4, len(bufs), func(k int) error {
 			_, err := blobs.Upload(ctx, container, fmt.Sprintf("raw/%d-%d.bin", i, k), bytes.NewReader(bufs[k]),
 				blobstore.UploadOptions{BlockSize: segments.DefaultBlockSize, Concurrency: segments.DefaultConcurrency})
 			return err
@@ -242,7 +243,7 @@ func BenchmarkTSQLSelectRawPayload(b *testing.B) {
 	b.SetBytes(tb.total)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		inParallel(b, 4, len(tb.ids), func(k int) error {
+		benchmeter.InParallel(b, 4, len(tb.ids), func(k int) error {
 			var p []byte
 			return db.QueryRow("SELECT RawPayload FROM dbo.LayerTensorSegments WHERE LayerTensorSegmentId = @p1", tb.ids[k]).Scan(&p)
 		})
@@ -305,33 +306,4 @@ func benchCmd(env map[string]string, args ...string) *exec.Cmd {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	return cmd
-}
-
-// inParallel runs f(0..n-1) on w goroutines and fails b on any error.
-func inParallel(b *testing.B, w, n int, f func(int) error) {
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	next := make(chan int)
-	for range w {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := range next {
-				if err := f(k); err != nil {
-					mu.Lock()
-					first = err
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for k := range n {
-		next <- k
-	}
-	close(next)
-	wg.Wait()
-	if first != nil {
-		b.Fatal(first)
-	}
 }

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -218,4 +219,34 @@ func Quiesce(pids ...int) time.Duration {
 		}
 	}
 	return time.Since(t0)
+}
+
+// InParallel runs f(0..n-1) on workers goroutines and fails tb with the
+// first error once all have returned: the benchmarks' fan-out (seeding,
+// migrating, sending) in one place.
+func InParallel(tb testing.TB, workers, n int, f func(int) error) {
+	tb.Helper()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	next := make(chan int)
+	for range workers {
+		wg.Go(func() {
+			for k := range next {
+				if err := f(k); err != nil {
+					once.Do(func() { first = err })
+				}
+			}
+		})
+	}
+	for k := range n {
+		next <- k
+	}
+	close(next)
+	wg.Wait()
+	if first != nil {
+		tb.Fatal(first)
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"sync"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
@@ -234,27 +233,5 @@ func benchSDKDownload(b *testing.B, hashed bool) {
 }
 
 func parallelIDs(b *testing.B, ids []int64, fn func(int64) error) {
-	var wg sync.WaitGroup
-	ch := make(chan int64)
-	errs := make(chan error, len(ids))
-	for range benchWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for id := range ch {
-				if err := fn(id); err != nil {
-					errs <- err
-				}
-			}
-		}()
-	}
-	for _, id := range ids {
-		ch <- id
-	}
-	close(ch)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		b.Fatal(err)
-	}
+	benchmeter.InParallel(b, benchWorkers, len(ids), func(i int) error { return fn(ids[i]) })
 }

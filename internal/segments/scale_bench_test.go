@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
+	"github.com/hartonomous/offload/internal/benchmeter"
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/mssql"
 	"github.com/hartonomous/offload/internal/catalog/mssql/mssqltest"
@@ -186,29 +186,10 @@ func benchScale(b *testing.B, open opener, seed func(*testing.B, *env, int), n i
 
 // sendLoop sends n messages {"segmentId": i} with parallel senders.
 func sendLoop(b *testing.B, q *azqueue.QueueClient, n, parallel int) {
-	ch := make(chan int)
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	for range parallel {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range ch {
-				if _, err := q.EnqueueMessage(context.Background(), fmt.Sprintf(`{"segmentId":%d}`, i+1), nil); err != nil {
-					once.Do(func() { first = err })
-				}
-			}
-		}()
-	}
-	for i := range n {
-		ch <- i
-	}
-	close(ch)
-	wg.Wait()
-	if first != nil {
-		b.Fatal(first)
-	}
+	benchmeter.InParallel(b, parallel, n, func(i int) error {
+		_, err := q.EnqueueMessage(context.Background(), fmt.Sprintf(`{"segmentId":%d}`, i+1), nil)
+		return err
+	})
 }
 
 // seedSQLite inserts n segments of 8 bytes in one statement (a recursive
