@@ -1,5 +1,5 @@
 // Command offload is the Offload Function App's custom handler and its
-// command line (CONTRACT §5). Started by the Functions host
+// command line (REFERENCE §5). Started by the Functions host
 // (FUNCTIONS_CUSTOMHANDLER_PORT set) or as `offload serve`, it serves the
 // functions; otherwise it runs the command it is given.
 package main

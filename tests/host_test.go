@@ -34,7 +34,7 @@ type reply struct {
 	ReturnValue any            `json:"ReturnValue"`
 }
 
-// The queue trigger exactly as the host sends it (CONTRACT §6): the message
+// The queue trigger exactly as the host sends it (REFERENCE §6): the message
 // JSON-encoded a second time, DequeueCount as a string or a number, and the
 // base64 form of dataType binary.
 func TestQueueTriggerHostPayloads(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// The transactional outbox (CONTRACT §1.2, dbo.OffloadOutbox): messages
+// The transactional outbox (REFERENCE §1.2, dbo.OffloadOutbox): messages
 // published from T-SQL by dbo.usp_PublishMessage inside the caller's
 // transaction, until the drain has sent them to their Storage Queue.
 //

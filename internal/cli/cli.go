@@ -1,5 +1,5 @@
 // Package cli is Offload's command line: the same jobs as the functions,
-// without the Functions host (CONTRACT §5). Every command reads the same
+// without the Functions host (REFERENCE §5). Every command reads the same
 // settings as the functions, has --help, and takes --dry-run when it writes.
 // A command that works through many items does all it can, reports each
 // failure with its reason, and exits non-zero when any item failed.
@@ -186,7 +186,7 @@ func printHelp(w io.Writer, c *command, path []string) {
 	for _, s := range c.subs {
 		fmt.Fprintf(w, "  %-10s %s\n", s.name, s.summary)
 	}
-	fmt.Fprintf(w, "\nRun '%s <command> --help' for its flags. Settings are read from the environment (CONTRACT §2).\n", name)
+	fmt.Fprintf(w, "\nRun '%s <command> --help' for its flags. Settings are read from the environment and local.settings.json: docs/REFERENCE.md §2.\n", name)
 }
 
 // App opens the wired application once per session, from the settings.

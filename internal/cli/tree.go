@@ -1,6 +1,6 @@
 package cli
 
-// tree is the whole command line (CONTRACT §5).
+// tree is the whole command line (REFERENCE §5).
 func tree() *command {
 	return &command{
 		name: "offload",

@@ -1,4 +1,4 @@
-// Package config turns the settings of CONTRACT §2 (environment variables, or
+// Package config turns the settings of REFERENCE §2 (environment variables, or
 // local.settings.json Values under the Functions host) into a typed Config.
 //
 // It is the only place that reads those settings. Every bad or missing setting
@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// Setting names, exactly as CONTRACT §2 spells them.
+// Setting names, exactly as REFERENCE §2 spells them.
 const (
 	SettingSQL             = "SQL_CONNECTION_STRING"
 	SettingStorage         = "AzureWebJobsStorage"
@@ -35,7 +35,7 @@ const (
 	SettingHandlerPort     = "FUNCTIONS_CUSTOMHANDLER_PORT"
 )
 
-// Defaults of CONTRACT §2.
+// Defaults of REFERENCE §2.
 const (
 	DefaultModelsContainer  = "models"
 	DefaultAtomsContainer   = "atoms"

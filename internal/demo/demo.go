@@ -4,7 +4,7 @@
 // generated local files, the ways a real catalog has them: files named
 // sha256-<hex of content> (Ollama's layout) and a plain model.gguf; an atom
 // whose ContentHash is its file's digest and atoms whose ContentHash is the
-// atom's own hash (CONTRACT §1.1: it need not be the file's); two atoms on
+// atom's own hash (REFERENCE §1.1: it need not be the file's); two atoms on
 // one file.
 //
 // Everything is derived from a seed, so two runs produce the same bytes.

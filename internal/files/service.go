@@ -1,4 +1,4 @@
-// Package files is the Files function (CONTRACT §4): file I/O for T-SQL
+// Package files is the Files function (REFERENCE §4): file I/O for T-SQL
 // over HTTP, on Blob Storage, replacing Hartonomous' SQL CLR UNSAFE
 // functions dbo.clr_ReadFileBytes, clr_WriteFileBytes, clr_FileExists, ….
 //

@@ -1,5 +1,5 @@
 // Package hostproto is the wire format between the Azure Functions host and
-// a custom handler (CONTRACT §6): the invocation envelope the host POSTs to
+// a custom handler (REFERENCE §6): the invocation envelope the host POSTs to
 // /<FunctionName> for non-HTTP triggers, and the reply it expects back.
 //
 // The shapes below are what the host really sends, not what the

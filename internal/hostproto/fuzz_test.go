@@ -10,7 +10,7 @@ import (
 )
 
 // FuzzDecodeInvocation feeds arbitrary envelopes through every accessor. The
-// seed corpus (testdata/fuzz/FuzzDecodeInvocation) holds the literal CONTRACT
+// seed corpus (testdata/fuzz/FuzzDecodeInvocation) holds the literal REFERENCE
 // §6 payloads. Invariants: nothing panics; every refusal is ErrMalformed or
 // ErrTooLarge; a reply always encodes.
 func FuzzDecodeInvocation(f *testing.F) {

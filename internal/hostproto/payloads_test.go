@@ -1,6 +1,6 @@
 package hostproto_test
 
-// The literal payloads of CONTRACT §6, as the Functions host sends them.
+// The literal payloads of REFERENCE §6, as the Functions host sends them.
 const (
 	// queueDoubleEncoded is a queue trigger with the default dataType: the
 	// message and the string metadata are JSON-encoded twice, DequeueCount

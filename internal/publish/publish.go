@@ -1,4 +1,4 @@
-// Package publish is the PublishMessage function (CONTRACT §3): it puts a
+// Package publish is the PublishMessage function (REFERENCE §3): it puts a
 // JSON document on an Azure Storage queue, replacing Service Broker SEND.
 // Azure SQL calls it with dbo.usp_PublishMessageNow (sql/publish-now-procs.sql)
 // through sp_invoke_external_rest_endpoint; consumers (the Neo4j sync) read

@@ -9,7 +9,7 @@ import (
 	"github.com/hartonomous/offload/internal/catalog"
 )
 
-// EnqueueParams selects the segments to queue (CONTRACT §3 EnqueueSegments).
+// EnqueueParams selects the segments to queue (REFERENCE §3 EnqueueSegments).
 type EnqueueParams struct {
 	ModelID int64 `json:"modelId,omitempty"`
 	LayerID int64 `json:"layerId,omitempty"`

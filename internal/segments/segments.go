@@ -123,7 +123,7 @@ func New(cfg Config) (*Service, error) {
 	return &Service{cfg: cfg, log: cfg.Logger}, nil
 }
 
-// BlobName is where a segment lives in the tensors container (CONTRACT §3).
+// BlobName is where a segment lives in the tensors container (REFERENCE §3).
 func BlobName(s catalog.Segment) string {
 	return fmt.Sprintf("%d/%d/%d.bin", s.ModelID, s.LayerID, s.SegmentOrdinal)
 }

@@ -26,7 +26,7 @@ type ModelStatus struct {
 	LastMigratedAt *time.Time                   `json:"lastMigratedAt,omitempty"`
 }
 
-// Status is the answer of SegmentStatus (CONTRACT §3).
+// Status is the answer of SegmentStatus (REFERENCE §3).
 type Status struct {
 	Models         []ModelStatus                `json:"models"`
 	Totals         map[catalog.State]StateCount `json:"totals"`

@@ -43,14 +43,14 @@ func readJSON(t *testing.T, path string, v any) {
 }
 
 // TestFunctionJSON holds functions/*/function.json to the route table: one
-// folder per route and no other, bindings as CONTRACT §3 lists them, and
+// folder per route and no other, bindings as REFERENCE §3 lists them, and
 // HTTP routes that are the paths the server serves.
 func TestFunctionJSON(t *testing.T) {
 	routes := server.Routes()
 	contract := []string{"MigrateSegment", "VerifySegments", "EnqueueSegments", "SegmentStatus", "Files", "PublishMessage", "DrainOutbox"}
 	for _, name := range contract {
 		if !slices.ContainsFunc(routes, func(r server.Route) bool { return r.Function == name }) {
-			t.Errorf("CONTRACT §3 function %s has no route", name)
+			t.Errorf("REFERENCE §3 function %s has no route", name)
 		}
 	}
 

@@ -18,7 +18,7 @@ type QueueFunc func(ctx context.Context, body []byte, meta hostproto.QueueMeta) 
 // (the next occurrence runs regardless).
 type TimerFunc func(ctx context.Context, t hostproto.TimerInfo) error
 
-// Functions are the entry points the server routes to (CONTRACT §3). A nil
+// Functions are the entry points the server routes to (REFERENCE §3). A nil
 // field answers 501 not_implemented.
 type Functions struct {
 	MigrateSegment  QueueFunc        // POST /MigrateSegment (queue trigger, binding "msg")

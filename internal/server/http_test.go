@@ -151,7 +151,7 @@ func TestBodyLimit(t *testing.T) {
 	}
 }
 
-// The host forwards a body only with Content-Length > 0 (CONTRACT §6): a
+// The host forwards a body only with Content-Length > 0 (REFERENCE §6): a
 // chunked body, or an empty one where the function needs a body, is
 // answered 411 rather than acted on as if it were empty.
 func TestBodyWithoutLength(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"github.com/hartonomous/offload/internal/server"
 )
 
-// Literal CONTRACT §6 payloads, as the Functions host sends them.
+// Literal REFERENCE §6 payloads, as the Functions host sends them.
 const (
 	queueDoubleEncoded = `{"Data":{"msg":"\"{\\\"segmentId\\\":1}\""},"Metadata":{"DequeueCount":"1","Id":"\"5f0c6c1e-2f5b-4b8a-9f5e-3a1d2c4b5e6f\"","InsertionTime":"\"2024-05-01T10:00:00+00:00\"","NextVisibleTime":"\"2024-05-01T10:10:00+00:00\"","PopReceipt":"\"AgAAAAMAAAAAAAAA\"","sys":{"MethodName":"MigrateSegment","UtcNow":"2024-05-01T10:00:01.1234567Z","RandGuid":"0f8fad5b-d9cb-469f-a165-70867728950e"}}}`
 	queueDequeueNumber = `{"Data":{"msg":"\"{\\\"segmentId\\\":1}\""},"Metadata":{"DequeueCount":3,"Id":"\"abc\""}}`
@@ -89,7 +89,7 @@ func TestQueueInvocation(t *testing.T) {
 }
 
 // The host merges the message's top-level properties into Metadata over its
-// own keys (CONTRACT §6): a message with id, dequeueCount or insertionTime
+// own keys (REFERENCE §6): a message with id, dequeueCount or insertionTime
 // reaches the function, with those keys left out of its metadata.
 func TestQueueInvocationMetadataCollision(t *testing.T) {
 	var got hostproto.QueueMeta

@@ -49,7 +49,7 @@ var routes = []Route{
 	{Function: "Files", Trigger: TriggerHTTP, Binding: "req", Method: http.MethodPost, Path: "/api/files/:op", FunctionRoute: "files/{op}", BodyLimit: FilesBodyLimit, BodyRequired: true},
 	{Function: "PublishMessage", Trigger: TriggerHTTP, Binding: "req", Method: http.MethodPost, Path: "/api/messages/:queue", FunctionRoute: "messages/{queue}", BodyLimit: SmallBodyLimit, BodyRequired: true},
 	{Function: "ReleaseSegments", Trigger: TriggerHTTP, Binding: "req", Method: http.MethodPost, Path: "/api/segments/release", FunctionRoute: "segments/release", BodyLimit: SmallBodyLimit},
-	// DrainOutbox has two triggers (CONTRACT §3) and a function has one:
+	// DrainOutbox has two triggers (REFERENCE §3) and a function has one:
 	// the HTTP kick is a function of its own. Its literal route wins over
 	// PublishMessage's messages/{queue}, as in ASP.NET (see literalFirst).
 	{Function: "DrainOutbox", Trigger: TriggerTimer, Binding: "timer", Method: http.MethodPost, Path: "/DrainOutbox"},

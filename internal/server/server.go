@@ -1,4 +1,4 @@
-// Package server is the custom handler's web server (CONTRACT §3, §6): an
+// Package server is the custom handler's web server (REFERENCE §3, §6): an
 // Echo app that answers the Functions host's readiness poll, its invocation
 // envelopes for the queue and timer functions, and the HTTP requests it
 // forwards to the HTTP functions, each at the path Routes lists.

@@ -19,7 +19,7 @@ import (
 type Offload struct {
 	Bin string
 	Dir string            // working directory
-	Env map[string]string // CONTRACT §2 settings; they replace the inherited ones
+	Env map[string]string // REFERENCE §2 settings; they replace the inherited ones
 }
 
 // Environ is the process environment: the inherited one without any

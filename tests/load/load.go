@@ -1,4 +1,4 @@
-// Package load drives the Files HTTP API (CONTRACT §4) of a running
+// Package load drives the Files HTTP API (REFERENCE §4) of a running
 // `offload serve` with many concurrent clients doing what T-SQL does
 // through sp_invoke_external_rest_endpoint: writes, reads, exists, lists
 // and deletes of 1 KB–8 MB files, base64 in JSON. Every client checks what

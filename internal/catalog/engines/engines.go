@@ -1,6 +1,6 @@
 // Package engines opens the catalog a connection string names: the
 // embedded SQLite catalog for "sqlite:PATH", SQL Server / Azure SQL for
-// anything else (CONTRACT §2, SQL_CONNECTION_STRING).
+// anything else (REFERENCE §2, SQL_CONNECTION_STRING).
 package engines
 
 import (

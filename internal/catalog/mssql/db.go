@@ -141,7 +141,7 @@ func withSchema(stmt, schema string) string {
 }
 
 // ExecBatches runs T-SQL batches in order on one connection (the file
-// procedures of CONTRACT §4 need sp_invoke_external_rest_endpoint, which only
+// procedures of REFERENCE §4 need sp_invoke_external_rest_endpoint, which only
 // SQL Server has). It stops at the first failing batch.
 func (d *DB) ExecBatches(ctx context.Context, batches []string) error {
 	c, err := d.db.Conn(ctx)

@@ -1,5 +1,5 @@
--- The Hartonomous tables as EF Core's InitialBaseline creates them (CONTRACT
--- 1.1), FILESTREAM left out (Azure SQL has none: RawPayload is a plain
+-- The Hartonomous tables as EF Core's InitialBaseline creates them (REFERENCE
+-- §1.1), FILESTREAM left out (Azure SQL has none: RawPayload is a plain
 -- varbinary(max) there). Offload NEVER runs this on a production catalog:
 -- it is for the demo data set (`offload demo seed`, `offload run` on an empty
 -- database) and for the tests. Each table is created only where missing.

@@ -1,4 +1,4 @@
--- Offload schema step 1 (CONTRACT 1.2): where each payload lives in Blob
+-- Offload schema step 1 (REFERENCE §1.2): where each payload lives in Blob
 -- Storage. Idempotent: every batch checks before it changes anything, so the
 -- file can be run again, by Offload ("offload schema apply") or by hand in
 -- SSMS / sqlcmd. Offload never creates the Hartonomous tables themselves.

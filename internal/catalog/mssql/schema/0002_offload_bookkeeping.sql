@@ -1,4 +1,4 @@
--- Offload schema step 2 (CONTRACT 1.2): integrity and progress bookkeeping
+-- Offload schema step 2 (REFERENCE §1.2): integrity and progress bookkeeping
 -- on the segment rows, queryable from T-SQL (see queries/status.sql).
 -- Times are UTC.
 --   PayloadSha256    lowercase hex SHA-256 of the source payload

@@ -1,4 +1,4 @@
--- Offload schema step 3 (CONTRACT 1.2): dbo.OffloadOutbox, the
+-- Offload schema step 3 (REFERENCE §1.2): dbo.OffloadOutbox, the
 -- transactional outbox. dbo.usp_PublishMessage (sql/publish-procs.sql)
 -- inserts one row inside the caller's transaction; the drain (DrainOutbox)
 -- moves committed rows to their Storage Queue, in order within each

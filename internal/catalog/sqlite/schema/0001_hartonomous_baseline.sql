@@ -27,7 +27,7 @@ CREATE INDEX IF NOT EXISTS IX_ModelLayers_ModelId ON ModelLayers (ModelId);
 -- RawPayload is the LAST column on purpose: SQLite keeps a trailing
 -- zeroblob() lazy, so InsertSegment streams a payload of any size into it
 -- without materialising it, and reading any other column never walks the
--- payload's overflow pages. The CONTRACT 1.2 columns (BlobUri, BlobETag,
+-- payload's overflow pages. The REFERENCE §1.2 columns (BlobUri, BlobETag,
 -- BlobSizeBytes) are therefore declared here, before it; 0002 adds them
 -- only to tables created elsewhere.
 CREATE TABLE IF NOT EXISTS LayerTensorSegments (

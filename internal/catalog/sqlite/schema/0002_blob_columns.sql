@@ -1,4 +1,4 @@
--- CONTRACT 1.2: where each payload lives in Blob Storage. PayloadLocator
+-- REFERENCE §1.2: where each payload lives in Blob Storage. PayloadLocator
 -- stays until the link step has filled BlobUri.
 
 ALTER TABLE Atoms ADD COLUMN BlobUri TEXT NULL;

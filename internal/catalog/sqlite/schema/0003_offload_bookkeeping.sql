@@ -1,4 +1,4 @@
--- Offload's integrity and progress bookkeeping (CONTRACT 1.2: "on the rows
+-- Offload's integrity and progress bookkeeping (REFERENCE §1.2: "on the rows
 -- or in a table of the project's own"). On SQLite it is a table of its own,
 -- one row per segment, with the same column names SQL Server has on
 -- dbo.LayerTensorSegments. Why not on the segment row: SQLite rewrites a

@@ -1,4 +1,4 @@
--- Offload's transactional outbox (CONTRACT 1.2, dbo.OffloadOutbox on SQL
+-- Offload's transactional outbox (REFERENCE §1.2, dbo.OffloadOutbox on SQL
 -- Server): messages published inside the caller's transaction, until the
 -- drain has sent them to their Storage Queue. Same columns as on SQL Server
 -- (see internal/catalog/mssql/schema/0003_offload_outbox.sql for what each
