@@ -156,7 +156,7 @@ func (d *DB) inTx(ctx context.Context, mode string, f func(*sql.Conn) error) err
 }
 
 // txOn runs f inside "BEGIN <mode>" on c and commits, or rolls back on
-// error (inTx, and the rebuild's transaction with foreign keys off).
+// error (inTx).
 func txOn(ctx context.Context, c *sql.Conn, mode string, f func(*sql.Conn) error) error {
 	if _, err := c.ExecContext(ctx, "BEGIN "+mode); err != nil {
 		return err

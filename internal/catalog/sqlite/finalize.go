@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -16,25 +17,18 @@ var finalizeColumns = []string{"RawPayload", "PayloadRowGuid"}
 
 // Finalize implements catalog.Catalog. The count and the drops run in one
 // IMMEDIATE transaction, so no row can be added or un-released in between.
-// A column ALTER TABLE DROP COLUMN refuses (one with a column-level UNIQUE,
-// as a Hartonomous catalog copied into SQLite has on PayloadRowGuid) is
-// dropped by rebuilding the table in that same transaction (rebuild.go).
+//
+// A column that carries a column-level UNIQUE constraint cannot be dropped
+// by SQLite's ALTER TABLE DROP COLUMN ("cannot drop UNIQUE column"), only
+// by rebuilding the table. Offload's own SQLite schema never declares one
+// (it makes a named unique index, which is dropped first), and the embedded
+// catalog serves local runs, the demo and tests, never a Hartonomous
+// deployment (README, "The embedded catalog"): so such a catalog is refused
+// before anything changes, with the way out in the message.
 func (d *DB) Finalize(ctx context.Context, dryRun bool) (int64, error) {
 	const table = "LayerTensorSegments"
-	rebuild := false
-	for _, col := range finalizeColumns {
-		u, err := uniqueOn(ctx, d.db, table, col)
-		if err != nil {
-			return 0, fmt.Errorf("sqlite: finalize: %w", err)
-		}
-		rebuild = rebuild || u
-	}
-	inTx := func(f func(*sql.Conn) error) error { return d.inTx(ctx, "IMMEDIATE", f) }
-	if rebuild && !dryRun {
-		inTx = func(f func(*sql.Conn) error) error { return d.withForeignKeysOff(ctx, f) }
-	}
 	var unreleased int64
-	err := inTx(func(c *sql.Conn) error {
+	err := d.inTx(ctx, "IMMEDIATE", func(c *sql.Conn) error {
 		cols, err := columns(ctx, c, table)
 		if err != nil {
 			return err
@@ -63,8 +57,8 @@ WHERE coalesce(o.OffloadState, 'pending') <> 'released'`).Scan(&unreleased); err
 		if len(present) == 0 {
 			return nil // already dropped: Finalize is idempotent
 		}
-		if rebuild {
-			return d.rebuildWithout(ctx, c, table, present)
+		if err := refuseColumnUnique(ctx, c, table, present); err != nil {
+			return err
 		}
 		for _, col := range present {
 			idx, err := indexesOn(ctx, c, table, col)
@@ -93,9 +87,31 @@ WHERE coalesce(o.OffloadState, 'pending') <> 'released'`).Scan(&unreleased); err
 	return 0, d.refreshPayloadColumn(ctx)
 }
 
+// errColumnUnique: a column to drop carries a column-level UNIQUE.
+var errColumnUnique = errors.New("declared UNIQUE in the table definition, which SQLite's ALTER TABLE DROP COLUMN cannot drop")
+
+// refuseColumnUnique returns errColumnUnique, naming the column and the way
+// out, when a UNIQUE constraint of the table definition covers one of cols
+// (the index SQLite made for it has origin 'u' and cannot be dropped).
+func refuseColumnUnique(ctx context.Context, q queryer, table string, cols []string) error {
+	for _, col := range cols {
+		var n int
+		err := q.QueryRowContext(ctx, `
+SELECT count(*) FROM pragma_index_list(?) AS il, pragma_index_info(il.name) AS ii
+WHERE ii.name = ? COLLATE NOCASE AND il.origin = 'u'`, table, col).Scan(&n)
+		if err != nil {
+			return fmt.Errorf("unique constraints on %s.%s: %w", table, col, err)
+		}
+		if n > 0 {
+			return fmt.Errorf("%s.%s is %w; nothing was changed: rebuild the table without it "+
+				"(https://www.sqlite.org/lang_altertable.html#otheralter) or declare the uniqueness "+
+				"as a CREATE UNIQUE INDEX, then run finalize again", table, col, errColumnUnique)
+		}
+	}
+	return nil
+}
+
 // indexesOn lists the named (droppable) indexes of table that use column.
-// Indexes SQLite made for inline UNIQUE constraints (sqlite_autoindex_*)
-// cannot be dropped: Finalize rebuilds the table for those.
 func indexesOn(ctx context.Context, q queryer, table, column string) ([]string, error) {
 	rows, err := q.QueryContext(ctx, `
 SELECT DISTINCT il.name
