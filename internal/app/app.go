@@ -17,6 +17,7 @@ import (
 	"github.com/hartonomous/offload/internal/catalog/engines"
 	"github.com/hartonomous/offload/internal/config"
 	"github.com/hartonomous/offload/internal/files"
+	"github.com/hartonomous/offload/internal/location"
 	"github.com/hartonomous/offload/internal/models"
 	"github.com/hartonomous/offload/internal/outbox"
 	"github.com/hartonomous/offload/internal/publish"
@@ -48,8 +49,11 @@ type App struct {
 	Segments *segments.Service
 	Models   *models.Service
 	Files    *files.Service
-	Publish  *publish.Service
-	Outbox   *outbox.Service
+	// Index finds migrated atom files by their old paths (Files reads it,
+	// the atom uploads write it).
+	Index   *location.Index
+	Publish *publish.Service
+	Outbox  *outbox.Service
 }
 
 // Open connects to the catalog and storage and builds the services. It does
@@ -78,7 +82,8 @@ func openStorage(cfg config.Config, log *slog.Logger) (*App, error) {
 	if a.Broker, err = broker.New(cfg.Storage, broker.Options{}); err != nil {
 		return nil, fmt.Errorf("queue storage (%s): %w", config.SettingStorage, err)
 	}
-	a.Files = files.New(files.Config{Blobs: a.Blobs, Roots: cfg.FilesRoots, Logger: log})
+	a.Index = location.NewIndex(a.Blobs, cfg.AtomsContainer, cfg.ModelsContainer, cfg.AtomsContainer)
+	a.Files = files.New(files.Config{Blobs: a.Blobs, Roots: cfg.FilesRoots, Index: a.Index, Logger: log})
 	a.Publish = publish.New(publish.Config{Broker: a.Broker, Allowed: cfg.PublishQueues, Logger: log})
 	return a, nil
 }
@@ -98,6 +103,7 @@ func (a *App) withCatalog(cat catalog.Catalog, t Tuning) (*App, error) {
 		return nil, err
 	}
 	full.Models = models.New(models.Config{Blobs: a.Blobs, Catalog: cat, Container: a.Config.ModelsContainer,
+		Index: a.Index, Roots: a.Config.FilesRoots,
 		BlockSize: t.BlockSize, Concurrency: t.Concurrency, Logger: a.Log})
 	if full.Outbox, err = outbox.New(outbox.Config{Catalog: cat, Sender: a.Broker,
 		Allowed: a.Config.PublishQueues, Retention: a.Config.OutboxRetention, ClaimTTL: t.OutboxClaimTTL, Logger: a.Log}); err != nil {

@@ -75,10 +75,10 @@ func uploadModels(ctx context.Context, s *session, a *app.App, p models.UploadPa
 		return res, err
 	}
 	w := tabwriter.NewWriter(s.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "atom\tblob\tsize\toutcome\tblocks sent\tblocks reused\tcontentHash\treason")
+	fmt.Fprintln(w, "atom\tblob\tsize\toutcome\tblocks sent\tblocks reused\tcontentHash\tfiles\treason")
 	for _, r := range res {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", atomCell(r.AtomID), dash(r.BlobName), progress.Bytes(r.Size),
-			r.Outcome, r.BlocksStaged, r.BlocksSkipped, dash(r.ContentHash), r.Reason)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", atomCell(r.AtomID), dash(r.BlobName), progress.Bytes(r.Size),
+			r.Outcome, r.BlocksStaged, r.BlocksSkipped, dash(r.ContentHash), dash(r.Files), r.Reason)
 	}
 	w.Flush()
 	printCounts(s.Stdout, "upload", len(res), rep.Counts, []string{models.OutcomeUploaded, models.OutcomeResumed,

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hartonomous/offload/internal/blobstore"
+	"github.com/hartonomous/offload/internal/location"
 	"github.com/hartonomous/offload/internal/server"
 )
 
@@ -33,6 +34,7 @@ const (
 	CodeExists            = "exists"
 	CodePrecondition      = "precondition_failed"
 	CodeChanged           = "changed"
+	CodeAtomFile          = "atom_file"
 	CodeStorage           = "storage_error"
 	CodeCanceled          = "canceled"
 )
@@ -57,7 +59,7 @@ func errorf(status int, code, format string, args ...any) *apiError {
 func (s *Service) respond(c echo.Context, op string, err error) error {
 	var (
 		ae  *apiError
-		pe  *PathError
+		pe  *location.PathError
 		mbe *http.MaxBytesError
 		ce  base64.CorruptInputError
 		se  *syntaxError

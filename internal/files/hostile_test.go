@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/hartonomous/offload/internal/location"
 )
 
 // TestHostileRequestsChangeNothing sends paths and bodies that must each be
@@ -49,28 +51,28 @@ func TestHostileRequestsChangeNothing(t *testing.T) {
 		status         int
 		code           string
 	}{
-		{"empty path", "write", forJSON("path", "", "contentBase64", valid), nil, 400, CodeEmptyPath},
-		{"no path", "write", forJSON("contentBase64", valid), nil, 400, CodeEmptyPath},
-		{"null path", "write", `{"path":null,"contentBase64":"` + valid + `"}`, nil, 400, CodeEmptyPath},
-		{"read empty path", "read", forJSON("path", ""), nil, 400, CodeEmptyPath},
-		{"dotdot", "write", forJSON("path", `D:\Models\..\Windows\win.ini`, "contentBase64", valid), nil, 400, CodeTraversal},
-		{"dotdot overwrite sibling root", "write", forJSON("path", `D:\Models\..\Repositories\Hartonomous\readme.txt`, "text", "x"), nil, 400, CodeTraversal},
-		{"percent dotdot", "write", forJSON("path", `D:\Models\%2e%2e\x`, "contentBase64", valid), nil, 400, CodeTraversal},
-		{"percent DOTDOT", "write", forJSON("path", `D:\Models\%2E%2E\x`, "contentBase64", valid), nil, 400, CodeTraversal},
-		{"mixed separators", "write", forJSON("path", `D:/Models\a/..\..\x`, "contentBase64", valid), nil, 400, CodeTraversal},
-		{"dot only", "write", forJSON("path", `D:\Models\.\existing.bin`, "contentBase64", valid), nil, 400, CodeTraversal},
-		{"dots and spaces", "write", forJSON("path", `D:\Models\. .\x`, "contentBase64", valid), nil, 400, CodeTraversal},
-		{"delete traversal", "delete", forJSON("path", `D:\Models\..\Repositories\Hartonomous\readme.txt`), nil, 400, CodeTraversal},
-		{"outside roots", "write", forJSON("path", `C:\Windows\System32\evil.dll`, "contentBase64", valid), nil, 400, CodeOutside},
-		{"root lookalike", "write", forJSON("path", `D:\ModelsX\a`, "contentBase64", valid), nil, 400, CodeOutside},
-		{"NUL", "write", forJSON("path", "D:\\Models\\a\x00.bin", "contentBase64", valid), nil, 400, CodeControlChar},
-		{"newline", "write", forJSON("path", "D:\\Models\\a\nb", "contentBase64", valid), nil, 400, CodeControlChar},
-		{"percent NUL", "write", forJSON("path", `D:\Models\a%00b`, "contentBase64", valid), nil, 400, CodeControlChar},
-		{"device path", "write", forJSON("path", `\\?\D:\Models\a`, "contentBase64", valid), nil, 400, CodeDevicePath},
-		{"device dot path", "write", forJSON("path", `\\.\D:\Models\a`, "contentBase64", valid), nil, 400, CodeDevicePath},
-		{"name too long", "write", forJSON("path", `D:\Models\`+strings.Repeat("n", MaxNameLength+1), "contentBase64", valid), nil, 400, CodeNameTooLong},
-		{"write the root", "write", forJSON("path", `D:\Models\`, "contentBase64", valid), nil, 400, CodePathIsRoot},
-		{"delete the root", "delete", forJSON("path", `D:\Models`), nil, 400, CodePathIsRoot},
+		{"empty path", "write", forJSON("path", "", "contentBase64", valid), nil, 400, location.CodeEmptyPath},
+		{"no path", "write", forJSON("contentBase64", valid), nil, 400, location.CodeEmptyPath},
+		{"null path", "write", `{"path":null,"contentBase64":"` + valid + `"}`, nil, 400, location.CodeEmptyPath},
+		{"read empty path", "read", forJSON("path", ""), nil, 400, location.CodeEmptyPath},
+		{"dotdot", "write", forJSON("path", `D:\Models\..\Windows\win.ini`, "contentBase64", valid), nil, 400, location.CodeTraversal},
+		{"dotdot overwrite sibling root", "write", forJSON("path", `D:\Models\..\Repositories\Hartonomous\readme.txt`, "text", "x"), nil, 400, location.CodeTraversal},
+		{"percent dotdot", "write", forJSON("path", `D:\Models\%2e%2e\x`, "contentBase64", valid), nil, 400, location.CodeTraversal},
+		{"percent DOTDOT", "write", forJSON("path", `D:\Models\%2E%2E\x`, "contentBase64", valid), nil, 400, location.CodeTraversal},
+		{"mixed separators", "write", forJSON("path", `D:/Models\a/..\..\x`, "contentBase64", valid), nil, 400, location.CodeTraversal},
+		{"dot only", "write", forJSON("path", `D:\Models\.\existing.bin`, "contentBase64", valid), nil, 400, location.CodeTraversal},
+		{"dots and spaces", "write", forJSON("path", `D:\Models\. .\x`, "contentBase64", valid), nil, 400, location.CodeTraversal},
+		{"delete traversal", "delete", forJSON("path", `D:\Models\..\Repositories\Hartonomous\readme.txt`), nil, 400, location.CodeTraversal},
+		{"outside roots", "write", forJSON("path", `C:\Windows\System32\evil.dll`, "contentBase64", valid), nil, 400, location.CodeOutside},
+		{"root lookalike", "write", forJSON("path", `D:\ModelsX\a`, "contentBase64", valid), nil, 400, location.CodeOutside},
+		{"NUL", "write", forJSON("path", "D:\\Models\\a\x00.bin", "contentBase64", valid), nil, 400, location.CodeControlChar},
+		{"newline", "write", forJSON("path", "D:\\Models\\a\nb", "contentBase64", valid), nil, 400, location.CodeControlChar},
+		{"percent NUL", "write", forJSON("path", `D:\Models\a%00b`, "contentBase64", valid), nil, 400, location.CodeControlChar},
+		{"device path", "write", forJSON("path", `\\?\D:\Models\a`, "contentBase64", valid), nil, 400, location.CodeDevicePath},
+		{"device dot path", "write", forJSON("path", `\\.\D:\Models\a`, "contentBase64", valid), nil, 400, location.CodeDevicePath},
+		{"name too long", "write", forJSON("path", `D:\Models\`+strings.Repeat("n", location.MaxNameLength+1), "contentBase64", valid), nil, 400, location.CodeNameTooLong},
+		{"write the root", "write", forJSON("path", `D:\Models\`, "contentBase64", valid), nil, 400, location.CodePathIsRoot},
+		{"delete the root", "delete", forJSON("path", `D:\Models`), nil, 400, location.CodePathIsRoot},
 		{"bad base64 alphabet", "write", forJSON("path", `D:\Models\existing.bin`, "contentBase64", "QUJD@@@@"), nil, 400, CodeBadBase64},
 		{"truncated base64", "write", forJSON("path", `D:\Models\new.bin`, "contentBase64", "QUJDRA"), nil, 400, CodeBadBase64},
 		{"padding then data", "write", forJSON("path", `D:\Models\new.bin`, "contentBase64", "QQ==QUJD"), nil, 400, CodeBadBase64},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -372,16 +373,18 @@ func (s *stringReader) escape() error {
 }
 
 func (s *stringReader) hex4() (uint16, error) {
-	var u uint16
-	for range 4 {
+	var b [4]byte
+	for i := range b {
 		c, err := s.p.r.ReadByte()
 		if err != nil {
 			return 0, eof(err, "inside a \\u escape")
 		}
-		if !ishex(c) {
-			return 0, syntaxErr("invalid \\u escape")
-		}
-		u = u<<4 | uint16(unhex(c))
+		b[i] = c
 	}
-	return u, nil
+	// Base 16 takes hex digits only (no sign, prefix or "_").
+	u, err := strconv.ParseUint(string(b[:]), 16, 16)
+	if err != nil {
+		return 0, syntaxErr("invalid \\u escape")
+	}
+	return uint16(u), nil
 }

@@ -1,16 +1,14 @@
 package files
 
 import (
-	"bufio"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/hartonomous/offload/internal/blobstore"
+	"github.com/hartonomous/offload/internal/location"
 )
 
 // existsResponse answers exists.
@@ -39,28 +37,34 @@ type Entry struct {
 // errStop ends a listing early.
 var errStop = errors.New("stop")
 
-// exists answers whether path is a file (a blob) or a directory (a root
-// whose container exists, or a prefix some blob's name continues with
-// "/"). Blob Storage has no empty directories: a directory exists while it
-// holds a file. Where a blob "a" and blobs "a/…" both exist, the file wins.
+// exists answers whether path is a file (a blob, or a migrated atom file
+// whose blob is there) or a directory (a root whose container exists, or a
+// prefix some blob's name or migrated file's path continues with "/").
+// Blob Storage has no empty directories: a directory exists while it holds
+// a file. Where a file and files under it both exist, the file wins.
 func (s *Service) exists(c echo.Context, r request) error {
-	loc, err := Map(s.roots, r.path())
+	loc, err := location.Map(s.roots, r.path())
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
 	resp := existsResponse{Path: r.path()}
 	if !loc.IsRoot() {
-		ok, err := s.blobs.Exists(ctx, loc.Container, loc.Name)
+		t, err := s.resolve(ctx, r.path())
 		if err != nil {
 			return err
 		}
-		if ok {
+		container, name := t.blob()
+		ok, err := s.blobs.Exists(ctx, container, name)
+		if err != nil {
+			return err
+		}
+		if ok && !t.owned() {
 			resp.Exists = true
 			return c.JSON(http.StatusOK, resp)
 		}
 	}
-	dir, err := s.hasChildren(c, loc)
+	dir, err := s.isDir(c, loc, r.path())
 	if err != nil {
 		return err
 	}
@@ -68,24 +72,33 @@ func (s *Service) exists(c echo.Context, r request) error {
 	return c.JSON(http.StatusOK, resp)
 }
 
-// hasChildren reports whether loc is a directory: for a root, whether its
-// container exists; otherwise whether any blob name continues it with "/".
-func (s *Service) hasChildren(c echo.Context, loc Location) (bool, error) {
+// isDir reports whether p (at loc) is a directory: a root whose container
+// exists, a prefix of blob names, or a directory of migrated atom files.
+func (s *Service) isDir(c echo.Context, loc location.Location, p string) (bool, error) {
 	found := false
-	err := s.blobs.List(c.Request().Context(), loc.Container, dirPrefix(loc), "/", func(blobstore.Item) error {
+	err := s.blobs.List(c.Request().Context(), loc.Container, dirPrefix(loc), "/", func(it blobstore.Item) error {
+		if loc.IsRoot() && s.index.Owns(loc.Container, strings.TrimSuffix(it.Name, "/")) {
+			return nil
+		}
 		found = true
 		return errStop
 	})
 	switch {
 	case errors.Is(err, blobstore.ErrNotFound):
-		return false, nil
 	case errors.Is(err, errStop), err == nil:
-		return found || loc.IsRoot(), nil
+		if found || loc.IsRoot() {
+			return true, nil
+		}
+	default:
+		return false, err
 	}
-	return false, err
+	if s.index == nil {
+		return false, nil
+	}
+	return s.index.HasFiles(c.Request().Context(), p)
 }
 
-func dirPrefix(loc Location) string {
+func dirPrefix(loc location.Location) string {
 	if loc.IsRoot() {
 		return ""
 	}
@@ -93,12 +106,17 @@ func dirPrefix(loc Location) string {
 }
 
 // delete removes the file; deleted is false when there was none. An
-// "ifMatch" ETag makes it conditional (412 when the file changed).
+// "ifMatch" ETag makes it conditional (412 when the file changed). A
+// migrated atom file is refused (409 atom_file).
 func (s *Service) delete(c echo.Context, r request) error {
-	loc, err := MapFile(s.roots, r.path())
+	t, err := s.resolve(c.Request().Context(), r.path())
 	if err != nil {
 		return err
 	}
+	if err := s.changeable(t, r.path(), "delete"); err != nil {
+		return err
+	}
+	loc := t.Location
 	ifMatch := ""
 	if r.IfMatch != nil {
 		ifMatch = *r.IfMatch
@@ -117,67 +135,6 @@ func (s *Service) delete(c echo.Context, r request) error {
 	}
 	s.log.Info("files: deleted", "container", loc.Container, "name", loc.Name)
 	return c.JSON(http.StatusOK, deleteResponse{Path: r.path(), Deleted: true})
-}
-
-// list answers one level of a directory, entries in name order, streamed
-// as the listing pages arrive (a directory of a million files is not
-// collected). A directory that does not exist lists empty (Blob Storage
-// cannot tell it from an empty one); a path that is a file is a 400.
-func (s *Service) list(c echo.Context, r request) error {
-	loc, err := Map(s.roots, r.path())
-	if err != nil {
-		return err
-	}
-	prefix := dirPrefix(loc)
-	var (
-		bw      *bufio.Writer
-		enc     *json.Encoder
-		entries int
-	)
-	// The status is sent with the first entry, so an error on the first
-	// page (storage down) is still answered with its own status.
-	start := func() {
-		h := c.Response().Header()
-		h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
-		c.Response().WriteHeader(http.StatusOK)
-		bw = bufio.NewWriterSize(c.Response(), 32<<10)
-		fmt.Fprintf(bw, `{"path":%s,"entries":[`, jsonString(r.path()))
-		enc = json.NewEncoder(bw)
-		enc.SetEscapeHTML(false)
-	}
-	err = s.blobs.List(c.Request().Context(), loc.Container, prefix, "/", func(it blobstore.Item) error {
-		e := Entry{Name: strings.TrimSuffix(strings.TrimPrefix(it.Name, prefix), "/"), IsDirectory: it.IsPrefix}
-		if e.Name == "" {
-			return nil // a blob named like the directory itself plus "/"
-		}
-		if !it.IsPrefix {
-			e.SizeBytes = it.Size
-			lm := it.LastModified.UTC().Format(sqlTime)
-			e.LastModified = &lm
-		}
-		if bw == nil {
-			start()
-		} else {
-			bw.WriteByte(',')
-		}
-		entries++
-		return enc.Encode(e)
-	})
-	if err != nil && !(errors.Is(err, blobstore.ErrNotFound) && bw == nil) {
-		return err
-	}
-	if bw == nil {
-		if !loc.IsRoot() {
-			if ok, err := s.blobs.Exists(c.Request().Context(), loc.Container, loc.Name); err != nil {
-				return err
-			} else if ok {
-				return errorf(http.StatusBadRequest, CodeNotDirectory, "%s is a file, not a directory", truncate(r.path(), 200))
-			}
-		}
-		start()
-	}
-	bw.WriteString("]}")
-	return bw.Flush()
 }
 
 // sqlTime is ISO 8601 UTC with 7 fractional digits.

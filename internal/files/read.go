@@ -23,6 +23,9 @@ const smallText = 1 << 20
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
+// blobRef names a blob.
+type blobRef struct{ Container, Name string }
+
 // missing answers a read of a file that does not exist.
 type missing struct {
 	Path   string `json:"path"`
@@ -42,11 +45,16 @@ func (s *Service) read(c echo.Context, r request) error {
 			return errorf(http.StatusBadRequest, CodeBadEncoding, "encoding %q is not supported (utf8, or none for base64 bytes)", truncate(*r.Encoding, 40))
 		}
 	}
-	loc, err := MapFile(s.roots, r.path())
+	ctx := c.Request().Context()
+	t, err := s.resolve(ctx, r.path())
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
+	if t.owned() {
+		return c.JSON(http.StatusOK, missing{Path: r.path(), Exists: false})
+	}
+	var loc blobRef
+	loc.Container, loc.Name = t.blob()
 	body, props, err := s.blobs.Download(ctx, loc.Container, loc.Name, 0, 0)
 	if errors.Is(err, blobstore.ErrNotFound) {
 		return c.JSON(http.StatusOK, missing{Path: r.path(), Exists: false})
@@ -99,7 +107,7 @@ func startJSON(c echo.Context, length int64) io.Writer {
 // sends it, from memory for small files, else from a second download that
 // must carry the same ETag (409 changed otherwise). A leading UTF-8 BOM is
 // dropped, as File.ReadAllText did.
-func (s *Service) readText(c echo.Context, loc Location, head string, body io.Reader, props blobstore.Props) error {
+func (s *Service) readText(c echo.Context, loc blobRef, head string, body io.Reader, props blobstore.Props) error {
 	var keep *bytes.Buffer
 	src := body
 	if props.Size <= smallText {

@@ -4,7 +4,8 @@
 //
 // Azure SQL calls it through sp_invoke_external_rest_endpoint (JSON in and
 // out, 100 MB each way) with the stored procedures this package renders
-// (ProcsSQL). File paths are mapped onto containers by FILES_ROOTS (Map);
+// (ProcsSQL). File paths are mapped onto containers by FILES_ROOTS, and
+// migrated atom files found by their old paths, by package location;
 // content travels as base64 and is streamed both ways, never held whole.
 package files
 
@@ -24,6 +25,7 @@ import (
 
 	"github.com/hartonomous/offload/internal/blobstore"
 	"github.com/hartonomous/offload/internal/config"
+	"github.com/hartonomous/offload/internal/location"
 	"github.com/hartonomous/offload/internal/server"
 )
 
@@ -55,6 +57,10 @@ type Config struct {
 	Blobs *blobstore.Client
 	// Roots map paths to containers (FILES_ROOTS). Required.
 	Roots []config.Root
+	// Index finds migrated atom files by the path they had (their
+	// PayloadLocator): such a path is read from the atom's blob, and
+	// writes and deletes of it are refused. nil: no atom files.
+	Index *location.Index
 	// MaxBodyBytes caps a request body and a read response
 	// (DefaultMaxBodyBytes).
 	MaxBodyBytes int64
@@ -78,6 +84,7 @@ type Config struct {
 type Service struct {
 	blobs    *blobstore.Client
 	roots    []config.Root
+	index    *location.Index
 	maxBody  int64
 	block    int64
 	uploads  chan struct{} // a token per write holding block buffers
@@ -92,6 +99,7 @@ func New(cfg Config) *Service {
 	s := &Service{
 		blobs:   cfg.Blobs,
 		roots:   cfg.Roots,
+		index:   cfg.Index,
 		maxBody: cfg.MaxBodyBytes,
 		block:   cfg.BlockSize,
 		tempDir: cfg.TempDir,

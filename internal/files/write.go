@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hartonomous/offload/internal/blobstore"
+	"github.com/hartonomous/offload/internal/location"
 )
 
 // writeResponse is the answer of a write.
@@ -163,11 +164,15 @@ func (s *Service) upload(c echo.Context, w *writeReq, content io.Reader, p *objP
 	if w.path != nil {
 		path = *w.path
 	}
-	loc, err := MapFile(s.roots, path)
+	t, err := s.resolve(c.Request().Context(), path)
 	if err != nil {
 		return err
 	}
-	if !cleanName(loc.Name) {
+	if err := s.changeable(t, path, "write"); err != nil {
+		return err
+	}
+	loc := t.Location
+	if !location.CleanName(loc.Name) {
 		return fmt.Errorf("files: Map produced an unclean name %q", loc.Name)
 	}
 	// Wait for an upload slot: this bounds the block buffers in use. A
@@ -249,7 +254,7 @@ func finishAfterContent(p *objParser) error {
 
 // checkETag refuses an ETag that could not travel in an If-Match header.
 func checkETag(v string) error {
-	if strings.IndexFunc(v, isControl) >= 0 {
+	if strings.IndexFunc(v, location.IsControl) >= 0 {
 		return errorf(http.StatusBadRequest, CodeBadJSON, "ifMatch has a control character")
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hartonomous/offload/internal/blobstore"
 	"github.com/hartonomous/offload/internal/catalog"
+	"github.com/hartonomous/offload/internal/location"
 )
 
 // LinkParams control Link.
@@ -95,7 +96,7 @@ func (s *Service) linkedTo(a catalog.Atom) (string, bool) {
 	if a.BlobURI == "" || a.BlobContainer != s.cfg.Container {
 		return "", false
 	}
-	h, err := ParseName(a.BlobName)
+	h, err := location.ParseContentName(a.BlobName)
 	return h, err == nil
 }
 
@@ -127,7 +128,7 @@ func (s *Service) linkOne(ctx context.Context, a catalog.Atom, p LinkParams) Lin
 		}
 		want, fileSize = digest, size
 	}
-	name := namePrefix + want
+	name := location.ContentPrefix + want
 	r.BlobName, r.ContentHash = name, contentHashCheck(a, want)
 	if a.BlobURI != "" && a.BlobName == name && a.BlobContainer == s.cfg.Container {
 		// Linked before; whether the blob is still right is Verify's job.

@@ -32,16 +32,18 @@
 package models
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/hartonomous/offload/internal/blobstore"
 	"github.com/hartonomous/offload/internal/catalog"
+	"github.com/hartonomous/offload/internal/config"
+	"github.com/hartonomous/offload/internal/location"
 )
 
 // Defaults for Config.
@@ -116,6 +118,12 @@ type Config struct {
 	Catalog catalog.Catalog
 	// Container receives the model blobs (MODELS_CONTAINER).
 	Container string
+	// Index records each uploaded atom file by its PayloadLocator, for
+	// the Files API (nil: not recorded).
+	Index *location.Index
+	// Roots are FILES_ROOTS: an upload reports whether Files reaches each
+	// atom's file.
+	Roots []config.Root
 	// BlockSize is the staged block size (DefaultBlockSize); it grows for a
 	// file too large for MaxBlocks blocks of this size.
 	BlockSize int64
@@ -176,27 +184,15 @@ func (s *Service) SetProgress(fn func(Progress)) { s.cfg.Progress = fn }
 // Container is the models container.
 func (s *Service) Container() string { return s.cfg.Container }
 
-const namePrefix = "sha256-"
-
-// BlobName is the blob (and file) name of content with this SHA-256.
-func BlobName(sum []byte) string { return namePrefix + hex.EncodeToString(sum) }
-
-// ParseName returns the lowercase hex digest a content name claims:
-// "sha256-" and 64 hex digits, in any case (the blob name is lowercase).
-// Anything else is refused: for a file given by name, the name is the only
-// proof of what it should hold.
-func ParseName(name string) (string, error) {
-	if len(name) != len(namePrefix)+64 || !strings.EqualFold(name[:len(namePrefix)], namePrefix) {
-		return "", fmt.Errorf("%q is not named sha256-<64 hex>", name)
+// ensureContainers creates the blobs' container and the index's.
+func (s *Service) ensureContainers(ctx context.Context) error {
+	if err := s.cfg.Blobs.EnsureContainer(ctx, s.cfg.Container); err != nil {
+		return err
 	}
-	h := strings.ToLower(name[len(namePrefix):])
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return "", fmt.Errorf("%q is not named sha256-<64 hex>", name)
-		}
+	if s.cfg.Index != nil && s.cfg.Index.Container() != s.cfg.Container {
+		return s.cfg.Blobs.EnsureContainer(ctx, s.cfg.Index.Container())
 	}
-	return h, nil
+	return nil
 }
 
 // contentName returns the digest a content-named locator's last element
@@ -205,7 +201,7 @@ func contentName(locator string) (string, bool) {
 	if locator == "" {
 		return "", false
 	}
-	h, err := ParseName(locatorBase(locator))
+	h, err := location.ParseContentName(locatorBase(locator))
 	return h, err == nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/hartonomous/offload/internal/blobstore"
+	"github.com/hartonomous/offload/internal/location"
 )
 
 // A receipt records, for a locator that is not content-named, the digest
@@ -22,8 +23,7 @@ import (
 // The receipt is only a pointer. The proof stays the blob's own metadata,
 // written by Upload after hashing (or a rehash), which Link checks against
 // the receipt's digest and size before it links anything.
-const receiptPrefix = "locators/"
-
+//
 // Receipt metadata keys (not Sha256/SizeBytes: those describe a blob's own
 // content, and a receipt's content is the locator).
 const (
@@ -34,7 +34,7 @@ const (
 // ReceiptName is the receipt blob of a locator.
 func ReceiptName(locator string) string {
 	sum := sha256.Sum256([]byte(locator))
-	return receiptPrefix + hex.EncodeToString(sum[:])
+	return location.ReceiptPrefix + hex.EncodeToString(sum[:])
 }
 
 // writeReceipt records that the file at locator hashes to digest (size
@@ -57,7 +57,7 @@ func (s *Service) readReceipt(ctx context.Context, locator string) (string, int6
 	if err != nil {
 		return "", 0, err
 	}
-	digest, err := ParseName(namePrefix + props.Meta(MetaFileSha256))
+	digest, err := location.ParseContentName(location.ContentPrefix + props.Meta(MetaFileSha256))
 	if err != nil {
 		return "", 0, fmt.Errorf("receipt %s: bad %s metadata: %w", ReceiptName(locator), MetaFileSha256, err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hartonomous/offload/internal/blobstore"
 	"github.com/hartonomous/offload/internal/catalog"
+	"github.com/hartonomous/offload/internal/location"
 )
 
 // UploadParams name the files to upload; the sources add up.
@@ -57,7 +58,11 @@ type FileResult struct {
 	// ContentHash cross-checks the atom's ContentHash with the digest:
 	// ContentHashMatches or ContentHashDiffers (never a failure); "" when
 	// the digest is not known.
-	ContentHash   string `json:"contentHash,omitempty"`
+	ContentHash string `json:"contentHash,omitempty"`
+	// Files says whether the Files API reads the atom's file by its
+	// PayloadLocator: FilesReadable, or why not ("" for a file given by
+	// name, or when nothing was uploaded).
+	Files         string `json:"files,omitempty"`
 	BlocksStaged  int    `json:"blocksStaged"`
 	BlocksSkipped int    `json:"blocksReused"`
 	Err           error  `json:"-"`
@@ -143,7 +148,7 @@ func (s *Service) Upload(ctx context.Context, p UploadParams) ([]FileResult, err
 	defer tr.finish()
 
 	if !p.DryRun && len(items) > 0 {
-		if err := s.cfg.Blobs.EnsureContainer(ctx, s.cfg.Container); err != nil {
+		if err := s.ensureContainers(ctx); err != nil {
 			return nil, fmt.Errorf("models: upload: %w", err)
 		}
 	}
@@ -171,6 +176,7 @@ func (s *Service) Upload(ctx context.Context, p UploadParams) ([]FileResult, err
 	}
 	// Every atom in id order (a file shared by atoms was planned once).
 	slices.SortStableFunc(results, func(a, b FileResult) int { return cmp.Compare(a.AtomID, b.AtomID) })
+	s.recordPaths(ctx, results)
 	failed := 0
 	var first error
 	for _, r := range results {
@@ -197,7 +203,7 @@ func (s *Service) plan(ctx context.Context, p UploadParams) ([]*uploadItem, erro
 	}
 	addFile := func(path string) {
 		it := &uploadItem{path: path}
-		want, err := ParseName(filepath.Base(path))
+		want, err := location.ParseContentName(filepath.Base(path))
 		if err != nil {
 			it.outcome, it.err = OutcomeFailed, fmt.Errorf("models: %s: refused: %w (a file given by name must be named by its SHA-256; upload other files with --from-catalog)", path, err)
 		} else {
@@ -249,7 +255,7 @@ func (s *Service) plan(ctx context.Context, p UploadParams) ([]*uploadItem, erro
 			}
 			want, named := contentName(a.PayloadLocator)
 			if named {
-				if got, err := ParseName(filepath.Base(path)); err != nil || got != want {
+				if got, err := location.ParseContentName(filepath.Base(path)); err != nil || got != want {
 					refuse(a, OutcomeFailed, fmt.Errorf("models: atom %d: locator map turned %q into %q, which is not named sha256-%s", a.ID, a.PayloadLocator, path, want))
 					continue
 				}
@@ -277,7 +283,7 @@ const pageSize = 500
 func (s *Service) uploadOne(ctx context.Context, it *uploadItem, dryRun bool, tr *tracker) (r FileResult) {
 	r = FileResult{Path: it.path, Size: it.size, Sha256: it.want}
 	if it.want != "" {
-		r.BlobName = namePrefix + it.want
+		r.BlobName = location.ContentPrefix + it.want
 	}
 	var read int64
 	defer func() { tr.fileDone(it.planned() - read) }()
@@ -309,7 +315,7 @@ func (s *Service) uploadOne(ctx context.Context, it *uploadItem, dryRun bool, tr
 	} else if name, props, ok, err := s.linkedAndProven(ctx, it); err != nil {
 		return fail(OutcomeFailed, fmt.Errorf("models: %s: %w", it.path, err))
 	} else if ok {
-		r.Outcome, r.BlobName, r.Sha256, r.Size = OutcomeSkipped, name, name[len(namePrefix):], props.Size
+		r.Outcome, r.BlobName, r.Sha256, r.Size = OutcomeSkipped, name, name[len(location.ContentPrefix):], props.Size
 		return r
 	}
 
@@ -351,7 +357,7 @@ func (s *Service) uploadOne(ctx context.Context, it *uploadItem, dryRun bool, tr
 			return fail(OutcomeFailed, fmt.Errorf("models: %s: %w", it.path, err))
 		}
 		want = hex.EncodeToString(sum[:])
-		r.BlobName, r.Sha256 = namePrefix+want, want
+		r.BlobName, r.Sha256 = location.ContentPrefix+want, want
 		blob, found, err := s.find(ctx, r.BlobName)
 		if err != nil {
 			return fail(OutcomeFailed, fmt.Errorf("models: %s: %w", it.path, err))
@@ -445,7 +451,7 @@ func (s *Service) linkedAndProven(ctx context.Context, it *uploadItem) (string, 
 		if a.BlobURI == "" || a.BlobContainer != s.cfg.Container || (name != "" && a.BlobName != name) {
 			return "", blobstore.Props{}, false, nil
 		}
-		if _, err := ParseName(a.BlobName); err != nil {
+		if _, err := location.ParseContentName(a.BlobName); err != nil {
 			return "", blobstore.Props{}, false, nil
 		}
 		name, size = a.BlobName, a.BlobSizeBytes
@@ -460,7 +466,7 @@ func (s *Service) linkedAndProven(ctx context.Context, it *uploadItem) (string, 
 	if err != nil {
 		return "", props, false, err
 	}
-	ok := props.Meta(MetaSha256) == name[len(namePrefix):] && props.Size == size && (props.Size == it.size || !it.statOK)
+	ok := props.Meta(MetaSha256) == name[len(location.ContentPrefix):] && props.Size == size && (props.Size == it.size || !it.statOK)
 	return name, props, ok, nil
 }
 
@@ -473,7 +479,7 @@ func (s *Service) receipts(ctx context.Context, it *uploadItem, digest string, s
 			continue
 		}
 		if err := s.writeReceipt(ctx, a.PayloadLocator, digest, size); err != nil {
-			return fmt.Errorf("models: %s: uploaded as %s%s, but %w (run upload again)", it.path, namePrefix, digest, err)
+			return fmt.Errorf("models: %s: uploaded as %s%s, but %w (run upload again)", it.path, location.ContentPrefix, digest, err)
 		}
 		done[a.PayloadLocator] = true
 	}

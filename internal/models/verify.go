@@ -10,6 +10,7 @@ import (
 
 	"github.com/hartonomous/offload/internal/blobstore"
 	"github.com/hartonomous/offload/internal/catalog"
+	"github.com/hartonomous/offload/internal/location"
 )
 
 // VerifyParams bound one verification pass over linked model atoms.
@@ -120,10 +121,10 @@ func (s *Service) verifyOne(ctx context.Context, a catalog.Atom, p VerifyParams)
 		if !ok {
 			return fail(fmt.Errorf("linked without a BlobName, and neither PayloadLocator nor BlobUri is content-named: run models link"))
 		}
-		a.BlobName = namePrefix + h
+		a.BlobName = location.ContentPrefix + h
 		r.BlobName = a.BlobName
 	}
-	want, _ := ParseName(a.BlobName) // "" for a blob linked by hand under another name
+	want, _ := location.ParseContentName(a.BlobName) // "" for a blob linked by hand under another name
 	container := a.BlobContainer
 	if container == "" {
 		container = s.cfg.Container

@@ -1,4 +1,4 @@
-package files
+package location
 
 import (
 	"fmt"
@@ -99,11 +99,33 @@ func refuse(code, p, format string, args ...any) *PathError {
 // Every accepted path maps into its root's container, under a name with no
 // "." or ".." segment: a caller can never reach outside a root.
 func Map(roots []config.Root, p string) (Location, error) {
+	s, err := check(p)
+	if err != nil {
+		return Location{}, err
+	}
+	root, rest, ok := matchRoot(roots, s)
+	if !ok {
+		return Location{}, refuse(CodeOutside, p, "path is outside every FILES_ROOTS root")
+	}
+	name, err := segments(p, rest)
+	if err != nil {
+		return Location{}, err
+	}
+	n := strings.Join(name, "/")
+	if c := utf8.RuneCountInString(n); c > MaxNameLength {
+		return Location{}, refuse(CodeNameTooLong, p, "blob name is %d characters (at most %d)", c, MaxNameLength)
+	}
+	return Location{Container: root.Container, Name: n, Path: root.Prefix + n}, nil
+}
+
+// check refuses what no path may hold, anywhere in it, and returns p with
+// "/" separators.
+func check(p string) (string, error) {
 	if strings.TrimSpace(p) == "" {
-		return Location{}, refuse(CodeEmptyPath, p, "path is empty")
+		return "", refuse(CodeEmptyPath, p, "path is empty")
 	}
 	if !utf8.ValidString(p) {
-		return Location{}, refuse(CodeInvalidPath, p, "path is not valid UTF-8")
+		return "", refuse(CodeInvalidPath, p, "path is not valid UTF-8")
 	}
 	s := strings.ReplaceAll(p, `\`, "/")
 	// Percent-decoding is only for checking: the name keeps the text as
@@ -111,23 +133,24 @@ func Map(roots []config.Root, p string) (Location, error) {
 	// URL) must not find a traversal in it.
 	decoded := unescapeAll(s)
 	for _, v := range []string{s, decoded} {
-		if i := strings.IndexFunc(v, isControl); i >= 0 {
-			return Location{}, refuse(CodeControlChar, p, "control character %U at byte %d", []rune(v[i:])[0], i)
+		if i := strings.IndexFunc(v, IsControl); i >= 0 {
+			return "", refuse(CodeControlChar, p, "control character %U at byte %d", []rune(v[i:])[0], i)
 		}
 		if isDevicePath(v) {
-			return Location{}, refuse(CodeDevicePath, p, `device and \\?\ paths are refused`)
+			return "", refuse(CodeDevicePath, p, `device and \\?\ paths are refused`)
 		}
 		for _, seg := range strings.Split(v, "/") {
 			if seg != "" && strings.Trim(seg, ". ") == "" && strings.Contains(seg, ".") {
-				return Location{}, refuse(CodeTraversal, p, "segment %q is a . or .. (relative) segment", seg)
+				return "", refuse(CodeTraversal, p, "segment %q is a . or .. (relative) segment", seg)
 			}
 		}
 	}
+	return s, nil
+}
 
-	root, rest, ok := matchRoot(roots, s)
-	if !ok {
-		return Location{}, refuse(CodeOutside, p, "path is outside every FILES_ROOTS root")
-	}
+// segments splits rest ("/" separators) into its non-empty segments,
+// refusing those Windows would alter and more than MaxSegments.
+func segments(p, rest string) ([]string, error) {
 	segs := strings.Split(rest, "/")
 	name := make([]string, 0, len(segs))
 	for _, seg := range segs {
@@ -135,23 +158,19 @@ func Map(roots []config.Root, p string) (Location, error) {
 			continue // Windows collapses repeated separators; so do we
 		}
 		if strings.TrimSpace(seg) == "" {
-			return Location{}, refuse(CodeInvalidPath, p, "segment of spaces only")
+			return nil, refuse(CodeInvalidPath, p, "segment of spaces only")
 		}
 		if strings.HasSuffix(seg, ".") || strings.HasSuffix(seg, " ") {
 			// Windows drops a trailing dot or space: "a." is "a" there, a
 			// different blob here. Refused rather than guessed.
-			return Location{}, refuse(CodeInvalidPath, p, "segment %q ends with a dot or space", seg)
+			return nil, refuse(CodeInvalidPath, p, "segment %q ends with a dot or space", seg)
 		}
 		name = append(name, seg)
 	}
 	if len(name) > MaxSegments {
-		return Location{}, refuse(CodeInvalidPath, p, "%d segments (blob names allow %d)", len(name), MaxSegments)
+		return nil, refuse(CodeInvalidPath, p, "%d segments (blob names allow %d)", len(name), MaxSegments)
 	}
-	n := strings.Join(name, "/")
-	if c := utf8.RuneCountInString(n); c > MaxNameLength {
-		return Location{}, refuse(CodeNameTooLong, p, "blob name is %d characters (at most %d)", c, MaxNameLength)
-	}
-	return Location{Container: root.Container, Name: n, Path: root.Prefix + n}, nil
+	return name, nil
 }
 
 // MapFile is Map for operations on a file: it also refuses a root itself.
@@ -203,8 +222,8 @@ func isDevicePath(s string) bool {
 	return s == "//?" || s == "//."
 }
 
-// isControl is C0, DEL and C1.
-func isControl(r rune) bool { return r < 0x20 || (r >= 0x7f && r <= 0x9f) }
+// IsControl is C0, DEL and C1: refused anywhere in a path.
+func IsControl(r rune) bool { return r < 0x20 || (r >= 0x7f && r <= 0x9f) }
 
 // unescapeAll percent-decodes s repeatedly (a double-encoded %252e is a dot
 // to whatever decodes twice) until it no longer changes, at most a few
@@ -254,9 +273,9 @@ func unhex(c byte) byte {
 	}
 }
 
-// cleanName reports whether a blob name is in the form Map produces (used by
+// CleanName reports whether a blob name is in the form Map produces (used by
 // tests and as a last guard before any storage call).
-func cleanName(n string) bool {
+func CleanName(n string) bool {
 	if n == "" {
 		return true
 	}

@@ -1,4 +1,4 @@
-package files
+package location
 
 import (
 	"errors"
@@ -147,7 +147,7 @@ func checkMapped(t *testing.T, roots []config.Root, in string, loc Location) {
 	if root == nil {
 		t.Fatalf("Map(%q) = %+v: not under a root's container and prefix", in, loc)
 	}
-	if !cleanName(loc.Name) || strings.HasPrefix(loc.Name, "/") || strings.HasSuffix(loc.Name, "/") {
+	if !CleanName(loc.Name) || strings.HasPrefix(loc.Name, "/") || strings.HasSuffix(loc.Name, "/") {
 		t.Fatalf("Map(%q): unclean name %q", in, loc.Name)
 	}
 	for _, v := range []string{loc.Name, unescapeAll(loc.Name)} {
@@ -159,7 +159,7 @@ func checkMapped(t *testing.T, roots []config.Root, in string, loc Location) {
 		if path.Clean("/"+v) != "/"+v && v == loc.Name {
 			t.Fatalf("Map(%q): name %q escapes after cleaning", in, loc.Name)
 		}
-		if strings.IndexFunc(v, isControl) >= 0 {
+		if strings.IndexFunc(v, IsControl) >= 0 {
 			t.Fatalf("Map(%q): name %q has a control character", in, loc.Name)
 		}
 	}
