@@ -5,28 +5,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
-	"os"
 	"path/filepath"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/hartonomous/offload/functions"
 	"github.com/hartonomous/offload/internal/app"
-	"github.com/hartonomous/offload/internal/azurite"
 	"github.com/hartonomous/offload/internal/catalog"
-	"github.com/hartonomous/offload/internal/config"
 	"github.com/hartonomous/offload/internal/demo"
 	"github.com/hartonomous/offload/internal/models"
 	"github.com/hartonomous/offload/internal/progress"
 	"github.com/hartonomous/offload/internal/segments"
-)
-
-// Local defaults `offload run` uses when nothing is configured.
-const (
-	localStateDir = ".offload"
-	localCatalog  = "sqlite:" + localStateDir + "/catalog.db"
 )
 
 func runCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
@@ -40,35 +29,11 @@ func runCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 	return func(ctx context.Context, s *session, args []string) error {
 		s.tuning = tune()
 		start := time.Now()
-		overlay := map[string]string{}
-		if demoCatalog(s.Getenv(config.SettingSQL)) {
-			overlay[config.SettingSQL] = localCatalog
-			fmt.Fprintf(s.Stdout, "catalog:  embedded demo catalog %s\n", strings.TrimPrefix(localCatalog, "sqlite:"))
+		stop, err := useLocalDefaults(ctx, s)
+		if err != nil {
+			return err
 		}
-		if localStorage(s.Getenv) {
-			if err := os.MkdirAll(localStateDir, 0o755); err != nil {
-				return err
-			}
-			srv, err := azurite.Start(ctx, azurite.Options{DataDir: filepath.Join(localStateDir, "azurite")})
-			if err != nil {
-				return fmt.Errorf("no storage configured and Azurite could not start: %w", err)
-			}
-			defer srv.Stop()
-			overlay[config.SettingStorage] = srv.ConnectionString
-			fmt.Fprintf(s.Stdout, "storage:  Azurite on 127.0.0.1 (blob :%d, queue :%d), data in %s/azurite\n", srv.BlobPort, srv.QueuePort, localStateDir)
-		}
-		base := s.Getenv
-		s.Getenv = func(k string) string {
-			if v, ok := overlay[k]; ok {
-				return v
-			}
-			return base(k)
-		}
-		if _, ok := overlay[config.SettingSQL]; ok {
-			if err := os.MkdirAll(localStateDir, 0o755); err != nil {
-				return err
-			}
-		}
+		defer stop()
 		a, err := s.App(ctx)
 		if err != nil {
 			return err
@@ -206,39 +171,4 @@ func runModels(ctx context.Context, s *session, a *app.App) error {
 		linkErr = fmt.Errorf("model link: %w", linkErr)
 	}
 	return errors.Join(upErr, linkErr)
-}
-
-// demoCatalog reports whether `run` works on the embedded demo catalog:
-// SQL_CONNECTION_STRING is unset, or names that same file (as
-// local.settings.json.example does, so `make run` and the commands after
-// it agree on the catalog).
-func demoCatalog(sql string) bool {
-	sql = strings.TrimSpace(sql)
-	if sql == "" {
-		return true
-	}
-	path, ok := strings.CutPrefix(sql, "sqlite:")
-	return ok && filepath.Clean(path) == filepath.Clean(strings.TrimPrefix(localCatalog, "sqlite:"))
-}
-
-// localStorage reports whether `run` starts its own Azurite: no storage is
-// configured, or the development storage (UseDevelopmentStorage=true, as in
-// local.settings.json.example) is, and no emulator answers on its port.
-func localStorage(getenv config.Getenv) bool {
-	if getenv(config.SettingBlobServiceURI) != "" || getenv(config.SettingAccountName) != "" {
-		return false
-	}
-	cs := strings.TrimSpace(getenv(config.SettingStorage))
-	if cs == "" {
-		return true
-	}
-	if !strings.EqualFold(strings.TrimSuffix(strings.ReplaceAll(cs, " ", ""), ";"), "UseDevelopmentStorage=true") {
-		return false
-	}
-	c, err := net.DialTimeout("tcp", "127.0.0.1:10000", 500*time.Millisecond)
-	if err != nil {
-		return true
-	}
-	c.Close()
-	return false
 }
