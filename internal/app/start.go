@@ -74,7 +74,7 @@ type Starter struct {
 	mu       sync.Mutex
 	full     *App          // set once the catalog is open
 	ready    chan struct{} // closed when full is set
-	round    chan struct{} // closed when the running round ends; nil when none runs
+	running  bool          // a connection round runs
 	trying   chan struct{} // closed when the attempt in progress ends; nil between attempts
 	catErr   error         // why the catalog is not open yet
 	storeErr error         // why Prepare has not succeeded yet ("" once it has)
@@ -128,7 +128,7 @@ func (s *Starter) Wait(ctx context.Context) error {
 		s.mu.Unlock()
 		return nil
 	}
-	if s.round == nil {
+	if !s.running {
 		s.startRound()
 	}
 	trying := s.trying
@@ -182,25 +182,18 @@ func (s *Starter) Close() error {
 
 // startRound runs a connection round in the background. s.mu is held.
 func (s *Starter) startRound() {
-	done := make(chan struct{})
-	s.round = done
+	s.running = true
 	s.trying = make(chan struct{}) // the first attempt starts at once
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		defer func() {
-			s.mu.Lock()
-			s.round = nil
-			s.mu.Unlock()
-			close(done)
-		}()
 		s.connect()
 	}()
 }
 
-// connect makes up to Attempts attempts to open the catalog. Each attempt's
-// outcome is recorded (full, or catErr) before its trying channel closes,
-// so a Wait that sees it closed reads that outcome.
+// connect makes up to Attempts attempts to open the catalog. Each attempt
+// ends in finish, which publishes its outcome before its trying channel
+// closes, so a Wait that sees it closed reads that outcome.
 func (s *Starter) connect() {
 	delay := s.opt.RetryDelay
 	for attempt := 1; attempt <= s.opt.Attempts; attempt++ {
@@ -211,51 +204,64 @@ func (s *Starter) connect() {
 		}
 		trying := s.trying
 		s.mu.Unlock()
-		end := func() {
-			s.mu.Lock()
-			if s.trying == trying {
-				s.trying = nil
-			}
-			s.mu.Unlock()
-			close(trying)
-		}
 		cat, err := s.attempt()
 		if err == nil {
 			full, err := s.base.withCatalog(cat, s.tuning)
 			if err != nil {
-				s.setCatErr(fmt.Errorf("catalog (%s): %w", config.SettingSQL, err))
+				s.finish(trying, nil, fmt.Errorf("catalog (%s): %w", config.SettingSQL, err), true)
 				s.log.Error("catalog opened but the services could not be built", "err", err)
-				end()
 				return
 			}
-			s.mu.Lock()
-			s.full = full
-			s.mu.Unlock()
-			close(s.ready)
-			end()
+			s.finish(trying, full, nil, true)
 			s.log.Info("catalog connected", "catalog", cat.Dialect(), "attempt", attempt, "ms", time.Since(start).Milliseconds())
 			return
 		}
 		if s.ctx.Err() != nil {
-			end()
+			s.finish(trying, nil, nil, true)
 			return
 		}
 		if attempt == s.opt.Attempts {
-			s.setCatErr(fmt.Errorf("catalog (%s) is not reachable (%d attempts; the next request that needs it tries again): %w",
-				config.SettingSQL, attempt, err))
+			s.finish(trying, nil, fmt.Errorf("catalog (%s) is not reachable (%d attempts; the next request that needs it tries again): %w",
+				config.SettingSQL, attempt, err), true)
 			s.log.Error("catalog not reachable: giving up this round", "attempts", attempt, "err", err)
-			end()
 			return
 		}
-		s.setCatErr(fmt.Errorf("catalog (%s) is not reachable yet (attempt %d of %d, retrying): %w",
-			config.SettingSQL, attempt, s.opt.Attempts, err))
-		end()
+		s.finish(trying, nil, fmt.Errorf("catalog (%s) is not reachable yet (attempt %d of %d, retrying): %w",
+			config.SettingSQL, attempt, s.opt.Attempts, err), false)
 		s.log.Warn("catalog not reachable yet; retrying", "attempt", attempt, "of", s.opt.Attempts,
 			"retryIn", delay.String(), "err", err)
 		if !s.backOff(&delay) {
+			s.mu.Lock()
+			s.running = false
+			s.mu.Unlock()
 			return
 		}
 	}
+}
+
+// finish ends an attempt: its outcome (the App, or why not; neither when
+// the Starter closed) and, after a round's last attempt, the end of the
+// round are published in one critical section, then trying closes. A Wait
+// that reads the outcome therefore also reads that no round runs, and
+// starts the next one instead of returning the last round's error for
+// ever.
+func (s *Starter) finish(trying chan struct{}, full *App, err error, last bool) {
+	s.mu.Lock()
+	switch {
+	case full != nil:
+		s.full = full
+		close(s.ready)
+	case err != nil:
+		s.catErr = err
+	}
+	if s.trying == trying {
+		s.trying = nil
+	}
+	if last {
+		s.running = false
+	}
+	s.mu.Unlock()
+	close(trying)
 }
 
 // attempt opens the catalog within AttemptTimeout. A driver that does not
@@ -284,12 +290,6 @@ func (s *Starter) attempt() (catalog.Catalog, error) {
 		}()
 		return nil, fmt.Errorf("no answer within %s", s.opt.AttemptTimeout)
 	}
-}
-
-func (s *Starter) setCatErr(err error) {
-	s.mu.Lock()
-	s.catErr = err
-	s.mu.Unlock()
 }
 
 // prepare runs Prepare in rounds until one succeeds: the functions create
