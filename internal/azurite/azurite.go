@@ -2,8 +2,8 @@
 // queue services) that the repository pins in package.json, on 127.0.0.1
 // with ports chosen by the kernel and a private data directory.
 //
-// Tests use it through StartT; `offload run` uses Start when no storage is
-// configured.
+// `offload run` uses Start when no storage is configured; tests start it
+// through the azuritetest package.
 package azurite
 
 import (
@@ -32,6 +32,9 @@ type Server struct {
 	// ConnectionString is the full devstoreaccount1 string for this server.
 	ConnectionString string
 	DataDir          string
+	// Pids are the emulator's processes (node, one per service), whose CPU
+	// time a benchmark counts beside its own.
+	Pids []int
 
 	procs   []*exec.Cmd
 	tempDir bool
@@ -104,6 +107,7 @@ func (s *Server) launch(ctx context.Context, exe, svc string, stderr io.Writer) 
 		return 0, fmt.Errorf("azurite %s: start %s: %w (run `npm ci` first)", svc, exe, err)
 	}
 	s.procs = append(s.procs, cmd)
+	s.Pids = append(s.Pids, cmd.Process.Pid)
 
 	portc := make(chan int, 1)
 	go func() {
@@ -152,18 +156,6 @@ func waitTCP(ctx context.Context, port int) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// Pids are the emulator's processes (node, one per service), for
-// benchmarks that count the CPU time Azurite spends on their requests.
-func (s *Server) Pids() []int {
-	var pids []int
-	for _, c := range s.procs {
-		if c.Process != nil {
-			pids = append(pids, c.Process.Pid)
-		}
-	}
-	return pids
 }
 
 // Stop ends both services and removes a temp data dir. Safe to call twice.

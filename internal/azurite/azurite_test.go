@@ -1,13 +1,21 @@
 package azurite
 
 import (
+	"context"
 	"net"
 	"strconv"
 	"testing"
 )
 
 func TestStartStop(t *testing.T) {
-	s := StartT(t)
+	s, err := Start(context.Background(), Options{})
+	if err != nil {
+		t.Fatalf("start azurite: %v", err)
+	}
+	defer s.Stop()
+	if len(s.Pids) != 2 {
+		t.Fatalf("pids %v: want one per service", s.Pids)
+	}
 	for _, p := range []int{s.BlobPort, s.QueuePort} {
 		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(p))
 		if err != nil {
@@ -20,20 +28,4 @@ func TestStartStop(t *testing.T) {
 		c.Close()
 		t.Fatalf("blob port %d still open after Stop", s.BlobPort)
 	}
-}
-
-// TestShared checks that Get starts one server and hands the same one to
-// every caller; the test stops it itself, as this package has no Main.
-func TestShared(t *testing.T) {
-	var sh Shared
-	s := sh.Get(t)
-	t.Cleanup(s.Stop)
-	if again := sh.Get(t); again != s {
-		t.Fatalf("second Get = %p, first %p: want the same server", again, s)
-	}
-	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(s.BlobPort))
-	if err != nil {
-		t.Fatalf("blob port %d: %v", s.BlobPort, err)
-	}
-	c.Close()
 }

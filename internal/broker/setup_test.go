@@ -10,12 +10,12 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
-	"github.com/hartonomous/offload/internal/azurite"
+	"github.com/hartonomous/offload/internal/azurite/azuritetest"
 	"github.com/hartonomous/offload/internal/config"
 )
 
 // az is the test binary's Azurite, started by the first test that needs it.
-var az azurite.Shared
+var az azuritetest.Shared
 
 func TestMain(m *testing.M) { az.Main(m) }
 

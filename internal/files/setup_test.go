@@ -17,7 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/labstack/echo/v4"
 
-	"github.com/hartonomous/offload/internal/azurite"
+	"github.com/hartonomous/offload/internal/azurite/azuritetest"
 	"github.com/hartonomous/offload/internal/blobstore"
 	"github.com/hartonomous/offload/internal/config"
 )
@@ -26,7 +26,7 @@ import (
 // storage (the pure tests and the fuzzer need none). Tests do not run in
 // parallel: the hostile-request test compares the whole account before and
 // after.
-var az azurite.Shared
+var az azuritetest.Shared
 
 func TestMain(m *testing.M) { az.Main(m) }
 

@@ -54,7 +54,7 @@ func benchFiles(b *testing.B) ([]string, int64) {
 // to be idle (benchmeter.Quiesce).
 func settle(b *testing.B) {
 	_ = exec.Command("sync").Run()
-	benchmeter.Quiesce(az.Get(b).Pids()...)
+	benchmeter.Quiesce(az.Get(b).Pids...)
 }
 
 // BenchmarkUploadModels: Service.Upload of the model set with the
@@ -64,7 +64,7 @@ func BenchmarkUploadModels(b *testing.B) {
 	paths, total := benchFiles(b)
 	e := setup(b, func(c *Config) { c.BlockSize, c.Concurrency = DefaultBlockSize, DefaultConcurrency })
 	b.SetBytes(total)
-	m := benchmeter.New(az.Get(b).Pids()...).CountRequests(e.reqs)
+	m := benchmeter.New(az.Get(b).Pids...).CountRequests(e.reqs)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -152,7 +152,7 @@ func BenchmarkUploadAzCopy(b *testing.B) {
 	// AzCopy keeps logs and job plans under ~/.azcopy unless told.
 	state := b.TempDir()
 	b.SetBytes(total)
-	m := benchmeter.New(srv.Pids()...)
+	m := benchmeter.New(srv.Pids...)
 	var cpu time.Duration
 	var peak int64
 	b.ResetTimer()
@@ -221,7 +221,7 @@ func benchSDK(b *testing.B, up func(context.Context, *container.Client, *os.File
 	base := fmt.Sprintf("ceiling-%d", uniq.n)
 	uniq.Unlock()
 	b.SetBytes(total)
-	m := benchmeter.New(srv.Pids()...).CountRequests(reqs)
+	m := benchmeter.New(srv.Pids...).CountRequests(reqs)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()

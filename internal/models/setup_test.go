@@ -14,7 +14,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/hartonomous/offload/internal/azurite"
+	"github.com/hartonomous/offload/internal/azurite/azuritetest"
 	"github.com/hartonomous/offload/internal/blobstore"
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/sqlite/sqlitetest"
@@ -22,7 +22,7 @@ import (
 )
 
 // az is the test binary's Azurite, started by the first test that needs it.
-var az azurite.Shared
+var az azuritetest.Shared
 
 func TestMain(m *testing.M) { az.Main(m) }
 

@@ -59,7 +59,7 @@ func BenchmarkRawSend(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	benchmeter.Quiesce(az.Get(b).Pids()...)
+	benchmeter.Quiesce(az.Get(b).Pids...)
 	b.ResetTimer()
 	for range b.N {
 		start := time.Now()
@@ -113,7 +113,7 @@ func benchDrain(b *testing.B, o opener) {
 		if db, ok := e.cat.(*mssql.DB); ok {
 			mssqltest.SettleAutovacuum(b, db.SQL(), "OffloadOutbox")
 		}
-		benchmeter.Quiesce(az.Get(b).Pids()...)
+		benchmeter.Quiesce(az.Get(b).Pids...)
 		b.StartTimer()
 		start := time.Now()
 		res, err := e.svc.Drain(e.ctx, outbox.DrainParams{})

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hartonomous/offload/internal/azurite"
+	"github.com/hartonomous/offload/internal/azurite/azuritetest"
 	"github.com/hartonomous/offload/internal/broker"
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/mssql"
@@ -23,7 +23,7 @@ import (
 
 var (
 	// az is the test binary's Azurite, started by the first test that needs it.
-	az   azurite.Shared
+	az   azuritetest.Shared
 	uniq atomic.Int64
 )
 

@@ -17,7 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 	"github.com/labstack/echo/v4"
 
-	"github.com/hartonomous/offload/internal/azurite"
+	"github.com/hartonomous/offload/internal/azurite/azuritetest"
 	"github.com/hartonomous/offload/internal/broker"
 	"github.com/hartonomous/offload/internal/config"
 	"github.com/hartonomous/offload/internal/files"
@@ -25,7 +25,7 @@ import (
 
 var (
 	// az is the test binary's Azurite, started by the first test that needs it.
-	az  azurite.Shared
+	az  azuritetest.Shared
 	seq atomic.Int64
 )
 

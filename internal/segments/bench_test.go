@@ -79,7 +79,7 @@ func (e *env) settle(b *testing.B) {
 		}
 	}
 	_ = exec.Command("sync").Run()
-	benchmeter.Quiesce(az.Get(b).Pids()...)
+	benchmeter.Quiesce(az.Get(b).Pids...)
 }
 
 // BenchmarkMigrate: catalog → blob, the whole pipeline (chunked reads,
@@ -88,7 +88,7 @@ func BenchmarkMigrate(b *testing.B) {
 	e, ids, total := setupBench(b)
 	b.SetBytes(total)
 	e.settle(b)
-	m := benchmeter.New(az.Get(b).Pids()...).CountRequests(e.reqs)
+	m := benchmeter.New(az.Get(b).Pids...).CountRequests(e.reqs)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -137,7 +137,7 @@ func benchSDKUpload(b *testing.B, integrity bool) {
 	cc := sdkContainer(b, e, reqs)
 	b.SetBytes(total)
 	e.settle(b)
-	m := benchmeter.New(az.Get(b).Pids()...).CountRequests(reqs)
+	m := benchmeter.New(az.Get(b).Pids...).CountRequests(reqs)
 	m.Start()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -172,7 +172,7 @@ func BenchmarkVerifyFull(b *testing.B) {
 	parallelIDs(b, ids, func(id int64) error { _, err := e.svc.Migrate(e.ctx, id); return err })
 	b.SetBytes(total)
 	e.settle(b)
-	m := benchmeter.New(az.Get(b).Pids()...)
+	m := benchmeter.New(az.Get(b).Pids...)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		// Sample everything: every verified row is fully re-hashed.
@@ -210,7 +210,7 @@ func benchSDKDownload(b *testing.B, hashed bool) {
 	}
 	b.SetBytes(total)
 	e.settle(b)
-	m := benchmeter.New(az.Get(b).Pids()...)
+	m := benchmeter.New(az.Get(b).Pids...)
 	m.Start()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

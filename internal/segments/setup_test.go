@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hartonomous/offload/internal/azurite"
+	"github.com/hartonomous/offload/internal/azurite/azuritetest"
 	"github.com/hartonomous/offload/internal/blobstore"
 	"github.com/hartonomous/offload/internal/broker"
 	"github.com/hartonomous/offload/internal/catalog"
@@ -23,7 +23,7 @@ import (
 )
 
 // az is the test binary's Azurite, started by the first test that needs it.
-var az azurite.Shared
+var az azuritetest.Shared
 
 func TestMain(m *testing.M) { az.Main(m) }
 

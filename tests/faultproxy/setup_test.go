@@ -8,13 +8,13 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/hartonomous/offload/internal/azurite"
+	"github.com/hartonomous/offload/internal/azurite/azuritetest"
 	"github.com/hartonomous/offload/tests/faultproxy"
 )
 
 // az is the test binary's Azurite, started by the first test that needs
 // it: the chooser's unit tests do not.
-var az azurite.Shared
+var az azuritetest.Shared
 
 func TestMain(m *testing.M) { az.Main(m) }
 

@@ -1,18 +1,23 @@
-package azurite
+// Package azuritetest starts Azurite for tests and benchmarks. It is a
+// package of its own so that the binary, which starts Azurite for
+// `offload run` through package azurite, does not link the testing package.
+package azuritetest
 
 import (
 	"context"
 	"os"
 	"sync"
 	"testing"
+
+	"github.com/hartonomous/offload/internal/azurite"
 )
 
 // StartT starts Azurite for a test (or benchmark) and stops it in Cleanup.
 // The test fails when Azurite cannot start: tests that need storage never
 // silently skip.
-func StartT(tb testing.TB) *Server {
+func StartT(tb testing.TB) *azurite.Server {
 	tb.Helper()
-	s, err := Start(context.Background(), Options{})
+	s, err := azurite.Start(context.Background(), azurite.Options{})
 	if err != nil {
 		tb.Fatalf("start azurite: %v", err)
 	}
@@ -27,19 +32,19 @@ func StartT(tb testing.TB) *Server {
 //
 // Use it as a package variable with TestMain calling Main:
 //
-//	var az azurite.Shared
+//	var az azuritetest.Shared
 //	func TestMain(m *testing.M) { az.Main(m) }
 type Shared struct {
 	once sync.Once
-	srv  *Server
+	srv  *azurite.Server
 	err  error
 }
 
 // Get returns the shared server, starting it on first use. A failed start
 // is remembered, so every later test fails fast instead of retrying.
-func (s *Shared) Get(tb testing.TB) *Server {
+func (s *Shared) Get(tb testing.TB) *azurite.Server {
 	tb.Helper()
-	s.once.Do(func() { s.srv, s.err = Start(context.Background(), Options{}) })
+	s.once.Do(func() { s.srv, s.err = azurite.Start(context.Background(), azurite.Options{}) })
 	if s.err != nil {
 		tb.Fatalf("start azurite: %v", s.err)
 	}
