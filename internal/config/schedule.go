@@ -14,11 +14,19 @@ import (
 // 5 (no seconds: CronSchedule counts the fields and parses with
 // IncludingSeconds only when there are not 5), else a .NET TimeSpan such
 // as "00:10:00" (a ConstantSchedule: one run per period). Build it with
-// ParseSchedule.
+// ParseSchedule. The host, not Offload, runs the schedule; Offload checks
+// its settings with it, and tests/hostsim runs it as the host would.
 type Schedule struct {
-	text   string
-	cron   *cronSchedule
-	period time.Duration
+	// Cron is the parsed NCRONTAB expression; nil for a TimeSpan.
+	Cron *Cron
+	// Period is a TimeSpan schedule's interval; zero for NCRONTAB.
+	Period time.Duration
+}
+
+// Cron holds, for each NCRONTAB field, the allowed values as a bit set: bit
+// v is set when value v matches (Second 0 only, for a 5-field expression).
+type Cron struct {
+	Second, Minute, Hour, Day, Month, Weekday uint64
 }
 
 // ParseSchedule reads s the way TimerSchedule.Create does: NCRONTAB first,
@@ -30,13 +38,13 @@ func ParseSchedule(s string) (Schedule, error) {
 	}
 	c, cronErr := parseCron(text)
 	if cronErr == nil {
-		return Schedule{text: text, cron: c}, nil
+		return Schedule{Cron: c}, nil
 	}
 	if d, ok := parseTimeSpan(text); ok {
 		if d <= 0 {
 			return Schedule{}, fmt.Errorf("%q: a TimeSpan schedule must be a positive period", text)
 		}
-		return Schedule{text: text, period: d}, nil
+		return Schedule{Period: d}, nil
 	}
 	return Schedule{}, fmt.Errorf("%q is neither an NCRONTAB expression (6 fields: second minute hour day month day-of-week, or 5 without seconds: %v) nor a TimeSpan such as 00:10:00", text, cronErr)
 }
@@ -45,33 +53,6 @@ func ParseSchedule(s string) (Schedule, error) {
 func ValidSchedule(s string) error {
 	_, err := ParseSchedule(s)
 	return err
-}
-
-// String is the schedule as written.
-func (s Schedule) String() string { return s.text }
-
-// IsPeriod reports whether the schedule is a TimeSpan (one run per
-// period, counted from the previous run) rather than NCRONTAB.
-func (s Schedule) IsPeriod() bool { return s.cron == nil }
-
-// Next is the first occurrence strictly after t, in t's location (the host
-// evaluates NCRONTAB in local time: WEBSITE_TIME_ZONE, UTC by default). A
-// period schedule's next run is t + period. The zero time means none
-// within five years (e.g. 30 February).
-func (s Schedule) Next(t time.Time) time.Time {
-	if s.cron == nil {
-		if s.period <= 0 {
-			return time.Time{}
-		}
-		return t.Add(s.period)
-	}
-	return s.cron.next(t)
-}
-
-// cronSchedule is a parsed NCRONTAB expression: the allowed values of
-// each field as a bit set.
-type cronSchedule struct {
-	second, minute, hour, day, month, weekday uint64
 }
 
 type cronField struct {
@@ -93,7 +74,7 @@ var (
 	}
 )
 
-func parseCron(s string) (*cronSchedule, error) {
+func parseCron(s string) (*Cron, error) {
 	parts := strings.Fields(s)
 	fields := cronFields
 	switch len(parts) {
@@ -113,7 +94,7 @@ func parseCron(s string) (*cronSchedule, error) {
 		}
 		sets[off+i] = set
 	}
-	return &cronSchedule{second: sets[0], minute: sets[1], hour: sets[2], day: sets[3], month: sets[4], weekday: sets[5]}, nil
+	return &Cron{Second: sets[0], Minute: sets[1], Hour: sets[2], Day: sets[3], Month: sets[4], Weekday: sets[5]}, nil
 }
 
 // parse reads one field: a comma list of *, N, N-M, each optionally /STEP
@@ -186,42 +167,6 @@ func fullName(short string) string {
 		}
 	}
 	return short
-}
-
-func has(set uint64, v int) bool { return set&(1<<uint(v)) != 0 }
-
-// next walks forward day by day (at most five years), then within a day by
-// hour, minute and second. Day of month and day of week must both match,
-// as in NCrontab (which, unlike Vixie cron, does not OR them).
-func (c *cronSchedule) next(t time.Time) time.Time {
-	t = t.Truncate(time.Second).Add(time.Second)
-	loc := t.Location()
-	limit := t.AddDate(5, 0, 0)
-	for day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc); day.Before(limit); day = day.AddDate(0, 0, 1) {
-		if !has(c.month, int(day.Month())) || !has(c.day, day.Day()) || !has(c.weekday, int(day.Weekday())) {
-			continue
-		}
-		for h := 0; h < 24; h++ {
-			if !has(c.hour, h) {
-				continue
-			}
-			for m := 0; m < 60; m++ {
-				if !has(c.minute, m) {
-					continue
-				}
-				for s := 0; s < 60; s++ {
-					if !has(c.second, s) {
-						continue
-					}
-					at := time.Date(day.Year(), day.Month(), day.Day(), h, m, s, 0, loc)
-					if !at.Before(t) {
-						return at
-					}
-				}
-			}
-		}
-	}
-	return time.Time{}
 }
 
 // parseTimeSpan reads the invariant-culture forms of .NET's

@@ -38,9 +38,9 @@ func (s *Sim) startTimer(f *Function) error {
 		}
 		now := time.Now()
 		for s.ctx.Err() == nil {
-			next := sched.Next(now)
+			next := nextRun(sched, now)
 			if next.IsZero() {
-				s.logf("timer %s: no next occurrence of %q", f.Name, sched)
+				s.logf("timer %s: no next occurrence of %q", f.Name, f.Trigger.Schedule)
 				return
 			}
 			select {
@@ -50,7 +50,7 @@ func (s *Sim) startTimer(f *Function) error {
 			}
 			s.FireTimer(s.ctx, f.Name, false)
 			now = next
-			if sched.IsPeriod() {
+			if sched.Cron == nil {
 				now = time.Now() // ConstantSchedule counts from the run
 			}
 		}
@@ -74,7 +74,7 @@ func (s *Sim) FireTimer(ctx context.Context, fn string, pastDue bool) Invocation
 	sched, _ := config.ParseSchedule(f.Trigger.Schedule)
 	now := time.Now()
 	timer := map[string]any{
-		"Schedule":       map[string]any{"AdjustForDST": !sched.IsPeriod()},
+		"Schedule":       map[string]any{"AdjustForDST": sched.Cron != nil},
 		"ScheduleStatus": nil,
 		"IsPastDue":      pastDue,
 	}
@@ -91,7 +91,7 @@ func (s *Sim) FireTimer(ctx context.Context, fn string, pastDue bool) Invocation
 		"Data":     map[string]any{f.Trigger.Name: timer},
 		"Metadata": map[string]any{"sys": sysMetadata(fn, now)},
 	})
-	st.last, st.next = now, sched.Next(now)
+	st.last, st.next = now, nextRun(sched, now)
 	if inv.Succeeded() { // failures are logged where they happen
 		s.logf("Executed 'Functions.%s' (Succeeded, Id=%s, Duration=%s)", fn, inv.ID, inv.Duration.Round(time.Millisecond))
 	}
