@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hartonomous/offload/internal/benchmeter"
 	"github.com/hartonomous/offload/internal/blobstore"
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/mssql"
@@ -23,6 +22,7 @@ import (
 	"github.com/hartonomous/offload/internal/config"
 	"github.com/hartonomous/offload/internal/demo"
 	"github.com/hartonomous/offload/internal/segments"
+	"github.com/hartonomous/offload/tests/benchmeter"
 )
 
 // tsqlBench is a throwaway T-SQL database seeded with a migration data set:

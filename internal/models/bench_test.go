@@ -16,9 +16,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 
-	"github.com/hartonomous/offload/internal/benchmeter"
 	"github.com/hartonomous/offload/internal/blobstore"
 	"github.com/hartonomous/offload/internal/config"
+	"github.com/hartonomous/offload/tests/benchmeter"
 )
 
 // benchFiles is the model set: 16 files of OFFLOAD_BENCH_MODEL_MB MiB each

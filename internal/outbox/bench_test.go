@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hartonomous/offload/internal/benchmeter"
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/mssql"
 	"github.com/hartonomous/offload/internal/catalog/mssql/mssqltest"
 	"github.com/hartonomous/offload/internal/outbox"
+	"github.com/hartonomous/offload/tests/benchmeter"
 )
 
 // The outbox benchmarks (make bench): drain throughput beside a raw

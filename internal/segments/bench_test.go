@@ -11,12 +11,12 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
-	"github.com/hartonomous/offload/internal/benchmeter"
 	"github.com/hartonomous/offload/internal/blobstore"
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/sqlite"
 	"github.com/hartonomous/offload/internal/demo"
 	"github.com/hartonomous/offload/internal/segments"
+	"github.com/hartonomous/offload/tests/benchmeter"
 )
 
 // benchSizes is the migration data set: the realistic mix the issue names,

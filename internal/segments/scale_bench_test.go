@@ -10,13 +10,13 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
-	"github.com/hartonomous/offload/internal/benchmeter"
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/mssql"
 	"github.com/hartonomous/offload/internal/catalog/mssql/mssqltest"
 	"github.com/hartonomous/offload/internal/catalog/sqlite"
 	"github.com/hartonomous/offload/internal/catalog/sqlite/sqlitetest"
 	"github.com/hartonomous/offload/internal/segments"
+	"github.com/hartonomous/offload/tests/benchmeter"
 )
 
 // scaleRows are the catalog sizes of BenchmarkScale: Hartonomous's
