@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hartonomous/offload/inbox"
 	"github.com/hartonomous/offload/internal/broker"
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/sqlite"
@@ -43,14 +44,14 @@ func (w *world) publishTo(queue, conv string, msgs ...string) {
 }
 
 // queueEvents takes every message off queue.
-func (w *world) queueEvents(queue string) []broker.Event {
+func (w *world) queueEvents(queue string) []inbox.Event {
 	w.t.Helper()
 	ctx := context.Background()
 	b, err := broker.New(config.Storage{ConnectionString: az.ConnectionString}, broker.Options{})
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	var out []broker.Event
+	var out []inbox.Event
 	for {
 		msgs, err := b.Receive(ctx, queue, 32, time.Minute)
 		if err != nil {
@@ -60,7 +61,7 @@ func (w *world) queueEvents(queue string) []broker.Event {
 			return out
 		}
 		for _, m := range msgs {
-			e, err := broker.ParseEvent(m.Body)
+			e, err := inbox.ParseEvent(m.Body)
 			if err != nil {
 				w.t.Fatal(err)
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
+	"github.com/hartonomous/offload/inbox"
 	"github.com/hartonomous/offload/internal/broker"
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/config"
@@ -76,7 +77,7 @@ func testCommittedPublishesArriveOnceInOrder(t *testing.T, o opener) {
 	if len(got) != 4 {
 		t.Fatalf("%d messages arrived, want 4", len(got))
 	}
-	var conv []broker.Event
+	var conv []inbox.Event
 	for _, ev := range got {
 		if ev.Conversation == "atom:42" {
 			conv = append(conv, ev)
@@ -196,8 +197,8 @@ func testCrashBetweenSendAndMarkResendsSameIDAndSequence(t *testing.T, o opener)
 	if len(got) != 8 { // 3 before the crash, 5 after
 		t.Fatalf("%d messages, want 8", len(got))
 	}
-	first := map[int64]broker.Event{}
-	box := broker.NewInbox()
+	first := map[int64]inbox.Event{}
+	box := inbox.NewBuffer()
 	var delivered []string
 	for _, ev := range got {
 		if prev, ok := first[ev.Sequence]; ok {

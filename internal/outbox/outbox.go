@@ -25,7 +25,7 @@
 //     send and the mark leaves the row pending under a claim that expires;
 //     the next drainer sends it again with the same id and sequence (both
 //     were stored before the first send), so the consumer sees an equal
-//     duplicate and drops it (broker.Inbox).
+//     duplicate and drops it (inbox.Buffer).
 //  5. Purge. Sent rows older than the retention are deleted, every so
 //     often, except the last one of each conversation, which carries its
 //     sequence on.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hartonomous/offload/inbox"
 	"github.com/hartonomous/offload/internal/azurite/azuritetest"
 	"github.com/hartonomous/offload/internal/broker"
 	"github.com/hartonomous/offload/internal/catalog"
@@ -151,9 +152,9 @@ func (e *env) drain() outbox.DrainResult {
 }
 
 // received is every message in the queue, taken off it, in arrival order.
-func (e *env) received() []broker.Event {
+func (e *env) received() []inbox.Event {
 	e.t.Helper()
-	var out []broker.Event
+	var out []inbox.Event
 	for {
 		msgs, err := e.broker.Receive(e.ctx, e.queue, 32, time.Minute)
 		if err != nil {
@@ -163,7 +164,7 @@ func (e *env) received() []broker.Event {
 			return out
 		}
 		for _, m := range msgs {
-			ev, err := broker.ParseEvent(m.Body)
+			ev, err := inbox.ParseEvent(m.Body)
 			if err != nil {
 				e.t.Fatal(err)
 			}

@@ -127,7 +127,7 @@ func runChaos(t *testing.T, cfg chaos.Config, timeout time.Duration) {
 // drain` between its sends and their marks (and through 10% queue faults),
 // then lets two drainers race to the end, and reads the queue: every
 // committed message is there, duplicates are only equal re-sends (same id,
-// sequence and body), and the consumer rule (broker.Inbox) applies each
+// sequence and body), and the consumer rule (inbox.Buffer) applies each
 // once, in order per conversation.
 func TestOutboxChaos(t *testing.T) {
 	runOutboxChaos(t, chaos.OutboxConfig{Bin: binPath, Azurite: az, Dir: t.TempDir(), Logf: t.Logf})

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hartonomous/offload/inbox"
 	"github.com/hartonomous/offload/internal/azurite"
 	"github.com/hartonomous/offload/internal/broker"
 	"github.com/hartonomous/offload/internal/catalog"
@@ -62,7 +63,7 @@ type OutboxReport struct {
 	// already received (with the same sequence and body, or it is a
 	// problem).
 	Received, Duplicates int
-	// Delivered by broker.Inbox: each event once, in order.
+	// Delivered by inbox.Buffer: each event once, in order.
 	Delivered int
 	Problems  []string
 }
@@ -317,8 +318,8 @@ func progressOf(ctx context.Context, b *broker.Client, cat catalog.Catalog, queu
 }
 
 func checkQueue(ctx context.Context, b *broker.Client, queue string, want map[string]published, rep *OutboxReport) error {
-	first := map[string]broker.Event{}
-	box := broker.NewInbox()
+	first := map[string]inbox.Event{}
+	box := inbox.NewBuffer()
 	delivered := map[string][]int64{}
 	for {
 		msgs, err := b.Receive(ctx, queue, 32, 5*time.Minute)
@@ -330,7 +331,7 @@ func checkQueue(ctx context.Context, b *broker.Client, queue string, want map[st
 		}
 		for _, m := range msgs {
 			rep.Received++
-			e, err := broker.ParseEvent(m.Body)
+			e, err := inbox.ParseEvent(m.Body)
 			if err != nil {
 				rep.problem("message %s: %v", m.ID, err)
 				continue

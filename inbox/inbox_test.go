@@ -1,4 +1,4 @@
-package broker
+package inbox
 
 import (
 	"context"
@@ -43,9 +43,9 @@ func TestParseEvent(t *testing.T) {
 	}
 }
 
-// TestInboxReorders: every permutation with duplicates of two
+// TestBufferReorders: every permutation with duplicates of two
 // conversations comes out once each, in order per conversation.
-func TestInboxReorders(t *testing.T) {
+func TestBufferReorders(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := range 200 {
 		var in []Event
@@ -58,7 +58,7 @@ func TestInboxReorders(t *testing.T) {
 			}
 		}
 		rng.Shuffle(len(in), func(i, j int) { in[i], in[j] = in[j], in[i] })
-		box := NewInbox()
+		box := NewBuffer()
 		got := map[string][]int64{}
 		for _, e := range in {
 			ready, err := box.Offer(e)
@@ -80,8 +80,8 @@ func TestInboxReorders(t *testing.T) {
 	}
 }
 
-func TestInboxRefusesTwoEventsInOnePlace(t *testing.T) {
-	box := NewInbox()
+func TestBufferRefusesTwoEventsInOnePlace(t *testing.T) {
+	box := NewBuffer()
 	if _, err := box.Offer(ev("a", 2)); err != nil {
 		t.Fatal(err)
 	}
@@ -115,8 +115,8 @@ func TestOrdered(t *testing.T) {
 			store[e.Conversation] = e.Sequence
 			return nil
 		})
-	msg := func(seq int64) Message {
-		return Message{Body: fmt.Appendf(nil, `{"specversion":"1.0","id":"e%d","conversation":"c","sequence":"%020d"}`, seq, seq)}
+	msg := func(seq int64) []byte {
+		return fmt.Appendf(nil, `{"specversion":"1.0","id":"e%d","conversation":"c","sequence":"%020d"}`, seq, seq)
 	}
 	ctx := context.Background()
 	if err := h(ctx, msg(2)); !errors.Is(err, ErrNotYet) {
