@@ -95,19 +95,19 @@ func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 	}
 	sqldb, err := sql.Open(driverFor(dsn), dsn)
 	if err != nil {
-		return nil, fmt.Errorf("mssql: open: %w", redact(err, dsn))
+		return nil, fmt.Errorf("mssql: open: %w", Redact(err, dsn))
 	}
 	sqldb.SetMaxOpenConns(opt.MaxOpenConns)
 	sqldb.SetMaxIdleConns(opt.MaxOpenConns)
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
 	if err := sqldb.PingContext(ctx); err != nil {
 		sqldb.Close()
-		return nil, fmt.Errorf("mssql: connect: %w", redact(err, dsn))
+		return nil, fmt.Errorf("mssql: connect: %w", Redact(err, dsn))
 	}
 	d := &DB{db: sqldb, log: opt.Logger, schema: opt.Schema, isolation: opt.PayloadIsolation}
 	if err := d.refreshPayloadColumn(ctx); err != nil {
 		sqldb.Close()
-		return nil, fmt.Errorf("mssql: connect: %w", redact(err, dsn))
+		return nil, fmt.Errorf("mssql: connect: %w", Redact(err, dsn))
 	}
 	return d, nil
 }

@@ -36,21 +36,21 @@ func setupServer(t testing.TB) (dsn, schema string, raw *sql.DB) {
 	defer cancel()
 	raw, err := sql.Open(driverFor(dsn), dsn)
 	if err != nil {
-		t.Fatal(redact(err, dsn))
+		t.Fatal(Redact(err, dsn))
 	}
 	t.Cleanup(func() { raw.Close() })
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	schema = "offload_t_" + hex.EncodeToString(b[:])
 	if _, err := raw.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(redact(err, dsn))
+		t.Fatal(Redact(err, dsn))
 	}
 	t.Cleanup(func() { dropSchema(t, raw, schema) })
 	// The Hartonomous tables as the demo creates them (the InitialBaseline
 	// shapes, with ROWGUIDCOL and the unique PayloadRowGuid Finalize meets).
 	for _, b := range splitBatches(withSchema(baselineSQL, schema)) {
 		if _, err := raw.ExecContext(ctx, b); err != nil {
-			t.Fatal(redact(err, dsn))
+			t.Fatal(Redact(err, dsn))
 		}
 	}
 	return dsn, schema, raw
@@ -120,7 +120,7 @@ func TestPrepareSeedCreatesTablesOnTSQL(t *testing.T) {
 	ctx := context.Background()
 	for _, tbl := range []string{"Atoms", "LayerTensorSegments", "ModelLayers", "Models"} {
 		if _, err := raw.ExecContext(ctx, "DROP TABLE "+schema+"."+tbl); err != nil {
-			t.Fatal(redact(err, dsn))
+			t.Fatal(Redact(err, dsn))
 		}
 	}
 	db, err := Open(ctx, dsn, Options{Schema: schema})
@@ -283,13 +283,13 @@ func TestRedact(t *testing.T) {
 		{"server=host;User ID=sa;Pwd={br;aced};", "{br"},
 		{"Server=tcp:x.database.windows.net;Authentication=ActiveDirectoryServicePrincipal;User Id=app;Client Secret=cs-123456;", "cs-123456"},
 	} {
-		err := redact(errors.New("login failed near "+tc.secret+" in "+tc.dsn), tc.dsn)
+		err := Redact(errors.New("login failed near "+tc.secret+" in "+tc.dsn), tc.dsn)
 		if strings.Contains(err.Error(), tc.secret) || strings.Contains(err.Error(), tc.dsn) {
 			t.Errorf("not redacted: %v", err)
 		}
 	}
 	plain := errors.New("connection refused")
-	if redact(plain, "server=h;password=zzz") != plain {
+	if Redact(plain, "server=h;password=zzz") != plain {
 		t.Fatal("an error without secrets was rewrapped")
 	}
 }

@@ -5,11 +5,11 @@ import (
 	"strings"
 )
 
-// redact keeps secrets of the connection string out of an error: the whole
+// Redact keeps secrets of the connection string out of an error: the whole
 // string and every password-like value in it are replaced by "***". Driver
 // errors rarely echo them, but an error must never be the way a password
 // reaches a log.
-func redact(err error, dsn string) error {
+func Redact(err error, dsn string) error {
 	if err == nil {
 		return nil
 	}
@@ -25,9 +25,6 @@ func redact(err error, dsn string) error {
 	}
 	return redactedError(clean)
 }
-
-// Redact is redact for tools and tests outside the package.
-func Redact(err error, dsn string) error { return redact(err, dsn) }
 
 // redactedError carries only the cleaned text: it deliberately does not
 // unwrap to the original error.

@@ -177,17 +177,6 @@ func (h handle) blobClose(blob uintptr) error {
 	return nil
 }
 
-// filename is sqlite3_db_filename(db, "main"): TestDriverLayout uses it to
-// prove the handle is the connection's.
-func (h handle) filename() string {
-	z, err := libc.CString("main")
-	if err != nil {
-		return ""
-	}
-	defer h.free(z)
-	return libc.GoString(sqlite3.Xsqlite3_db_filename(h.tls, h.db, z))
-}
-
 // cbytes views n bytes of C memory at p as a slice (no copy). The slice
 // must not outlive the allocation.
 func cbytes(p uintptr, n int) []byte { return libc.GoBytes(p, n) }

@@ -11,6 +11,9 @@ import (
 
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/catalogtest"
+
+	"modernc.org/libc"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 func setup(t *testing.T) (*DB, context.Context) {
@@ -230,4 +233,15 @@ func TestOpenRejectsQueryInPath(t *testing.T) {
 	if _, err := Open(context.Background(), filepath.Join(t.TempDir(), "a?b.db"), Options{}); err == nil {
 		t.Fatal("a path with '?' was accepted")
 	}
+}
+
+// filename is sqlite3_db_filename(db, "main"): TestDriverLayout uses it to
+// prove the handle is the connection's.
+func (h handle) filename() string {
+	z, err := libc.CString("main")
+	if err != nil {
+		return ""
+	}
+	defer h.free(z)
+	return libc.GoString(sqlite3.Xsqlite3_db_filename(h.tls, h.db, z))
 }
