@@ -9,12 +9,12 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/hartonomous/offload/internal/azurite"
+	"github.com/hartonomous/offload/internal/azurite/azuritetest"
 	"github.com/hartonomous/offload/internal/blobstore"
 	"github.com/hartonomous/offload/internal/config"
 )
 
-var az azurite.Shared
+var az azuritetest.Shared
 
 func TestMain(m *testing.M) { az.Main(m) }
 
