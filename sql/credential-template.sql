@@ -4,42 +4,43 @@
 --
 -- This script is a template that Offload never runs: it holds a secret.
 -- Replace the <...> placeholders and $(FunctionUrl) (or run it with
--- sqlcmd -v FunctionUrl="https://APP.azurewebsites.net"), then run ONE of
--- the two CREATE DATABASE SCOPED CREDENTIAL statements.
+-- sqlcmd -v FunctionUrl="https://APP.azurewebsites.net").
+--
+-- One way to authenticate, the one Offload ships and tests: a function key.
+-- Every HTTP function is authLevel "function" (functions/*/function.json),
+-- so the Functions host answers 401 to a call without a key, whatever else
+-- it carries (a managed-identity token alone is refused); see docs/FILES.md,
+-- "Authentication".
 --
 -- sp_invoke_external_rest_endpoint picks a credential by its NAME, which
 -- must be a URL: same scheme and host as the called URL, and a path that is
--- a whole-segment prefix of it, without a query string. The Function App's
--- base URL (no trailing slash) covers /api/files/* and /api/messages/*; it
--- is also the name `offload schema apply --with-file-procs` records in
--- dbo.OffloadSettings unless --credential says otherwise.
+-- a whole-segment prefix of it, without a query string (sql-docs
+-- sp-invoke-external-rest-endpoint-transact-sql.md, "Credential name
+-- rules"). The Function App's base URL (no trailing slash) covers
+-- /api/files/* and /api/messages/*; it is also the name `offload schema
+-- apply --with-file-procs` records in dbo.OffloadSettings unless
+-- --credential says otherwise.
 
 -- 1. A database master key protects the credential's secret (once per
---    database). Azure SQL Database also accepts CREATE MASTER KEY; alone.
+--    database; it also protects the signing certificate of signing.sql).
+--    Azure SQL Database also accepts CREATE MASTER KEY; alone.
 IF NOT EXISTS (SELECT 1 FROM sys.symmetric_keys WHERE name = N'##MS_DatabaseMasterKey##')
     CREATE MASTER KEY ENCRYPTION BY PASSWORD = N'<a strong password>';
 GO
 
--- 2a. Function key: the functions use authLevel "function"; the key (a
---     function key of Files/PublishMessage/DrainOutboxHttp, or a host key) travels in the
---     x-functions-key header. Rotate with ALTER DATABASE SCOPED CREDENTIAL.
+-- 2. The function key travels in the x-functions-key header. Use a key of
+--    the Files function (and one of PublishMessage if usp_PublishMessageNow
+--    is used), or the app's "default" host key, which opens every function
+--    of authLevel "function". Rotate with ALTER DATABASE SCOPED CREDENTIAL
+--    ... WITH IDENTITY = 'HTTPEndpointHeaders', SECRET = '{...new key...}'.
 CREATE DATABASE SCOPED CREDENTIAL [$(FunctionUrl)]
 WITH IDENTITY = 'HTTPEndpointHeaders',
      SECRET = '{"x-functions-key":"<function key>"}';
 GO
 
--- 2b. Or managed identity: the logical server's system-assigned identity
---     gets a token for the Function App's Microsoft Entra app registration
---     (App Service Authentication enabled on the Function App, which then
---     checks the token; the functions' authLevel can be anonymous). The
---     resourceid is that registration's Application ID URI or client id.
--- CREATE DATABASE SCOPED CREDENTIAL [$(FunctionUrl)]
--- WITH IDENTITY = 'Managed Identity',
---      SECRET = '{"resourceid":"<application id URI or client id>"}';
--- GO
-
--- 3. Who may call: the caller of the procedures needs to reference the
---    credential and to call external endpoints.
-GRANT REFERENCES ON DATABASE SCOPED CREDENTIAL::[$(FunctionUrl)] TO [<database user or role>];
-GRANT EXECUTE ANY EXTERNAL ENDPOINT TO [<database user or role>];
-GO
+-- 3. Who may use it: nobody directly. signing.sql grants REFERENCES on this
+--    credential and EXECUTE ANY EXTERNAL ENDPOINT to a user made from a
+--    certificate that signs dbo.usp_OffloadInvoke, and callers get EXECUTE
+--    on the usp_* procedures only (the role offload_file_caller). Run it
+--    after this script and after every `offload schema apply
+--    --with-file-procs` (ALTER PROCEDURE drops a signature).

@@ -6,24 +6,36 @@
 -- App (POST /api/files/{op}) through sp_invoke_external_rest_endpoint.
 --
 -- Apply with:  offload schema apply --with-file-procs --function-url https://APP.azurewebsites.net
--- or with:     sqlcmd -v FunctionUrl="https://APP.azurewebsites.net" FunctionCredential="https://APP.azurewebsites.net" -i file-procs.sql
--- First create the DATABASE SCOPED CREDENTIAL (credential-template.sql).
+-- or with:     sqlcmd -v FunctionUrl="https://APP.azurewebsites.net" FunctionCredential="https://APP.azurewebsites.net"
+--                     -i base64-builtin.sql -i file-procs.sql -i publish-now-procs.sql
+--              (base64-xml.sql instead of base64-builtin.sql where the
+--              database has no BASE64_ENCODE / BASE64_DECODE)
+-- First create the DATABASE SCOPED CREDENTIAL (credential-template.sql);
+-- then give callers EXECUTE on the procedures only (signing.sql).
+--
+-- The parameters are the CLR functions' own (@FilePath nvarchar(max),
+-- @Content varbinary(max) / nvarchar(max)), in the same order, so a call
+-- site changes in one line: SET @n = dbo.clr_WriteFileText(@p, @t) becomes
+-- EXEC dbo.usp_WriteFileText @p, @t, @n OUTPUT.
 --
 -- Each procedure is created as a stub where missing, then ALTERed: the script
 -- can be run again (a new URL, a new version) and keeps the grants on the
 -- procedures; it needs no CREATE OR ALTER (SQL Server 2016 SP1+, and not every
 -- engine that speaks T-SQL has it).
 --
--- Payloads are built with FOR JSON (which also base64-encodes varbinary);
--- responses are read with JSON_VALUE for scalars and OPENJSON ... WITH for
--- values that may exceed JSON_VALUE's 4000 characters. Every failure THROWs
--- an error in the 50100 range:
+-- Payloads are built with FOR JSON, bytes base64-encoded by
+-- dbo.ufn_OffloadBase64Encode; responses are read with JSON_VALUE for
+-- scalars and OPENJSON(@response, '$.result') (no WITH clause) for values
+-- that may exceed JSON_VALUE's 4000 characters. Every failure THROWs an
+-- error in the 50100 range:
 --   50100  dbo.OffloadSettings lacks FunctionUrl or FunctionCredential
 --   50101  the call failed (HTTP status, the function's code and message)
 --   50102  bad arguments (usp_PublishMessage, usp_PublishMessageNow)
 
 -- The one place that says where the Function App is. The procedures read it
 -- at each call, so moving the app is an UPDATE (and a new credential).
+-- Optional row TimeoutSeconds (1-230, default 230): how long one call may
+-- take (sp_invoke_external_rest_endpoint's @timeout).
 IF OBJECT_ID(N'dbo.OffloadSettings', N'U') IS NULL
     CREATE TABLE dbo.OffloadSettings (
         Name  nvarchar(128)  NOT NULL CONSTRAINT PK_OffloadSettings PRIMARY KEY,
@@ -55,15 +67,23 @@ AS
 BEGIN
     SET NOCOUNT ON;
     DECLARE @base nvarchar(4000), @credential sysname, @url nvarchar(4000);
-    DECLARE @rc int, @status int, @msg nvarchar(2048);
+    DECLARE @rc int, @status int, @timeout smallint, @msg nvarchar(2048);
 
     SELECT @base = Value FROM dbo.OffloadSettings WHERE Name = N'FunctionUrl';
     SELECT @credential = Value FROM dbo.OffloadSettings WHERE Name = N'FunctionCredential';
+    SELECT @timeout = TRY_CAST(Value AS smallint) FROM dbo.OffloadSettings WHERE Name = N'TimeoutSeconds';
+    IF @timeout IS NULL OR @timeout NOT BETWEEN 1 AND 230
+        SET @timeout = 230;
     IF @base IS NULL OR @credential IS NULL
     BEGIN
         THROW 50100, N'Offload: dbo.OffloadSettings has no FunctionUrl or FunctionCredential: run offload schema apply --with-file-procs --function-url URL', 1;
     END;
 
+    -- The call returns 0 on a 2xx answer and the HTTP status otherwise,
+    -- raising no error; it raises one only when no answer came (no
+    -- connection, TLS, @timeout), and that error ends this procedure.
+    -- (sql-docs sp-invoke-external-rest-endpoint-transact-sql.md, Return
+    -- values.)
     SET @url = CONCAT(@base, N'/api/', @Route);
     EXEC @rc = sys.sp_invoke_external_rest_endpoint
         @url = @url,
@@ -71,7 +91,7 @@ BEGIN
         @headers = N'{"Content-Type":"application/json"}',
         @payload = @Payload,
         @credential = @credential,
-        @timeout = 230,
+        @timeout = @timeout,
         @response = @Response OUTPUT;
 
     SET @status = TRY_CAST(JSON_VALUE(@Response, '$.response.status.http.code') AS int);
@@ -85,29 +105,12 @@ BEGIN
 END;
 GO
 
--- dbo.ufn_OffloadBase64Decode: base64 text to bytes, with SQL Server's XML
--- xs:base64Binary (T-SQL has no BASE64 function before SQL Server 2025). Kept
--- in a function of its own: it is the one construct here that an engine
--- without XML methods (the Babelfish test engine) cannot create; see
--- docs/TSQL.md.
--- Dropped and created again (nothing is granted on it: the procedures call
--- it as its owner).
-DROP FUNCTION IF EXISTS dbo.ufn_OffloadBase64Decode;
-GO
-CREATE FUNCTION dbo.ufn_OffloadBase64Decode (@b64 varchar(max))
-RETURNS varbinary(max)
-AS
-BEGIN
-    RETURN CAST(N'' AS xml).value('xs:base64Binary(sql:variable("@b64"))', 'varbinary(max)');
-END;
-GO
-
 -- clr_ReadFileBytes(@filePath) → varbinary(max); NULL when the file is missing.
 IF OBJECT_ID(N'dbo.usp_ReadFileBytes', N'P') IS NULL
     EXEC (N'CREATE PROCEDURE dbo.usp_ReadFileBytes AS RETURN 0;');
 GO
 ALTER PROCEDURE dbo.usp_ReadFileBytes
-    @FilePath nvarchar(4000),
+    @FilePath nvarchar(max),
     @Content  varbinary(max) OUTPUT
 AS
 BEGIN
@@ -121,8 +124,10 @@ BEGIN
 
     IF JSON_VALUE(@response, '$.result.exists') = N'true'
     BEGIN
-        SELECT @b64 = r.contentBase64
-        FROM OPENJSON(@response) WITH (contentBase64 varchar(max) '$.result.contentBase64') AS r;
+        -- OPENJSON without WITH: its value column is nvarchar(max) on
+        -- every engine (a WITH column, and JSON_VALUE, may stop at 4000).
+        SELECT @b64 = CAST(r.[value] AS varchar(max))
+        FROM OPENJSON(@response, '$.result') AS r WHERE r.[key] = N'contentBase64';
         SET @Content = dbo.ufn_OffloadBase64Decode(@b64);
     END;
 END;
@@ -133,7 +138,7 @@ IF OBJECT_ID(N'dbo.usp_ReadFileText', N'P') IS NULL
     EXEC (N'CREATE PROCEDURE dbo.usp_ReadFileText AS RETURN 0;');
 GO
 ALTER PROCEDURE dbo.usp_ReadFileText
-    @FilePath nvarchar(4000),
+    @FilePath nvarchar(max),
     @Content  nvarchar(max) OUTPUT
 AS
 BEGIN
@@ -147,8 +152,8 @@ BEGIN
 
     IF JSON_VALUE(@response, '$.result.exists') = N'true'
     BEGIN
-        SELECT @Content = r.[text]
-        FROM OPENJSON(@response) WITH ([text] nvarchar(max) '$.result.text') AS r;
+        SELECT @Content = r.[value]
+        FROM OPENJSON(@response, '$.result') AS r WHERE r.[key] = N'text';
     END;
 END;
 GO
@@ -158,7 +163,7 @@ IF OBJECT_ID(N'dbo.usp_WriteFileBytes', N'P') IS NULL
     EXEC (N'CREATE PROCEDURE dbo.usp_WriteFileBytes AS RETURN 0;');
 GO
 ALTER PROCEDURE dbo.usp_WriteFileBytes
-    @FilePath     nvarchar(4000),
+    @FilePath     nvarchar(max),
     @Content      varbinary(max),
     @BytesWritten bigint = NULL OUTPUT
 AS
@@ -170,7 +175,7 @@ BEGIN
 
     -- path first: the function streams the content straight into the blob
     -- once it knows where it goes.
-    SET @payload = (SELECT @FilePath AS [path], @Content AS [contentBase64] FOR JSON PATH, WITHOUT_ARRAY_WRAPPER);
+    SET @payload = (SELECT @FilePath AS [path], dbo.ufn_OffloadBase64Encode(@Content) AS [contentBase64] FOR JSON PATH, WITHOUT_ARRAY_WRAPPER);
     EXEC dbo.usp_OffloadInvoke @Route = N'files/write', @Payload = @payload, @Response = @response OUTPUT;
 
     SET @BytesWritten = TRY_CAST(JSON_VALUE(@response, '$.result.bytesWritten') AS bigint);
@@ -182,7 +187,7 @@ IF OBJECT_ID(N'dbo.usp_WriteFileText', N'P') IS NULL
     EXEC (N'CREATE PROCEDURE dbo.usp_WriteFileText AS RETURN 0;');
 GO
 ALTER PROCEDURE dbo.usp_WriteFileText
-    @FilePath     nvarchar(4000),
+    @FilePath     nvarchar(max),
     @Content      nvarchar(max),
     @BytesWritten bigint = NULL OUTPUT
 AS
@@ -204,7 +209,7 @@ IF OBJECT_ID(N'dbo.usp_FileExists', N'P') IS NULL
     EXEC (N'CREATE PROCEDURE dbo.usp_FileExists AS RETURN 0;');
 GO
 ALTER PROCEDURE dbo.usp_FileExists
-    @FilePath nvarchar(4000),
+    @FilePath nvarchar(max),
     @Exists   bit OUTPUT
 AS
 BEGIN
@@ -228,7 +233,7 @@ IF OBJECT_ID(N'dbo.usp_DirectoryExists', N'P') IS NULL
     EXEC (N'CREATE PROCEDURE dbo.usp_DirectoryExists AS RETURN 0;');
 GO
 ALTER PROCEDURE dbo.usp_DirectoryExists
-    @DirectoryPath nvarchar(4000),
+    @DirectoryPath nvarchar(max),
     @Exists        bit OUTPUT
 AS
 BEGIN
@@ -250,7 +255,7 @@ IF OBJECT_ID(N'dbo.usp_DeleteFile', N'P') IS NULL
     EXEC (N'CREATE PROCEDURE dbo.usp_DeleteFile AS RETURN 0;');
 GO
 ALTER PROCEDURE dbo.usp_DeleteFile
-    @FilePath nvarchar(4000),
+    @FilePath nvarchar(max),
     @Deleted  bit OUTPUT
 AS
 BEGIN
@@ -273,7 +278,7 @@ IF OBJECT_ID(N'dbo.usp_ListDirectory', N'P') IS NULL
     EXEC (N'CREATE PROCEDURE dbo.usp_ListDirectory AS RETURN 0;');
 GO
 ALTER PROCEDURE dbo.usp_ListDirectory
-    @DirectoryPath nvarchar(4000),
+    @DirectoryPath nvarchar(max),
     @Entries       nvarchar(max) = NULL OUTPUT
 AS
 BEGIN

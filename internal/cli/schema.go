@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +17,12 @@ type batchExecer interface {
 	ExecBatches(ctx context.Context, batches []string) error
 }
 
+// sqlDB is implemented by catalogs on a database/sql pool (SQL Server /
+// Azure SQL), which schema apply asks whether it has BASE64_ENCODE.
+type sqlDB interface {
+	SQL() *sql.DB
+}
+
 func schemaApplyCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 	dry := fs.Bool("dry-run", false, "print the statements without running them")
 	procs := fs.Bool("with-file-procs", false, "also create the dbo.usp_* file procedures and dbo.usp_PublishMessageNow, which call the Function App (Azure SQL only)")
@@ -28,10 +35,10 @@ func schemaApplyCmd(fs *flag.FlagSet) func(context.Context, *session, []string) 
 		if *procs && *url == "" {
 			return fmt.Errorf("%w: --with-file-procs needs --function-url URL", errUsage)
 		}
-		var script string
+		params := files.ProcsParams{FunctionURL: *url, Credential: *cred}
 		if *procs {
-			var err error
-			if script, err = files.ProcsSQL(*url, *cred); err != nil {
+			// Checked before connecting: a bad URL is a usage error.
+			if _, err := files.ProcsSQL(params); err != nil {
 				return fmt.Errorf("%w: %v", errUsage, err)
 			}
 		}
@@ -57,20 +64,29 @@ func schemaApplyCmd(fs *flag.FlagSet) func(context.Context, *session, []string) 
 		if !*procs {
 			return nil
 		}
+		be, ok := a.Catalog.(batchExecer)
+		db, ok2 := a.Catalog.(sqlDB)
+		if !ok || !ok2 {
+			return errors.New("--with-file-procs needs Azure SQL / SQL Server (sp_invoke_external_rest_endpoint); the embedded catalog has none")
+		}
+		if params.Base64, err = files.DetectBase64(ctx, db.SQL()); err != nil {
+			return err
+		}
+		script, err := files.ProcsSQL(params)
+		if err != nil {
+			return err
+		}
 		batches := files.Batches(script)
+		fmt.Fprintf(s.Stdout, "-- file procedures: base64 with %s\n", params.Base64)
 		if *dry {
 			fmt.Fprintln(s.Stdout, script)
 			fmt.Fprintf(s.Stdout, "-- file procedures: would run %d batch(es)\n", len(batches))
 			return nil
 		}
-		be, ok := a.Catalog.(batchExecer)
-		if !ok {
-			return errors.New("--with-file-procs needs Azure SQL / SQL Server (sp_invoke_external_rest_endpoint); the embedded catalog has none")
-		}
 		if err := be.ExecBatches(ctx, batches); err != nil {
 			return fmt.Errorf("file procedures: %w", err)
 		}
-		fmt.Fprintf(s.Stdout, "-- file procedures: created %d batch(es)\n", len(batches))
+		fmt.Fprintf(s.Stdout, "-- file procedures: created %d batch(es); run sql/signing.sql again now (ALTER PROCEDURE drops dbo.usp_OffloadInvoke's signature)\n", len(batches))
 		return nil
 	}
 }

@@ -24,11 +24,12 @@ func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 // tsql runs procedures against a harness and records the paths it read.
 type tsql struct {
-	h    *harness
-	used map[string]bool
+	h        *harness
+	used     map[string]bool
+	usedKeys map[string]bool
 }
 
-func newTSQL(h *harness) *tsql { return &tsql{h: h, used: map[string]bool{}} }
+func newTSQL(h *harness) *tsql { return &tsql{h: h, used: map[string]bool{}, usedKeys: map[string]bool{}} }
 
 // sqlError is a THROWn error: number and message.
 type sqlError struct {
@@ -109,6 +110,18 @@ func (q *tsql) openJSON(doc any, path string) (string, bool) {
 	return scalar(v)
 }
 
+// resultKey is SELECT [value] FROM OPENJSON(@doc, '$.result') WHERE
+// [key] = key: no length limit.
+func (q *tsql) resultKey(doc any, key string) (string, bool) {
+	q.used["$.result"] = true
+	q.usedKeys[key] = true
+	v, ok := lookup(doc, "$.result."+key)
+	if !ok {
+		return "", false
+	}
+	return scalar(v)
+}
+
 // openJSONArray is OPENJSON(@doc, 'path'): the array's elements.
 func (q *tsql) openJSONArray(doc any, path string) []any {
 	q.used[path] = true
@@ -147,7 +160,7 @@ func (q *tsql) readFileBytes(path string) ([]byte, error) {
 	if v, _ := q.jsonValue(doc, "$.result.exists"); v != "true" {
 		return nil, nil
 	}
-	b64, _ := q.openJSON(doc, "$.result.contentBase64")
+	b64, _ := q.resultKey(doc, "contentBase64")
 	b, err := base64.StdEncoding.DecodeString(b64) // xs:base64Binary
 	if err != nil {
 		q.h.t.Fatalf("contentBase64 does not decode: %v", err)
@@ -166,7 +179,7 @@ func (q *tsql) readFileText(path string) (*string, error) {
 	if v, _ := q.jsonValue(doc, "$.result.exists"); v != "true" {
 		return nil, nil
 	}
-	s, _ := q.openJSON(doc, "$.result.text")
+	s, _ := q.resultKey(doc, "text")
 	return &s, nil
 }
 
@@ -360,6 +373,11 @@ func TestProceduresRoundTrip(t *testing.T) {
 		}
 		if !q.used[p] {
 			t.Errorf("no procedure emulator read %s", p)
+		}
+	}
+	for _, k := range ResultKeys {
+		if !q.usedKeys[k] {
+			t.Errorf("no procedure emulator read $.result's %s", k)
 		}
 	}
 }

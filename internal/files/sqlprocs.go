@@ -18,17 +18,22 @@ import (
 // the list, the scripts and the handlers' answers together.
 var ResponsePaths = []string{
 	"$.response.status.http.code",
+	"$.result",
 	"$.result.code",
 	"$.result.error",
 	"$.result.exists",
 	"$.result.isDirectory",
-	"$.result.contentBase64",
-	"$.result.text",
 	"$.result.bytesWritten",
 	"$.result.deleted",
 	"$.result.entries",
 	"$.result.messageId",
 }
+
+// ResultKeys are the members of $.result read as rows of
+// OPENJSON(@response, '$.result') (key, value), not with JSON_VALUE or an
+// OPENJSON WITH column: they can be longer than 4,000 characters, where
+// JSON_VALUE gives NULL and some engines cut a WITH column.
+var ResultKeys = []string{"contentBase64", "text"}
 
 // EntryPaths are the paths usp_ListDirectory reads in each element of
 // $.result.entries.
@@ -40,31 +45,92 @@ const (
 	varCredential  = "$(FunctionCredential)"
 )
 
-// ProcsSQL renders the procedures of sql/file-procs.sql and
-// sql/publish-now-procs.sql (dbo.usp_PublishMessageNow) for the Function App at functionURL (its base URL,
-// e.g. https://myapp.azurewebsites.net), calling it through the DATABASE
-// SCOPED CREDENTIAL credentialName ("": the function URL itself, the usual
-// name, as sp_invoke_external_rest_endpoint matches credentials to URLs by
-// name).
-//
-// The URL must be https with no query, fragment or user info; the
-// credential name must be a URL whose scheme and host are the function's
-// and whose path is a whole-segment prefix of {functionURL}/api, at most
-// 128 characters (sysname). Both are written into the script as escaped
+// Base64Form says how the procedures convert base64: with the database's
+// BASE64_ENCODE / BASE64_DECODE (Azure SQL Database, SQL Server 2025) or
+// with XML's xs:base64Binary (SQL Server 2019 and 2022). DetectBase64 asks
+// a database which it has.
+type Base64Form int
+
+const (
+	Base64XML Base64Form = iota
+	Base64Builtin
+)
+
+func (f Base64Form) String() string {
+	if f == Base64Builtin {
+		return "BASE64_ENCODE/BASE64_DECODE"
+	}
+	return "XML xs:base64Binary"
+}
+
+func (f Base64Form) script() string {
+	if f == Base64Builtin {
+		return sqlscripts.Base64Builtin
+	}
+	return sqlscripts.Base64XML
+}
+
+// ProcsParams say which Function App the procedures call, and how.
+type ProcsParams struct {
+	// FunctionURL is the app's base URL, e.g.
+	// https://myapp.azurewebsites.net: https, with no query, fragment or
+	// user info.
+	FunctionURL string
+	// Credential names the DATABASE SCOPED CREDENTIAL ("": the function URL
+	// itself, the usual name, as sp_invoke_external_rest_endpoint matches
+	// credentials to URLs by name). A URL whose scheme and host are the
+	// function's and whose path is a whole-segment prefix of
+	// {FunctionURL}/api, at most 128 characters (sysname).
+	Credential string
+	// Base64 picks the base64 functions' script.
+	Base64 Base64Form
+}
+
+// ProcsSQL renders, in order, the base64 functions (sql/base64-*.sql), the
+// file procedures (sql/file-procs.sql) and dbo.usp_PublishMessageNow
+// (sql/publish-now-procs.sql) for the Function App p names. The URL and
+// credential name are checked, then written into the script as escaped
 // T-SQL literals.
-func ProcsSQL(functionURL, credentialName string) (string, error) {
+func ProcsSQL(p ProcsParams) (string, error) {
+	base, err := checkFunctionURL(p.FunctionURL)
+	if err != nil {
+		return "", err
+	}
+	cred := base.String()
+	if p.Credential != "" {
+		if cred, err = checkCredential(base, p.Credential); err != nil {
+			return "", err
+		}
+	}
+	return render([]string{p.Base64.script(), sqlscripts.FileProcs, sqlscripts.PublishNowProcs}, strings.NewReplacer(
+		varFunctionURL, sqlLiteralBody(base.String()),
+		varCredential, sqlLiteralBody(cred),
+	))
+}
+
+// SigningSQL renders sql/signing.sql for the credential named credential
+// (as ProcsParams.Credential, or the function URL): the callers' role, and
+// the certificate that signs dbo.usp_OffloadInvoke and holds the right to
+// call the endpoint with that credential. It holds no secret.
+func SigningSQL(functionURL, credential string) (string, error) {
 	base, err := checkFunctionURL(functionURL)
 	if err != nil {
 		return "", err
 	}
 	cred := base.String()
-	if credentialName != "" {
-		if cred, err = checkCredential(base, credentialName); err != nil {
+	if credential != "" {
+		if cred, err = checkCredential(base, credential); err != nil {
 			return "", err
 		}
 	}
+	// The name goes between [ ]: checkChars already refused brackets.
+	return render([]string{sqlscripts.Signing}, strings.NewReplacer(varCredential, cred))
+}
+
+// render concatenates the embedded scripts names and fills their variables.
+func render(names []string, vars *strings.Replacer) (string, error) {
 	var b strings.Builder
-	for _, name := range []string{sqlscripts.FileProcs, sqlscripts.PublishNowProcs} {
+	for _, name := range names {
 		text, err := sqlscripts.Scripts.ReadFile(name)
 		if err != nil {
 			return "", fmt.Errorf("files: embedded %s: %w", name, err)
@@ -74,10 +140,7 @@ func ProcsSQL(functionURL, credentialName string) (string, error) {
 			b.WriteByte('\n')
 		}
 	}
-	script := strings.NewReplacer(
-		varFunctionURL, sqlLiteralBody(base.String()),
-		varCredential, sqlLiteralBody(cred),
-	).Replace(b.String())
+	script := vars.Replace(b.String())
 	if strings.Contains(script, "$(") {
 		return "", errors.New("files: procedure script has an unrendered $(…) variable")
 	}

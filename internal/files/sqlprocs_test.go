@@ -11,19 +11,32 @@ import (
 	sqlscripts "github.com/hartonomous/offload/sql"
 )
 
-var procedures = map[string]string{ // procedure → its path parameter
-	"usp_ReadFileBytes":   "@FilePath",
-	"usp_ReadFileText":    "@FilePath",
-	"usp_WriteFileBytes":  "@FilePath",
-	"usp_WriteFileText":   "@FilePath",
-	"usp_FileExists":      "@FilePath",
-	"usp_DirectoryExists": "@DirectoryPath",
-	"usp_DeleteFile":      "@FilePath",
-	"usp_ListDirectory":   "@DirectoryPath",
+// dropIns are Hartonomous' SQL CLR file functions as they were declared
+// (CREATE FUNCTION dbo.clr_WriteFileText(@FilePath NVARCHAR(MAX), @Content
+// NVARCHAR(MAX)) RETURNS BIGINT ...) and the parameter list each procedure
+// must have: the function's parameters, same names, types and order, then
+// its result as an OUTPUT parameter of the return type. So a call site
+// changes in one line, positionally: SET @n = dbo.clr_WriteFileText(@p, @t)
+// becomes EXEC dbo.usp_WriteFileText @p, @t, @n OUTPUT. (clr_ListDirectory
+// had no CLR twin in Hartonomous: its procedure answers rows and JSON.)
+var dropIns = []struct {
+	proc   string
+	params []string
+}{
+	{"usp_ReadFileBytes", []string{"@FilePath nvarchar(max)", "@Content varbinary(max) OUTPUT"}},
+	{"usp_ReadFileText", []string{"@FilePath nvarchar(max)", "@Content nvarchar(max) OUTPUT"}},
+	{"usp_WriteFileBytes", []string{"@FilePath nvarchar(max)", "@Content varbinary(max)", "@BytesWritten bigint = NULL OUTPUT"}},
+	{"usp_WriteFileText", []string{"@FilePath nvarchar(max)", "@Content nvarchar(max)", "@BytesWritten bigint = NULL OUTPUT"}},
+	{"usp_FileExists", []string{"@FilePath nvarchar(max)", "@Exists bit OUTPUT"}},
+	{"usp_DirectoryExists", []string{"@DirectoryPath nvarchar(max)", "@Exists bit OUTPUT"}},
+	{"usp_DeleteFile", []string{"@FilePath nvarchar(max)", "@Deleted bit OUTPUT"}},
+	{"usp_ListDirectory", []string{"@DirectoryPath nvarchar(max)", "@Entries nvarchar(max) = NULL OUTPUT"}},
 }
 
+const testURL = "https://hartonomous-offload.azurewebsites.net"
+
 func TestProcsSQL(t *testing.T) {
-	script, err := ProcsSQL("https://hartonomous-offload.azurewebsites.net/", "")
+	script, err := ProcsSQL(ProcsParams{FunctionURL: testURL + "/"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +46,9 @@ func TestProcsSQL(t *testing.T) {
 		"ALTER PROCEDURE dbo.usp_OffloadInvoke",
 		"ALTER PROCEDURE dbo.usp_PublishMessageNow",
 		"sys.sp_invoke_external_rest_endpoint",
-		"@timeout = 230",
+		"@timeout = @timeout,",
+		"CREATE FUNCTION dbo.ufn_OffloadBase64Decode",
+		"CREATE FUNCTION dbo.ufn_OffloadBase64Encode",
 	} {
 		if !strings.Contains(script, want) {
 			t.Errorf("script lacks %q", want)
@@ -71,21 +86,62 @@ func TestProcsSQL(t *testing.T) {
 			t.Errorf("batch uses CREATE OR ALTER (not on every T-SQL engine; stub + ALTER keeps grants too):\n%s", b)
 		}
 	}
-	for p, param := range procedures {
-		if !slices.Contains(procs, p) {
-			t.Errorf("no batch creates dbo.%s", p)
+	for _, d := range dropIns {
+		if !slices.Contains(procs, d.proc) {
+			t.Errorf("no batch creates dbo.%s", d.proc)
 		}
-		if !regexp.MustCompile(`(?s)PROCEDURE dbo\.` + p + `\s+` + param + `\s+nvarchar\(4000\)`).MatchString(script) {
-			t.Errorf("dbo.%s does not take %s nvarchar(4000) first", p, param)
+		if got := procParams(script, d.proc); !slices.Equal(got, d.params) {
+			t.Errorf("dbo.%s takes\n  %q\nwant the CLR function's\n  %q", d.proc, got, d.params)
 		}
 	}
 
-	custom, err := ProcsSQL("https://app.azurewebsites.net", "https://app.azurewebsites.net/api")
+	custom, err := ProcsSQL(ProcsParams{FunctionURL: "https://app.azurewebsites.net", Credential: "https://app.azurewebsites.net/api"})
 	if err != nil || !strings.Contains(custom, `(N'FunctionCredential', N'https://app.azurewebsites.net/api')`) {
 		t.Fatalf("custom credential: %v", err)
 	}
-	if _, err := ProcsSQL("https://app.azurewebsites.net/prefix", "https://APP.azurewebsites.net/prefix"); err != nil {
+	if _, err := ProcsSQL(ProcsParams{FunctionURL: "https://app.azurewebsites.net/prefix", Credential: "https://APP.azurewebsites.net/prefix"}); err != nil {
 		t.Fatalf("host case: %v", err)
+	}
+}
+
+// procParams is the parameter list of ALTER PROCEDURE dbo.<name>, one
+// entry per parameter, whitespace collapsed.
+func procParams(script, name string) []string {
+	m := regexp.MustCompile(`(?s)ALTER PROCEDURE dbo\.` + name + `\s+(.*?)\nAS\n`).FindStringSubmatch(script)
+	if m == nil {
+		return nil
+	}
+	var out []string
+	for _, p := range strings.Split(m[1], ",\n") {
+		out = append(out, strings.Join(strings.Fields(p), " "))
+	}
+	return out
+}
+
+// Both base64 scripts define the same two functions; only the builtin one
+// uses BASE64_*, only the XML one uses XML methods.
+func TestBase64Forms(t *testing.T) {
+	for _, f := range []Base64Form{Base64Builtin, Base64XML} {
+		script, err := ProcsSQL(ProcsParams{FunctionURL: testURL, Base64: f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := stripComments(script)
+		for _, fn := range []string{"ufn_OffloadBase64Decode (@b64 varchar(max))\nRETURNS varbinary(max)", "ufn_OffloadBase64Encode (@bytes varbinary(max))\nRETURNS varchar(max)"} {
+			if !strings.Contains(code, "CREATE FUNCTION dbo."+fn) {
+				t.Errorf("%s: lacks CREATE FUNCTION dbo.%s", f, fn)
+			}
+		}
+		builtin := strings.Contains(code, "BASE64_DECODE(") && strings.Contains(code, "BASE64_ENCODE(")
+		xml := strings.Contains(code, "xs:base64Binary")
+		if builtin != (f == Base64Builtin) || xml != (f == Base64XML) {
+			t.Errorf("%s: BASE64_* used %v, XML used %v", f, builtin, xml)
+		}
+		// The procedures convert only through the two functions.
+		procs := code[strings.Index(code, "dbo.OffloadSettings"):]
+		if strings.Contains(procs, "BASE64_") || strings.Contains(procs, "xs:base64") {
+			t.Errorf("%s: a procedure converts base64 itself", f)
+		}
 	}
 }
 
@@ -115,7 +171,7 @@ func TestProcsSQLRefuses(t *testing.T) {
 		{"https://app.azurewebsites.net", "https://app.azurewebsites.net?k=v"},
 		{"https://app.azurewebsites.net", "https://app.azurewebsites.net/" + strings.Repeat("a", 128)},
 	} {
-		if s, err := ProcsSQL(tc.url, tc.cred); err == nil {
+		if s, err := ProcsSQL(ProcsParams{FunctionURL: tc.url, Credential: tc.cred}); err == nil {
 			t.Errorf("ProcsSQL(%q, %q) accepted:\n%.200s", tc.url, tc.cred, s)
 		}
 	}
@@ -157,6 +213,17 @@ func TestSQLPathsMatchScripts(t *testing.T) {
 			t.Errorf("no .sql reads '%s'", p)
 		}
 	}
+	for _, k := range ResultKeys {
+		if !strings.Contains(sql, "FROM OPENJSON(@response, '$.result') AS r WHERE r.[key] = N'"+k+"'") {
+			t.Errorf("no .sql reads $.result's %s as an OPENJSON row", k)
+		}
+	}
+	// No OPENJSON WITH column and no JSON_VALUE reads a long member.
+	for _, k := range ResultKeys {
+		if strings.Contains(sql, "'$.result."+k+"'") {
+			t.Errorf(".sql reads '$.result.%s' with a path: values over 4000 characters are lost", k)
+		}
+	}
 	for _, m := range regexp.MustCompile(`'(\$\.[^']*)'`).FindAllStringSubmatch(sql, -1) {
 		if !slices.Contains(known, m[1]) {
 			t.Errorf(".sql reads '%s', which ResponsePaths/EntryPaths do not list", m[1])
@@ -183,14 +250,61 @@ func TestCredentialTemplate(t *testing.T) {
 		"CREATE DATABASE SCOPED CREDENTIAL [$(FunctionUrl)]",
 		"IDENTITY = 'HTTPEndpointHeaders'",
 		`SECRET = '{"x-functions-key":"<function key>"}'`,
-		"IDENTITY = 'Managed Identity'",
-		`SECRET = '{"resourceid":"<application id URI or client id>"}'`,
-		"GRANT REFERENCES ON DATABASE SCOPED CREDENTIAL::[$(FunctionUrl)]",
-		"GRANT EXECUTE ANY EXTERNAL ENDPOINT",
+		"signing.sql",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("credential template lacks %q", want)
 		}
+	}
+	// One documented way: the functions are authLevel "function", so a
+	// managed-identity credential alone gets 401 (functions' own test
+	// holds the authLevel). Callers get no grant here (signing.sql).
+	code := stripComments(s)
+	for _, not := range []string{"Managed Identity", "GRANT"} {
+		if strings.Contains(code, not) {
+			t.Errorf("credential template runs %q", not)
+		}
+	}
+}
+
+func TestSigningSQL(t *testing.T) {
+	script, err := SigningSQL(testURL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"ADD SIGNATURE TO OBJECT::dbo.usp_OffloadInvoke BY CERTIFICATE OffloadInvokeSigner;",
+		"ALTER CERTIFICATE OffloadInvokeSigner REMOVE PRIVATE KEY;",
+		"CREATE USER OffloadInvokeSigner FROM CERTIFICATE OffloadInvokeSigner;",
+		"GRANT EXECUTE ANY EXTERNAL ENDPOINT TO OffloadInvokeSigner;",
+		"GRANT REFERENCES ON DATABASE SCOPED CREDENTIAL::[" + testURL + "] TO OffloadInvokeSigner;",
+	} {
+		if !strings.Contains(script, want) {
+			t.Errorf("signing script lacks %q", want)
+		}
+	}
+	// Callers' role: EXECUTE on exactly the public procedures.
+	var granted []string
+	for _, m := range regexp.MustCompile(`GRANT (\w+) ON OBJECT::dbo\.(\w+) TO offload_file_caller;`).FindAllStringSubmatch(script, -1) {
+		if m[1] != "EXECUTE" {
+			t.Errorf("the callers' role gets %s on %s", m[1], m[2])
+		}
+		granted = append(granted, m[2])
+	}
+	want := []string{"usp_PublishMessageNow"}
+	for _, d := range dropIns {
+		want = append(want, d.proc)
+	}
+	slices.Sort(want)
+	slices.Sort(granted)
+	if !slices.Equal(granted, want) {
+		t.Errorf("offload_file_caller gets EXECUTE on %v, want %v", granted, want)
+	}
+	if n := strings.Count(stripComments(script), "offload_file_caller"); n != len(want)+2 {
+		t.Errorf("offload_file_caller appears %d times: only its creation and its EXECUTE grants", n)
+	}
+	if _, err := SigningSQL(testURL, "https://other.azurewebsites.net"); err == nil {
+		t.Error("a credential of another host was accepted")
 	}
 }
 
