@@ -50,11 +50,20 @@
 //     requests under /<routePrefix>/ matched by each function's route
 //     template (literals in any case, {param}, a trailing slash) and methods
 //     (404 otherwise), forwarded at their original path with their headers;
-//     the body only when Content-Length > 0, read whole first (over 100 MiB:
-//     413 from the host).
+//     the body only when Content-Length > 0, read whole first (over 100 MiB,
+//     or the app setting FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: 413 from the
+//     host).
+//   - Function keys (Config.Keys; FunctionAuthorizationHandler): the key in
+//     the x-functions-key header or the code query parameter; authLevel
+//     anonymous needs none, function takes the master key, a host key or
+//     the function's own, admin the master key only; otherwise 401 with no
+//     body, and the worker is not invoked. Without Keys nothing is
+//     checked, as under `func start`.
+//   - HTTPS (Config.TLS): the endpoint served over TLS with the given
+//     certificate, as Azure serves an app; what T-SQL's
+//     sp_invoke_external_rest_endpoint requires.
 //
-// What it does not reproduce: function keys (authLevel is not enforced, as
-// under `func start`), scale-out and several instances, dynamic concurrency,
+// What it does not reproduce: the keys' storage and admin API, scale-out and several instances, dynamic concurrency,
 // the schedule monitor's storage (ScheduleStatus is kept in memory), the
 // host's own health monitor and its restarts, Application Insights, and
 // invocations arriving while the worker restarts (they wait for it here;

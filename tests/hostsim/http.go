@@ -2,21 +2,41 @@ package hostsim
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
-// startFront listens for clients (the host's own HTTP endpoint) and
-// forwards the requests of HTTP functions to the worker.
+// bodyLimitSetting is the app setting that replaces the host's 100 MiB
+// request body limit (azure-docs functions-app-settings.md,
+// FUNCTIONS_REQUEST_BODY_SIZE_LIMIT, in bytes).
+const bodyLimitSetting = "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"
+
+// startFront listens for clients (the host's own HTTP endpoint), over TLS
+// when Config.TLS is set, and forwards the requests of HTTP functions to
+// the worker.
 func (s *Sim) startFront() error {
+	s.maxBody = MaxRequestBodyBytes
+	if v := s.settings[bodyLimitSetting]; v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("hostsim: %s=%q is not a positive number of bytes", bodyLimitSetting, v)
+		}
+		s.maxBody = n
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	s.frontURL = "http://" + ln.Addr().String()
+	scheme := "http"
+	if s.cfg.TLS != nil {
+		ln, scheme = tls.NewListener(ln, s.cfg.TLS), "https"
+	}
+	s.frontURL = scheme + "://" + ln.Addr().String()
 	s.front = &http.Server{Handler: http.HandlerFunc(s.serveFront)}
 	go s.front.Serve(ln)
 	return nil
@@ -30,15 +50,20 @@ func (s *Sim) serveFront(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	if !s.authorized(f, r) {
+		// The host answers 401 with no body and never invokes the worker.
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
 	// The host forwards a body only when Content-Length > 0, read whole.
 	var body []byte
 	if r.ContentLength > 0 {
-		if r.ContentLength > MaxRequestBodyBytes {
+		if r.ContentLength > s.maxBody {
 			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
 			return
 		}
 		var err error
-		if body, err = io.ReadAll(io.LimitReader(r.Body, MaxRequestBodyBytes+1)); err != nil || int64(len(body)) != r.ContentLength {
+		if body, err = io.ReadAll(io.LimitReader(r.Body, s.maxBody+1)); err != nil || int64(len(body)) != r.ContentLength {
 			http.Error(w, "could not read the request body", http.StatusBadRequest)
 			return
 		}

@@ -2,6 +2,7 @@ package hostsim
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -27,7 +28,8 @@ const (
 	// DefaultTimeoutGrace is how long, past functionTimeout, the host waits
 	// for the invocation to end before it restarts the worker.
 	DefaultTimeoutGrace = 2 * time.Second
-	// MaxRequestBodyBytes is the host's limit on a request body (100 MiB).
+	// MaxRequestBodyBytes is the host's limit on a request body (100 MiB)
+	// unless FUNCTIONS_REQUEST_BODY_SIZE_LIMIT says otherwise.
 	MaxRequestBodyBytes = 100 << 20
 	// dequeueVisibility keeps a message invisible while it runs
 	// (QueueListener renews it at half).
@@ -61,6 +63,12 @@ type Config struct {
 	RunTimers bool
 	// NoQueues leaves the queue triggers off (tests that drive them by hand).
 	NoQueues bool
+	// TLS, when set, serves the host's endpoint over HTTPS with it, as
+	// Azure serves a Function App (URL then starts with https://).
+	TLS *tls.Config
+	// Keys, when set, are checked on every HTTP trigger as the host checks
+	// them (authorized); nil checks none, as func start does.
+	Keys *Keys
 }
 
 // Function is an indexed function.
@@ -82,6 +90,7 @@ type Sim struct {
 
 	front    *http.Server
 	frontURL string
+	maxBody  int64 // request body limit (MaxRequestBodyBytes or FUNCTIONS_REQUEST_BODY_SIZE_LIMIT)
 	// client sends to the worker; its idle connections are dropped when
 	// the worker is replaced, so no request goes to a dead process.
 	client *http.Client
