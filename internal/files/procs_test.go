@@ -29,7 +29,9 @@ type tsql struct {
 	usedKeys map[string]bool
 }
 
-func newTSQL(h *harness) *tsql { return &tsql{h: h, used: map[string]bool{}, usedKeys: map[string]bool{}} }
+func newTSQL(h *harness) *tsql {
+	return &tsql{h: h, used: map[string]bool{}, usedKeys: map[string]bool{}}
+}
 
 // sqlError is a THROWn error: number and message.
 type sqlError struct {
