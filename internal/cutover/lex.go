@@ -118,7 +118,7 @@ func (l *lexer) next() {
 		l.emit(Variable, s[start:end], start, line)
 	case c >= '0' && c <= '9':
 		end := start + 1
-		for end < len(s) && (isNameByte(s, end) || s[end] == '.') {
+		for end < len(s) && (isNameByte(s, end) || s[end] == '.' || (s[end] >= '0' && s[end] <= '9')) {
 			end++
 		}
 		l.advance(end)

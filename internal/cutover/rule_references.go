@@ -50,6 +50,9 @@ func (in *Input) otherDatabase(r Ref) string {
 	if db == "" || sameName(db, in.Database.Name) || sameName(db, "tempdb") || strings.HasPrefix(r.Object(), "#") {
 		return ""
 	}
+	if sameName(db, "master") && isSystemProc(r.Object()) {
+		return "" // master..xp_cmdshell: the rule of the procedure names it
+	}
 	return db
 }
 
@@ -88,4 +91,9 @@ var linkedServerRule = Rule{
 		})
 		return out
 	},
+}
+
+func isSystemProc(name string) bool {
+	n := strings.ToLower(name)
+	return strings.HasPrefix(n, "sp_") || strings.HasPrefix(n, "xp_")
 }
