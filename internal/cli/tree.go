@@ -28,6 +28,10 @@ func tree() *command {
 				{name: "drain", summary: "send committed outbox messages to their queues, in order (--follow to keep going)", flags: messagesDrainCmd},
 				{name: "status", summary: "outbox messages pending, sent and failed, and the oldest one's age", flags: messagesStatusCmd},
 			}},
+			{name: "cutover", summary: "what still blocks Azure SQL Database, and removing what Offload owns once proven", subs: []*command{
+				{name: "assess", summary: "Microsoft's migration assessment rules, down to the calling line; exit 0 only when nothing blocks", flags: cutoverAssessCmd},
+				{name: "apply", summary: "retire FILESTREAM, Service Broker (moving its messages) and the replaced CLR functions (plan only unless --confirm)", flags: cutoverApplyCmd},
+			}},
 			{name: "demo", summary: "demo data for the embedded catalog", subs: []*command{
 				{name: "seed", summary: "fill the embedded catalog with a Hartonomous-shaped demo data set", flags: demoSeedCmd},
 			}},

@@ -32,6 +32,7 @@ const (
 	SettingPublishQueues   = "PUBLISH_QUEUES"
 	SettingOutboxSchedule  = "OUTBOX_SCHEDULE"
 	SettingOutboxRetention = "OUTBOX_RETENTION"
+	SettingBrokerQueues    = "BROKER_SERVICE_QUEUES"
 	SettingHandlerPort     = "FUNCTIONS_CUSTOMHANDLER_PORT"
 )
 
@@ -70,6 +71,9 @@ type Config struct {
 	// sent outbox rows are kept.
 	OutboxSchedule  string
 	OutboxRetention time.Duration
+	// BrokerQueues maps a Service Broker service to the Storage Queue its
+	// waiting messages move to at cutover (BROKER_SERVICE_QUEUES).
+	BrokerQueues map[string]string
 
 	// HandlerPort is FUNCTIONS_CUSTOMHANDLER_PORT: set by the Functions host
 	// when it starts us as a custom handler, empty on the command line.
@@ -169,6 +173,9 @@ func Load(getenv Getenv) (Config, error) {
 			continue
 		}
 		c.PublishQueues = append(c.PublishQueues, q)
+	}
+	if c.BrokerQueues, err = ParseBrokerQueues(get(SettingBrokerQueues, ""), c.PublishQueues); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", SettingBrokerQueues, err))
 	}
 	if c.HandlerPort != "" && !regexp.MustCompile(`^[0-9]{1,5}$`).MatchString(c.HandlerPort) {
 		errs = append(errs, fmt.Errorf("%s: %q is not a port number", SettingHandlerPort, c.HandlerPort))

@@ -140,3 +140,19 @@ func TestOutboxSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestBrokerQueues(t *testing.T) {
+	m, err := ParseBrokerQueues(" //Hart/Sync=neo4j-sync ; a=b=neo4j-sync", []string{"neo4j-sync"})
+	if err != nil || len(m) != 2 || m["//Hart/Sync"] != "neo4j-sync" || m["a=b"] != "neo4j-sync" {
+		t.Fatalf("%v %v", m, err)
+	}
+	for _, bad := range []string{"noqueue", "=neo4j-sync", "s=Bad_Queue", "s=other-queue", "s=neo4j-sync;s=neo4j-sync", "s\x01=neo4j-sync"} {
+		if _, err := ParseBrokerQueues(bad, []string{"neo4j-sync"}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	env := map[string]string{SettingSQL: "sqlite:x.db", SettingStorage: "UseDevelopmentStorage=true", SettingBrokerQueues: "s=elsewhere"}
+	if _, err := Load(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), SettingBrokerQueues) {
+		t.Fatalf("Load: %v", err)
+	}
+}
