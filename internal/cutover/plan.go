@@ -81,7 +81,9 @@ func (in *Input) refusals() []string {
 
 func (p *Plan) add(s Step) { p.Steps = append(p.Steps, s) }
 
-func (p *Plan) keep(format string, args ...any) { p.Kept = append(p.Kept, fmt.Sprintf(format, args...)) }
+func (p *Plan) keep(format string, args ...any) {
+	p.Kept = append(p.Kept, fmt.Sprintf(format, args...))
+}
 
 // planCLR drops the eight file functions no module calls, then each
 // assembly that defines nothing else.

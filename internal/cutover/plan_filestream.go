@@ -56,7 +56,7 @@ func (in *Input) planFilestream(p *Plan) {
 	}
 	db := qn(in.Database.Name)
 	p.add(Step{Part: "FILESTREAM", Title: "checkpoint and FILESTREAM garbage collection",
-		Why: in.gcWhy(),
+		Why:     in.gcWhy(),
 		Batches: []string{"CHECKPOINT;\nEXEC sys.sp_filestream_force_garbage_collection @dbname = " + nlit(in.Database.Name) + ";"}})
 	for _, f := range files {
 		p.add(Step{Part: "FILESTREAM", Title: "remove FILESTREAM file " + f,
