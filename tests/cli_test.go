@@ -22,6 +22,7 @@ func TestCommandLine(t *testing.T) {
 		{"segments", "enqueue", "--help"}, {"segments", "migrate", "--help"}, {"segments", "verify", "--help"},
 		{"segments", "status", "--help"}, {"segments", "release", "--help"}, {"segments", "orphans", "--help"},
 		{"models", "upload", "--help"}, {"models", "link", "--help"}, {"models", "verify", "--help"}, {"demo", "seed", "--help"},
+		{"cutover", "assess", "--help"}, {"cutover", "apply", "--help"},
 	} {
 		out, errs, code := w.run(args...)
 		if code != 0 || !strings.Contains(out, "Usage: offload") {
@@ -65,6 +66,16 @@ func TestCommandLine(t *testing.T) {
 	out = w.mustRun("segments", "release", "--confirm", "--dry-run")
 	if !strings.Contains(out, "dry run") {
 		t.Fatalf("release --dry-run: %s", out)
+	}
+	// The embedded catalog has no FILESTREAM, Service Broker or CLR: the
+	// cutover has nothing to assess or apply, and says so with exit 0.
+	for _, args := range [][]string{{"cutover", "assess"}, {"cutover", "assess", "--json"}, {"cutover", "apply"}} {
+		if out := w.mustRun(args...); !strings.Contains(out, "nothing to assess") {
+			t.Fatalf("offload %s on the embedded catalog:\n%s", strings.Join(args, " "), out)
+		}
+	}
+	if _, errs, code := w.run("cutover", "apply", "--confirm", "--script", "x.sql"); code != 2 {
+		t.Fatalf("cutover apply --confirm --script: exit %d, want 2\n%s", code, errs)
 	}
 }
 
