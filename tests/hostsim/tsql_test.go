@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -52,7 +53,9 @@ type tsqlWorld struct {
 	key string
 }
 
-func setupTSQL(t *testing.T) *tsqlWorld {
+// setupTSQL builds the world; each edit may change the app's settings
+// before the host starts (dsn is the throwaway database's).
+func setupTSQL(t *testing.T, edits ...func(a *app, dsn string)) *tsqlWorld {
 	t.Helper()
 	dsn := mssqltest.Database(t)
 	caFile := os.Getenv(caFileEnv)
@@ -66,6 +69,9 @@ func setupTSQL(t *testing.T) *tsqlWorld {
 	w.a = newApp(t, nil)
 	// 1 MiB: a larger write is refused by the host, as 100 MB would be.
 	w.a.settings["FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"] = fmt.Sprint(1 << 20)
+	for _, edit := range edits {
+		edit(w.a, dsn)
+	}
 	w.h = w.a.mustStart(hostsim.Config{NoQueues: true, TLS: w.pki.Server, Keys: &hostsim.Keys{
 		Master:   randomHex(t),
 		Function: map[string][]string{"Files": {w.key}, "PublishMessage": {w.key}},
@@ -398,6 +404,63 @@ SELECT @rc, CAST(JSON_VALUE(@r, '$.response.status.http.code') AS int);`,
 		t.Fatal(err)
 	}
 	thrown(t, "no FunctionUrl", read(`D:\Models\a.bin`), 50100, "schema apply --with-file-procs")
+}
+
+// After migration, T-SQL reads an atom's file by the path it always had:
+// the demo catalog on the engine, its atom files uploaded, proven and
+// linked by the command line, then each atom's PayloadLocator read back
+// through usp_ReadFileBytes and usp_FileExists, byte for byte, whatever
+// container the upload chose; a write to such a path is refused.
+func TestMigratedAtomsOnTSQL(t *testing.T) {
+	var files string
+	w := setupTSQL(t, func(a *app, dsn string) {
+		files = filepath.Join(a.dir, ".offload", "files")
+		a.settings["SQL_CONNECTION_STRING"] = dsn
+		a.settings["FILES_ROOTS"] = files + "/=" + a.settings["MODELS_CONTAINER"]
+	})
+	w.a.cli("demo", "seed", "--small", "--files-dir", files)
+	w.a.cli("models", "upload", "--from-catalog")
+	w.a.cli("models", "link")
+
+	rows, err := w.db.Query("SELECT Modality, PayloadLocator FROM dbo.Atoms WHERE PayloadLocator IS NOT NULL AND BlobUri IS NOT NULL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byModality := map[string][]string{}
+	for rows.Next() {
+		var m, loc string
+		if err := rows.Scan(&m, &loc); err != nil {
+			t.Fatal(err)
+		}
+		byModality[m] = append(byModality[m], loc)
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(byModality["model"]) == 0 {
+		t.Fatalf("no linked model atom: %v", byModality)
+	}
+	for modality, locs := range byModality {
+		for _, loc := range locs {
+			want, err := os.ReadFile(loc)
+			if err != nil {
+				t.Fatalf("%s atom's file: %v", modality, err)
+			}
+			var got []byte
+			var e bool
+			if err := w.row(`DECLARE @c varbinary(max), @e bit;
+EXEC dbo.usp_ReadFileBytes @p1, @c OUTPUT;
+EXEC dbo.usp_FileExists @p1, @e OUTPUT;
+SELECT @c, @e;`, []any{loc}, &got, &e); err != nil || !bytes.Equal(got, want) || !e {
+				t.Fatalf("%s atom %s through T-SQL: %d bytes (want %d), exists %v, %v", modality, loc, len(got), len(want), e, err)
+			}
+		}
+		t.Logf("%d %s atom(s) read back by their PayloadLocator", len(locs), modality)
+	}
+	var n sql.NullInt64
+	loc := byModality["model"][0]
+	err = w.row(`DECLARE @n bigint; EXEC dbo.usp_WriteFileBytes @p1, 0x00, @n OUTPUT; SELECT @n;`, []any{loc}, &n)
+	thrown(t, "a write over a migrated atom's file", err, 50101, "HTTP 409")
 }
 
 // getBlob reads a blob straight from Azurite (nil when it does not exist).
