@@ -28,12 +28,16 @@ func schemaApplyCmd(fs *flag.FlagSet) func(context.Context, *session, []string) 
 	procs := fs.Bool("with-file-procs", false, "also create the dbo.usp_* file procedures and dbo.usp_PublishMessageNow, which call the Function App (Azure SQL only)")
 	url := fs.String("function-url", "", "base URL of the Function App, e.g. https://myapp.azurewebsites.net (with --with-file-procs)")
 	cred := fs.String("credential", "", "DATABASE SCOPED CREDENTIAL name for the function URL (default: the function URL, as sp_invoke_external_rest_endpoint requires)")
+	sign := fs.Bool("sign", false, "with --with-file-procs: also run sql/signing.sql (callers get EXECUTE only; the credential must exist)")
 	return func(ctx context.Context, s *session, args []string) error {
 		if len(args) > 0 {
 			return fmt.Errorf("%w: unexpected argument %q", errUsage, args[0])
 		}
 		if *procs && *url == "" {
 			return fmt.Errorf("%w: --with-file-procs needs --function-url URL", errUsage)
+		}
+		if *sign && !*procs {
+			return fmt.Errorf("%w: --sign goes with --with-file-procs", errUsage)
 		}
 		params := files.ProcsParams{FunctionURL: *url, Credential: *cred}
 		if *procs {
@@ -76,6 +80,13 @@ func schemaApplyCmd(fs *flag.FlagSet) func(context.Context, *session, []string) 
 		if err != nil {
 			return err
 		}
+		if *sign {
+			signing, err := files.SigningSQL(params.FunctionURL, params.Credential)
+			if err != nil {
+				return err
+			}
+			script += signing
+		}
 		batches := files.Batches(script)
 		fmt.Fprintf(s.Stdout, "-- file procedures: base64 with %s\n", params.Base64)
 		if *dry {
@@ -86,7 +97,11 @@ func schemaApplyCmd(fs *flag.FlagSet) func(context.Context, *session, []string) 
 		if err := be.ExecBatches(ctx, batches); err != nil {
 			return fmt.Errorf("file procedures: %w", err)
 		}
-		fmt.Fprintf(s.Stdout, "-- file procedures: created %d batch(es); run sql/signing.sql again now (ALTER PROCEDURE drops dbo.usp_OffloadInvoke's signature)\n", len(batches))
+		if *sign {
+			fmt.Fprintf(s.Stdout, "-- file procedures: created and signed, %d batch(es)\n", len(batches))
+			return nil
+		}
+		fmt.Fprintf(s.Stdout, "-- file procedures: created %d batch(es); now sign them (--sign, or sql/signing.sql): ALTER PROCEDURE drops dbo.usp_OffloadInvoke's signature\n", len(batches))
 		return nil
 	}
 }
