@@ -46,6 +46,20 @@ func TestCommandLine(t *testing.T) {
 	if _, _, code := w.run("segments", "enqueue", "--no-such-flag"); code != 2 {
 		t.Errorf("unknown flag: exit %d, want 2", code)
 	}
+	// The file procedures: usage errors before any connection, and a clear
+	// refusal on the embedded catalog (they need sp_invoke_external_rest_endpoint).
+	for _, args := range [][]string{
+		{"schema", "apply", "--with-file-procs"},
+		{"schema", "apply", "--sign"},
+		{"schema", "apply", "--with-file-procs", "--function-url", "http://app.azurewebsites.net"},
+	} {
+		if _, errs, code := w.run(args...); code != 2 {
+			t.Errorf("offload %s: exit %d, want 2\n%s", strings.Join(args, " "), code, errs)
+		}
+	}
+	if _, errs, code := w.run("schema", "apply", "--with-file-procs", "--function-url", "https://app.azurewebsites.net"); code == 0 || !strings.Contains(errs, "needs Azure SQL") {
+		t.Errorf("file procedures on the embedded catalog: exit %d\n%s", code, errs)
+	}
 	delete(w.env, "SQL_CONNECTION_STRING")
 	w.env["MODELS_CONTAINER"] = "Bad_Name"
 	_, errs, code := w.run("segments", "status")

@@ -50,6 +50,12 @@ func schemaApplyCmd(fs *flag.FlagSet) func(context.Context, *session, []string) 
 		if err != nil {
 			return err
 		}
+		// Refused before anything is applied.
+		be, isBatch := a.Catalog.(batchExecer)
+		db, isSQL := a.Catalog.(sqlDB)
+		if *procs && (!isBatch || !isSQL) {
+			return errors.New("--with-file-procs needs Azure SQL / SQL Server (sp_invoke_external_rest_endpoint); the embedded catalog has none")
+		}
 		stmts, err := a.Catalog.Apply(ctx, catalog.ApplyParams{DryRun: *dry})
 		if err != nil {
 			return err
@@ -68,41 +74,7 @@ func schemaApplyCmd(fs *flag.FlagSet) func(context.Context, *session, []string) 
 		if !*procs {
 			return nil
 		}
-		be, ok := a.Catalog.(batchExecer)
-		db, ok2 := a.Catalog.(sqlDB)
-		if !ok || !ok2 {
-			return errors.New("--with-file-procs needs Azure SQL / SQL Server (sp_invoke_external_rest_endpoint); the embedded catalog has none")
-		}
-		if params.Base64, err = files.DetectBase64(ctx, db.SQL()); err != nil {
-			return err
-		}
-		script, err := files.ProcsSQL(params)
-		if err != nil {
-			return err
-		}
-		if *sign {
-			signing, err := files.SigningSQL(params.FunctionURL, params.Credential)
-			if err != nil {
-				return err
-			}
-			script += signing
-		}
-		batches := files.Batches(script)
-		fmt.Fprintf(s.Stdout, "-- file procedures: base64 with %s\n", params.Base64)
-		if *dry {
-			fmt.Fprintln(s.Stdout, script)
-			fmt.Fprintf(s.Stdout, "-- file procedures: would run %d batch(es)\n", len(batches))
-			return nil
-		}
-		if err := be.ExecBatches(ctx, batches); err != nil {
-			return fmt.Errorf("file procedures: %w", err)
-		}
-		if *sign {
-			fmt.Fprintf(s.Stdout, "-- file procedures: created and signed, %d batch(es)\n", len(batches))
-			return nil
-		}
-		fmt.Fprintf(s.Stdout, "-- file procedures: created %d batch(es); now sign them (--sign, or sql/signing.sql): ALTER PROCEDURE drops dbo.usp_OffloadInvoke's signature\n", len(batches))
-		return nil
+		return applyFileProcs(ctx, s, be, db, params, *sign, *dry)
 	}
 }
 
@@ -149,4 +121,40 @@ func schemaFinalizeCmd(fs *flag.FlagSet) func(context.Context, *session, []strin
 		fmt.Fprintln(s.Stdout, "dropped RawPayload and PayloadRowGuid: every segment was released")
 		return nil
 	}
+}
+
+// applyFileProcs renders the file procedures with the base64 form the
+// database has (and their signing), and runs them.
+func applyFileProcs(ctx context.Context, s *session, be batchExecer, db sqlDB, params files.ProcsParams, sign, dry bool) error {
+	var err error
+	if params.Base64, err = files.DetectBase64(ctx, db.SQL()); err != nil {
+		return err
+	}
+	script, err := files.ProcsSQL(params)
+	if err != nil {
+		return err
+	}
+	if sign {
+		signing, err := files.SigningSQL(params.FunctionURL, params.Credential)
+		if err != nil {
+			return err
+		}
+		script += signing
+	}
+	batches := files.Batches(script)
+	fmt.Fprintf(s.Stdout, "-- file procedures: base64 with %s\n", params.Base64)
+	if dry {
+		fmt.Fprintln(s.Stdout, script)
+		fmt.Fprintf(s.Stdout, "-- file procedures: would run %d batch(es)\n", len(batches))
+		return nil
+	}
+	if err := be.ExecBatches(ctx, batches); err != nil {
+		return fmt.Errorf("file procedures: %w", err)
+	}
+	if sign {
+		fmt.Fprintf(s.Stdout, "-- file procedures: created and signed, %d batch(es)\n", len(batches))
+		return nil
+	}
+	fmt.Fprintf(s.Stdout, "-- file procedures: created %d batch(es); now sign them (--sign, or sql/signing.sql): ALTER PROCEDURE drops dbo.usp_OffloadInvoke's signature\n", len(batches))
+	return nil
 }

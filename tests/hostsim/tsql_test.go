@@ -419,6 +419,11 @@ func TestMigratedAtomsOnTSQL(t *testing.T) {
 		a.settings["FILES_ROOTS"] = files + "/=" + a.settings["MODELS_CONTAINER"]
 	})
 	w.a.cli("demo", "seed", "--small", "--files-dir", files)
+	// The procedures again, as a user makes them: the command picks the
+	// base64 form the engine has.
+	if out := w.a.cli("schema", "apply", "--with-file-procs", "--function-url", w.h.URL()); !strings.Contains(out, "-- file procedures: base64 with") {
+		t.Fatalf("schema apply --with-file-procs:\n%s", out)
+	}
 	w.a.cli("models", "upload", "--from-catalog")
 	w.a.cli("models", "link")
 
