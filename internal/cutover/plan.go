@@ -17,9 +17,10 @@ type Step struct {
 	// Why is the step's comment in the script.
 	Why     string
 	Batches []string
-	// Inner holds the text that a batch runs through sp_executesql (the
-	// RECEIVE loops), so that tests can check its grammar too.
-	Inner []string
+	// Checks are the SQL Server-only statements of the step on their own
+	// (without the guard around them), and the text a batch runs through
+	// sp_executesql: what a test checks against a T-SQL grammar.
+	Checks []string
 }
 
 // Plan is what `cutover apply` does, or why it refuses.
@@ -105,7 +106,8 @@ func (in *Input) planCLR(p *Plan) {
 			Why: fmt.Sprintf("Azure SQL Database runs no CLR (rule ClrAssemblies); dbo.%s replaces it and no module calls it. The check on sys.sql_expression_dependencies keeps it while a schema-bound or known reference remains.", ff.Proc),
 			Batches: []string{fmt.Sprintf(`IF OBJECT_ID(%s) IS NOT NULL
    AND NOT EXISTS (SELECT 1 FROM sys.sql_expression_dependencies WHERE referenced_id = OBJECT_ID(%s))
-    DROP FUNCTION %s;`, nlit(obj), nlit(obj), obj)}})
+    DROP FUNCTION %s;`, nlit(obj), nlit(obj), obj)},
+			Checks: []string{"DROP FUNCTION " + obj + ";"}})
 	}
 	for _, a := range in.CLR.Assemblies {
 		if !in.assemblyEmptied(a, dropped) {
@@ -117,7 +119,8 @@ func (in *Input) planCLR(p *Plan) {
 			Batches: []string{fmt.Sprintf(`IF EXISTS (SELECT 1 FROM sys.assemblies WHERE name = %[1]s)
    AND NOT EXISTS (SELECT 1 FROM sys.assembly_modules AS m JOIN sys.assemblies AS a ON a.assembly_id = m.assembly_id WHERE a.name = %[1]s)
    AND NOT EXISTS (SELECT 1 FROM sys.assembly_types AS t JOIN sys.assemblies AS a ON a.assembly_id = t.assembly_id WHERE a.name = %[1]s)
-    DROP ASSEMBLY %[2]s;`, nlit(a.Name), qn(a.Name))}})
+    DROP ASSEMBLY %[2]s;`, nlit(a.Name), qn(a.Name))},
+			Checks: []string{"DROP ASSEMBLY " + qn(a.Name) + ";"}})
 	}
 }
 

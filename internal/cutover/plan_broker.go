@@ -24,7 +24,8 @@ func (in *Input) planBroker(p *Plan) {
 		p.add(Step{Part: "Service Broker", Title: "disable activation on " + q.SchemaName + "." + q.Name,
 			Why: "the activation procedure " + q.ActivationProcedure + " would take messages the move must take",
 			Batches: []string{fmt.Sprintf(`IF EXISTS (SELECT 1 FROM sys.service_queues WHERE object_id = OBJECT_ID(%s) AND is_activation_enabled = 1)
-    ALTER QUEUE %s WITH ACTIVATION (STATUS = OFF);`, nlit(obj), obj)}})
+    ALTER QUEUE %s WITH ACTIVATION (STATUS = OFF);`, nlit(obj), obj)},
+			Checks: []string{"ALTER QUEUE " + obj + " WITH ACTIVATION (STATUS = OFF);"}})
 	}
 	p.add(Step{Part: "Service Broker", Title: "create dbo.ufn_OffloadBase64Encode",
 		Why:     "an XML or binary message body travels base64 in a CloudEvent",
@@ -34,18 +35,18 @@ func (in *Input) planBroker(p *Plan) {
 		body := QueueMoveBody(m, ReceiveTake(obj))
 		p.add(Step{Part: "Service Broker", Title: "move the messages waiting in " + q.SchemaName + "." + q.Name + " into dbo.OffloadOutbox",
 			Why:     "RECEIVE and dbo.usp_PublishMessage in one transaction per batch: a message leaves the queue only when its outbox row commits; order within a conversation is kept",
-			Batches: []string{guardQueue(obj, body)}, Inner: []string{body}})
+			Batches: []string{guardQueue(obj, body)}, Checks: []string{body}})
 	}
 	tbody := TransmissionMoveBody(m)
 	p.add(Step{Part: "Service Broker", Title: "move sys.transmission_queue into dbo.OffloadOutbox",
 		Why:     "messages not yet delivered cannot be received: each conversation's rows are copied and the conversation ended WITH CLEANUP in one transaction",
-		Batches: []string{tbody}})
+		Batches: []string{tbody}, Checks: []string{"END CONVERSATION @h WITH CLEANUP;"}})
 	for _, q := range b.Queues {
 		body := EndConversationsBody(m, q.SchemaName, q.Name)
 		obj := qn2(q.SchemaName, q.Name)
 		p.add(Step{Part: "Service Broker", Title: "end the conversations of " + q.SchemaName + "." + q.Name,
 			Why:     "each conversation's last messages are taken and it is ended WITH CLEANUP in one transaction, so nothing sent before the end is lost",
-			Batches: []string{guardQueue(obj, body)}, Inner: []string{body}})
+			Batches: []string{guardQueue(obj, body)}, Checks: []string{body}})
 	}
 	if refs := in.brokerReferences(); len(refs) > 0 {
 		p.keep("Service Broker objects: still referenced by %s (the messages are moved; drop or rewrite these modules, then run apply again)", strings.Join(refs, ", "))
@@ -104,7 +105,8 @@ func (in *Input) planBrokerDrops(p *Plan) {
 		obj := qn2(q.SchemaName, q.Name)
 		p.add(Step{Part: "Service Broker", Title: "drop queue " + q.SchemaName + "." + q.Name,
 			Why:     "its services are dropped and its messages moved",
-			Batches: []string{fmt.Sprintf("IF OBJECT_ID(%s, N'SQ') IS NOT NULL\n    DROP QUEUE %s;", nlit(obj), obj)}})
+			Batches: []string{fmt.Sprintf("IF OBJECT_ID(%s, N'SQ') IS NOT NULL\n    DROP QUEUE %s;", nlit(obj), obj)},
+			Checks:  []string{"DROP QUEUE " + obj + ";"}})
 	}
 	for _, c := range b.Contracts {
 		drop("contract", "sys.service_contracts", c.Name, "DROP CONTRACT "+qn(c.Name))

@@ -36,7 +36,8 @@ func (in *Input) planFilestream(p *Plan) {
 		p.add(Step{Part: "FILESTREAM", Title: "remove the FILESTREAM_ON reference of " + t.SchemaName + "." + t.Name,
 			Why: "the table has no FILESTREAM column left; its FILESTREAM_ON reference is all that ties it to filegroup " + t.DataSpace + " (rule FileStream)",
 			Batches: []string{fmt.Sprintf(`IF EXISTS (SELECT 1 FROM sys.tables WHERE object_id = OBJECT_ID(%s) AND filestream_data_space_id IS NOT NULL)
-    ALTER TABLE %s SET (FILESTREAM_ON = "NULL");`, nlit(obj), obj)}})
+    ALTER TABLE %s SET (FILESTREAM_ON = "NULL");`, nlit(obj), obj)},
+			Checks: []string{"ALTER TABLE " + obj + ` SET (FILESTREAM_ON = "NULL");`}})
 	}
 	var files, groups []string
 	for _, f := range fs.Files {
@@ -57,18 +58,21 @@ func (in *Input) planFilestream(p *Plan) {
 	db := qn(in.Database.Name)
 	p.add(Step{Part: "FILESTREAM", Title: "checkpoint and FILESTREAM garbage collection",
 		Why:     in.gcWhy(),
-		Batches: []string{"CHECKPOINT;\nEXEC sys.sp_filestream_force_garbage_collection @dbname = " + nlit(in.Database.Name) + ";"}})
+		Batches: []string{"CHECKPOINT;\nEXEC sys.sp_filestream_force_garbage_collection @dbname = " + nlit(in.Database.Name) + ";"},
+		Checks:  []string{"CHECKPOINT;", "EXEC sys.sp_filestream_force_garbage_collection @dbname = " + nlit(in.Database.Name) + ";"}})
 	for _, f := range files {
 		p.add(Step{Part: "FILESTREAM", Title: "remove FILESTREAM file " + f,
 			Why: "the container is empty once the garbage collector ran; if this fails with error 5042 (the file is not empty), " + in.logBackupAdvice(),
 			Batches: []string{fmt.Sprintf(`IF EXISTS (SELECT 1 FROM sys.database_files WHERE name = %s AND type_desc = N'FILESTREAM')
-    ALTER DATABASE %s REMOVE FILE %s;`, nlit(f), db, qn(f))}})
+    ALTER DATABASE %s REMOVE FILE %s;`, nlit(f), db, qn(f))},
+			Checks: []string{"ALTER DATABASE " + db + " REMOVE FILE " + qn(f) + ";"}})
 	}
 	for _, g := range groups {
 		p.add(Step{Part: "FILESTREAM", Title: "remove FILESTREAM filegroup " + g,
 			Why: "its files are removed; Azure SQL Database has no FILESTREAM filegroup",
 			Batches: []string{fmt.Sprintf(`IF EXISTS (SELECT 1 FROM sys.filegroups WHERE name = %s AND type = 'FD')
-    ALTER DATABASE %s REMOVE FILEGROUP %s;`, nlit(g), db, qn(g))}})
+    ALTER DATABASE %s REMOVE FILEGROUP %s;`, nlit(g), db, qn(g))},
+			Checks: []string{"ALTER DATABASE " + db + " REMOVE FILEGROUP " + qn(g) + ";"}})
 	}
 }
 
