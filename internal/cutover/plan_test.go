@@ -66,6 +66,11 @@ func TestPlanAfterCallersMoved(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("steps:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+	for _, s := range p.Steps {
+		if len(s.Checks) == 0 && !strings.Contains(s.Title, "ufn_OffloadBase64Encode") {
+			t.Errorf("step %q has no statement for the grammar check", s.Title)
+		}
+	}
 	if len(p.Kept) != 1 || !strings.Contains(p.Kept[0], "Hartonomous.Clr") {
 		t.Fatalf("kept: %v (want only the assembly with objects Offload does not replace)", p.Kept)
 	}
