@@ -96,7 +96,8 @@ func (in *Input) planBrokerDrops(p *Plan) {
 	drop := func(kind, view, name, stmt string) {
 		p.add(Step{Part: "Service Broker", Title: "drop " + kind + " " + name,
 			Why:     "Azure SQL Database has no Service Broker (rule ServiceBroker); its messages are in dbo.OffloadOutbox",
-			Batches: []string{fmt.Sprintf("IF EXISTS (SELECT 1 FROM %s WHERE name = %s)\n    %s;", view, nlit(name), stmt)}})
+			Batches: []string{fmt.Sprintf("IF EXISTS (SELECT 1 FROM %s WHERE name = %s)\n    %s;", view, nlit(name), stmt)},
+			Checks:  []string{stmt + ";"}})
 	}
 	for _, s := range b.Services {
 		drop("service", "sys.services", s.Name, "DROP SERVICE "+qn(s.Name))
