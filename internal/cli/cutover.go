@@ -28,9 +28,12 @@ func cutoverInput(ctx context.Context, s *session) (*app.App, *sql.DB, *cutover.
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	h, ok := a.Catalog.(sqlHandle)
-	if !ok || a.Catalog.Dialect() != "mssql" {
+	if a.Catalog.Dialect() != "mssql" {
 		return a, nil, nil, nil
+	}
+	h, ok := a.Catalog.(sqlHandle)
+	if !ok {
+		return nil, nil, nil, errors.New("cutover: the T-SQL catalog does not expose its connection pool (SQL())")
 	}
 	in, err := cutover.Load(ctx, tsqlviews.New(h.SQL()), cutover.Options{ServiceQueues: a.Config.BrokerQueues})
 	if err != nil {
