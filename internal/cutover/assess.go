@@ -148,6 +148,8 @@ var Rules = []Rule{
 	raiserrorRule,
 	fastFirstRowRule,
 	computeClauseRule,
+	nonANSILeftRule,
+	nonANSIRightRule,
 	systemProceduresRule,
 	sqlMailRule,
 	readinessRule,

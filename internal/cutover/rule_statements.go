@@ -138,3 +138,39 @@ var sqlMailRule = Rule{
 		[]string{"xp_sendmail", "xp_startmail", "xp_stopmail", "xp_readmail", "xp_findnextmsg", "xp_deletemail", "sp_processmail"},
 		"send mail from the application (or publish an event with dbo.usp_PublishMessage and send it from a consumer)"),
 }
+
+var nonANSILeftRule = Rule{
+	Name: "NonANSILeftOuterJoinSyntax", Severity: Warning,
+	Title: "Non-ANSI style left outer join is no longer supported and has been removed.",
+	Check: func(in *Input) []Finding { return nonANSIJoins(in, "*=", "NonANSILeftOuterJoinSyntax") },
+}
+
+var nonANSIRightRule = Rule{
+	Name: "NonANSIRightOuterJoinSyntax", Severity: Warning,
+	Title: "Non-ANSI style right outer join is no longer supported and has been removed.",
+	Check: func(in *Input) []Finding { return nonANSIJoins(in, "=*", "NonANSIRightOuterJoinSyntax") },
+}
+
+// nonANSIJoins finds *= or =* in a search condition. T-SQL's compound
+// assignment (SET @x *= 2, UPDATE … SET c *= 2) uses the same characters:
+// it follows SET or a comma of a SET list, a join condition follows WHERE,
+// AND, OR, ON or HAVING.
+func nonANSIJoins(in *Input, op, rule string) []Finding {
+	var out []Finding
+	in.eachToken(func(m Scanned, i int) {
+		t := m.Toks
+		if i+1 >= len(t) || t[i].Text != op[:1] || t[i+1].Text != op[1:] || t[i].Kind != Punct || t[i+1].Kind != Punct || t[i].End != t[i+1].Start {
+			return
+		}
+		for j := i - 1; j >= 0 && j > i-50; j-- {
+			switch {
+			case t[j].Is("SET") || t[j].IsPunct(";") || t[j].Kind == Variable && j == i-1:
+				return
+			case t[j].Is("WHERE") || t[j].Is("AND") || t[j].Is("OR") || t[j].Is("ON") || t[j].Is("HAVING"):
+				out = append(out, moduleFinding(rule, Warning, m, t[i].Line, "non-ANSI outer join "+op, Change, "rewrite with LEFT/RIGHT OUTER JOIN … ON"))
+				return
+			}
+		}
+	})
+	return out
+}

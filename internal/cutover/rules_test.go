@@ -30,6 +30,8 @@ func TestEveryRule(t *testing.T) {
 		{"DatabasePrincipalAlias", "CREATE PROCEDURE p AS SELECT * FROM sys.database_principal_aliases", "database_principal_aliases", cutover.Issue, 1},
 		{"RAISERROR", "CREATE PROCEDURE p AS RAISERROR 50001 'legacy'", "legacy", cutover.Warning, 1},
 		{"FastFirstRowHint", "CREATE VIEW v AS SELECT a FROM t WITH (FASTFIRSTROW)", "FASTFIRSTROW", cutover.Warning, 1},
+		{"NonANSILeftOuterJoinSyntax", "CREATE VIEW v AS SELECT a.x FROM a, b\nWHERE a.id *= b.id", "*=", cutover.Warning, 2},
+		{"NonANSIRightOuterJoinSyntax", "CREATE VIEW v AS SELECT a.x FROM a, b WHERE a.k = 1 AND a.id =* b.id", "=*", cutover.Warning, 1},
 		{"ComputeClause", "CREATE PROCEDURE p AS SELECT a FROM t COMPUTE SUM(a)", "COMPUTE", cutover.Warning, 1},
 		{"SystemProcedures110", "CREATE PROCEDURE p AS EXEC sp_dboption 'db', 'read only', 'true'", "sp_dboption", cutover.Warning, 1},
 		{"SqlMail", "CREATE PROCEDURE p AS EXEC master.dbo.xp_sendmail @recipients = 'a'", "xp_sendmail", cutover.Warning, 1},
@@ -73,6 +75,14 @@ func TestCatalogRules(t *testing.T) {
 	one(t, r, "DbCompatLevelLowerThan100", "Hartonomous", "90")
 	if r.Blockers != 3 || !strings.HasPrefix(r.Verdict, "3 blocker(s) left: ") {
 		t.Fatalf("verdict %q", r.Verdict)
+	}
+}
+
+func TestCompoundAssignmentIsNoJoin(t *testing.T) {
+	f := cutovertest.Clean()
+	f.Mods = []cutover.Module{cutovertest.Module(1, "dbo", "p", "P", "CREATE PROCEDURE dbo.p AS\nDECLARE @x int = 2; SET @x *= 3; UPDATE t SET c *= 2, d *= 4 WHERE k = 1;")}
+	if r := setup(t, f, nil); len(r.Findings) != 0 {
+		t.Fatalf("%+v", r.Findings)
 	}
 }
 
