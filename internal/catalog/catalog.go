@@ -162,7 +162,9 @@ type Throughput struct {
 	First    time.Time
 }
 
-// Atom is a dbo.Atoms row with Modality = 'model'.
+// Atom is a dbo.Atoms row that has a file: a PayloadLocator, or a blob
+// already linked, or Modality 'model' (a model atom without a locator is
+// listed so that it is reported).
 type Atom struct {
 	ID               int64
 	ContentHash      []byte // 32 bytes
@@ -179,15 +181,31 @@ type Atom struct {
 	VerifyResult     string
 }
 
-// AtomFilter selects model atoms, ordered by ID.
+// ModalityModel is the Modality of model atoms.
+const ModalityModel = "model"
+
+// AtomFilter selects atoms that have a file (see Atom), ordered by ID.
 type AtomFilter struct {
 	AfterID int64
 	Limit   int
+	// Modality keeps only atoms of this Modality (ModalityModel, "image",
+	// …); "" keeps every modality.
+	Modality string
 	// Linked: true = only atoms with BlobUri; false = all.
 	LinkedOnly   bool
 	UnlinkedOnly bool
 	// VerifiedBefore keeps only atoms never verified or verified before this.
 	VerifiedBefore time.Time
+}
+
+// AtomStatusRow counts one modality's atoms that have a file.
+type AtomStatusRow struct {
+	Modality string
+	// Atoms have a file; Linked have a BlobUri; Verified were last
+	// verified "ok"; Failed were last verified with another result.
+	Atoms, Linked, Verified, Failed int64
+	// Bytes sums BlobSizeBytes of the linked atoms.
+	Bytes int64
 }
 
 // LinkAtomParams fills the Blob* columns of an atom. PayloadLocator stays.
@@ -292,8 +310,10 @@ type Catalog interface {
 	// (throughput and ETA for status reports).
 	MigratedSince(ctx context.Context, since time.Time) (Throughput, error)
 
-	// ListModelAtoms pages dbo.Atoms rows with Modality = 'model'.
-	ListModelAtoms(ctx context.Context, f AtomFilter) ([]Atom, error)
+	// ListAtoms pages the dbo.Atoms rows that have a file (see Atom).
+	ListAtoms(ctx context.Context, f AtomFilter) ([]Atom, error)
+	// AtomStatus counts the atoms that have a file, by modality.
+	AtomStatus(ctx context.Context) ([]AtomStatusRow, error)
 	// LinkAtom fills the Blob* columns while PayloadLocator still equals
 	// p.ExpectLocator; PayloadLocator is kept. ErrNotFound for an unknown
 	// id, ErrConflict when the locator changed (nothing is written).

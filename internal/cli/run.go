@@ -154,7 +154,7 @@ func runCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 // runModels uploads the model files named by the catalog's model atoms and
 // links them, when there are any, accounting for every atom in both tables.
 func runModels(ctx context.Context, s *session, a *app.App) error {
-	atoms, err := a.Catalog.ListModelAtoms(ctx, catalog.AtomFilter{Limit: 1})
+	atoms, err := a.Catalog.ListAtoms(ctx, catalog.AtomFilter{Modality: catalog.ModalityModel, Limit: 1})
 	if err != nil || len(atoms) == 0 {
 		return err
 	}

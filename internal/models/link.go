@@ -66,7 +66,7 @@ func (s *Service) Link(ctx context.Context, p LinkParams) ([]LinkResult, error) 
 	var first error
 	var after int64
 	for {
-		atoms, err := s.cfg.Catalog.ListModelAtoms(ctx, catalog.AtomFilter{AfterID: after, Limit: pageSize})
+		atoms, err := s.cfg.Catalog.ListAtoms(ctx, catalog.AtomFilter{Modality: catalog.ModalityModel, AfterID: after, Limit: pageSize})
 		if err != nil {
 			return results, fmt.Errorf("models: link: list model atoms: %w", err)
 		}

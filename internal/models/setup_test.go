@@ -188,7 +188,7 @@ func (e *env) atom(sum, locator string) int64 {
 // getAtom reads one model atom back from the catalog.
 func (e *env) getAtom(id int64) catalog.Atom {
 	e.t.Helper()
-	atoms, err := e.cat.ListModelAtoms(e.ctx, catalog.AtomFilter{AfterID: id - 1, Limit: 1})
+	atoms, err := e.cat.ListAtoms(e.ctx, catalog.AtomFilter{Modality: catalog.ModalityModel, AfterID: id - 1, Limit: 1})
 	if err != nil {
 		e.t.Fatal(err)
 	}

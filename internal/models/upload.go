@@ -238,7 +238,7 @@ func (s *Service) plan(ctx context.Context, p UploadParams) ([]*uploadItem, erro
 	}
 	var after int64
 	for {
-		atoms, err := s.cfg.Catalog.ListModelAtoms(ctx, catalog.AtomFilter{AfterID: after, Limit: pageSize})
+		atoms, err := s.cfg.Catalog.ListAtoms(ctx, catalog.AtomFilter{Modality: catalog.ModalityModel, AfterID: after, Limit: pageSize})
 		if err != nil {
 			return nil, fmt.Errorf("models: upload: list model atoms: %w", err)
 		}

@@ -62,7 +62,7 @@ func (s *Service) Verify(ctx context.Context, p VerifyParams) ([]VerifyResult, e
 	if older <= 0 && p.Limit > 0 {
 		older = DefaultVerifyEvery
 	}
-	f := catalog.AtomFilter{LinkedOnly: true}
+	f := catalog.AtomFilter{Modality: catalog.ModalityModel, LinkedOnly: true}
 	if older > 0 {
 		f.VerifiedBefore = now.Add(-older)
 	}
@@ -77,7 +77,7 @@ func (s *Service) Verify(ctx context.Context, p VerifyParams) ([]VerifyResult, e
 				break
 			}
 		}
-		atoms, err := s.cfg.Catalog.ListModelAtoms(ctx, f)
+		atoms, err := s.cfg.Catalog.ListAtoms(ctx, f)
 		if err != nil {
 			return results, fmt.Errorf("models: verify: list model atoms: %w", err)
 		}

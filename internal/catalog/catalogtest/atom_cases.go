@@ -29,7 +29,8 @@ func testAtoms(t *testing.T, e *env) {
 	}
 	list := func(f catalog.AtomFilter) []catalog.Atom {
 		t.Helper()
-		a, err := e.cat.ListModelAtoms(e.ctx, f)
+		f.Modality = catalog.ModalityModel
+		a, err := e.cat.ListAtoms(e.ctx, f)
 		wantOK(t, "list atoms", err)
 		return a
 	}
@@ -69,10 +70,10 @@ func testAtoms(t *testing.T, e *env) {
 	if got := idsOf(list(catalog.AtomFilter{Limit: 10, UnlinkedOnly: true})); !equal(got, ids[1:]) {
 		t.Fatalf("UnlinkedOnly %v", got)
 	}
-	if _, err := e.cat.ListModelAtoms(e.ctx, catalog.AtomFilter{Limit: 10, LinkedOnly: true, UnlinkedOnly: true}); err == nil {
+	if _, err := e.cat.ListAtoms(e.ctx, catalog.AtomFilter{Limit: 10, LinkedOnly: true, UnlinkedOnly: true}); err == nil {
 		t.Fatal("LinkedOnly and UnlinkedOnly together accepted")
 	}
-	if _, err := e.cat.ListModelAtoms(e.ctx, catalog.AtomFilter{}); err == nil {
+	if _, err := e.cat.ListAtoms(e.ctx, catalog.AtomFilter{}); err == nil {
 		t.Fatal("Limit 0 accepted")
 	}
 
@@ -115,7 +116,7 @@ func testAtomsLocator(t *testing.T, e *env) {
 	wantOK(t, "link second to the same blob", link(ids[1], shared))
 	// A NULL locator reads as "" (linked by hand, say).
 	wantOK(t, "link NULL locator", link(ids[2], ""))
-	atoms, err := e.cat.ListModelAtoms(e.ctx, catalog.AtomFilter{Limit: 10, LinkedOnly: true})
+	atoms, err := e.cat.ListAtoms(e.ctx, catalog.AtomFilter{Modality: catalog.ModalityModel, Limit: 10, LinkedOnly: true})
 	wantOK(t, "list", err)
 	if len(atoms) != 3 {
 		t.Fatalf("linked atoms %+v, want 3", atoms)
@@ -134,10 +135,74 @@ func testAtomsLocator(t *testing.T, e *env) {
 	stale, err := e.cat.InsertAtom(e.ctx, catalog.NewAtom{ContentHash: h[:], Modality: "model", PayloadLocator: `D:\Models\blobs\sha256-` + strings.Repeat("cd", 32)})
 	wantOK(t, "insert atom", err)
 	wantErr(t, "link with a stale locator", link(stale, shared), catalog.ErrConflict)
-	a, err := e.cat.ListModelAtoms(e.ctx, catalog.AtomFilter{AfterID: stale - 1, Limit: 1})
+	a, err := e.cat.ListAtoms(e.ctx, catalog.AtomFilter{Modality: catalog.ModalityModel, AfterID: stale - 1, Limit: 1})
 	wantOK(t, "list", err)
 	if a[0].BlobURI != "" || a[0].BlobName != "" {
 		t.Fatalf("refused link wrote: %+v", a[0])
 	}
 	wantErr(t, "link unknown atom", link(999_999, ""), catalog.ErrNotFound)
+}
+
+// testAtomsModalities: every atom with a file is listed, whatever its
+// Modality (a Modality filter keeps one); an atom with neither locator nor
+// blob is no file atom unless it is a model atom (listed to be reported).
+// AtomStatus counts them by modality.
+func testAtomsModalities(t *testing.T, e *env) {
+	ids := map[string]int64{}
+	for i, a := range []struct{ name, modality, locator string }{
+		{"model", "model", `D:\Models\blobs\sha256-` + strings.Repeat("01", 32)},
+		{"image", "image", `D:\Data\cats\tom.png`},
+		{"audio", "audio", `\\fileserver\audio\a.wav`},
+		{"text", "text", ""},
+		{"model-no-file", "model", ""},
+		{"image-2", "image", `D:\Data\cats\felix.png`},
+	} {
+		h := sha256.Sum256(fmt.Appendf(nil, "modality-%d", i))
+		id, err := e.cat.InsertAtom(e.ctx, catalog.NewAtom{ContentHash: h[:], Modality: a.modality, PayloadLocator: a.locator})
+		wantOK(t, "insert atom", err)
+		ids[a.name] = id
+	}
+	list := func(f catalog.AtomFilter) []int64 {
+		t.Helper()
+		f.Limit = 100
+		atoms, err := e.cat.ListAtoms(e.ctx, f)
+		wantOK(t, "list atoms", err)
+		var out []int64
+		for _, a := range atoms {
+			out = append(out, a.ID)
+		}
+		return out
+	}
+	if got, want := list(catalog.AtomFilter{}), []int64{ids["model"], ids["image"], ids["audio"], ids["model-no-file"], ids["image-2"]}; !equal(got, want) {
+		t.Fatalf("every modality: %v, want %v", got, want)
+	}
+	if got, want := list(catalog.AtomFilter{Modality: "image"}), []int64{ids["image"], ids["image-2"]}; !equal(got, want) {
+		t.Fatalf("images: %v, want %v", got, want)
+	}
+	if got, want := list(catalog.AtomFilter{Modality: catalog.ModalityModel}), []int64{ids["model"], ids["model-no-file"]}; !equal(got, want) {
+		t.Fatalf("models: %v, want %v", got, want)
+	}
+	if got := list(catalog.AtomFilter{Modality: "text"}); len(got) != 0 {
+		t.Fatalf("text atoms without a file listed: %v", got)
+	}
+
+	link := func(id int64, loc string, size int64) {
+		wantOK(t, "link", e.cat.LinkAtom(e.ctx, catalog.LinkAtomParams{ID: id, ExpectLocator: loc, BlobURI: "http://127.0.0.1/atoms/x",
+			BlobContainer: "atoms", BlobName: "x", BlobSizeBytes: size, BlobETag: `"e"`, BlobLastModified: Base}))
+	}
+	link(ids["image"], `D:\Data\cats\tom.png`, 1000)
+	link(ids["image-2"], `D:\Data\cats\felix.png`, 24)
+	link(ids["audio"], `\\fileserver\audio\a.wav`, 5)
+	wantOK(t, "verify", e.cat.RecordAtomVerified(e.ctx, catalog.AtomVerifiedParams{ID: ids["image"], Result: "ok", Now: Base}))
+	wantOK(t, "verify", e.cat.RecordAtomVerified(e.ctx, catalog.AtomVerifiedParams{ID: ids["audio"], Result: "missing", Now: Base}))
+	rows, err := e.cat.AtomStatus(e.ctx)
+	wantOK(t, "atom status", err)
+	want := []catalog.AtomStatusRow{
+		{Modality: "audio", Atoms: 1, Linked: 1, Failed: 1, Bytes: 5},
+		{Modality: "image", Atoms: 2, Linked: 2, Verified: 1, Bytes: 1024},
+		{Modality: "model", Atoms: 2},
+	}
+	if fmt.Sprint(rows) != fmt.Sprint(want) {
+		t.Fatalf("AtomStatus = %+v, want %+v", rows, want)
+	}
 }

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) catalog.Catalog) {
 		{"MigratedSince", testMigratedSince},
 		{"Atoms", testAtoms},
 		{"AtomsLocator", testAtomsLocator},
+		{"AtomsModalities", testAtomsModalities},
 		{"OpenPayloadSizes", testOpenPayloadSizes},
 		{"OpenPayloadSnapshot", testOpenPayloadSnapshot},
 		{"OpenPayloadErrors", testOpenPayloadErrors},

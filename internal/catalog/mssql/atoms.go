@@ -11,14 +11,20 @@ import (
 	"github.com/hartonomous/offload/internal/catalog/internal/dialect"
 )
 
-// ListModelAtoms implements catalog.Catalog.
-func (d *DB) ListModelAtoms(ctx context.Context, f catalog.AtomFilter) ([]catalog.Atom, error) {
+// hasFile selects the atoms that have a file (catalog.Atom).
+const hasFile = "(PayloadLocator IS NOT NULL OR BlobUri IS NOT NULL OR Modality = N'model')"
+
+// ListAtoms implements catalog.Catalog.
+func (d *DB) ListAtoms(ctx context.Context, f catalog.AtomFilter) ([]catalog.Atom, error) {
 	if err := dialect.CheckAtomFilter(f); err != nil {
 		return nil, err
 	}
 	var p params
 	top := p.add(f.Limit)
-	where := []string{"Modality = N'model'", "AtomId > " + p.add(f.AfterID)}
+	where := []string{hasFile, "AtomId > " + p.add(f.AfterID)}
+	if f.Modality != "" {
+		where = append(where, "Modality = "+p.add(f.Modality))
+	}
 	if f.LinkedOnly {
 		where = append(where, "BlobUri IS NOT NULL")
 	}
@@ -33,7 +39,7 @@ SELECT TOP (`+top+`) AtomId, ContentHash, Modality, SourceType, PayloadLocator,
   BlobUri, BlobContainer, BlobName, BlobSizeBytes, BlobETag, BlobLastModified, VerifiedAt, VerifyResult
 FROM dbo.Atoms WHERE `+strings.Join(where, " AND ")+` ORDER BY AtomId`), p.args...)
 	if err != nil {
-		return nil, fmt.Errorf("mssql: list model atoms: %w", err)
+		return nil, fmt.Errorf("mssql: list atoms: %w", err)
 	}
 	defer rows.Close()
 	var out []catalog.Atom
@@ -44,7 +50,7 @@ FROM dbo.Atoms WHERE `+strings.Join(where, " AND ")+` ORDER BY AtomId`), p.args.
 		var lastMod, verAt sql.NullTime
 		if err := rows.Scan(&a.ID, &a.ContentHash, &a.Modality, &src, &loc,
 			&uri, &cont, &name, &size, &etag, &lastMod, &verAt, &res); err != nil {
-			return nil, fmt.Errorf("mssql: list model atoms: %w", err)
+			return nil, fmt.Errorf("mssql: list atoms: %w", err)
 		}
 		a.SourceType, a.PayloadLocator = src.String, loc.String
 		a.BlobURI, a.BlobContainer, a.BlobName, a.BlobSizeBytes, a.BlobETag = uri.String, cont.String, name.String, size.Int64, etag.String
@@ -52,7 +58,7 @@ FROM dbo.Atoms WHERE `+strings.Join(where, " AND ")+` ORDER BY AtomId`), p.args.
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("mssql: list model atoms: %w", err)
+		return nil, fmt.Errorf("mssql: list atoms: %w", err)
 	}
 	return out, nil
 }
@@ -96,4 +102,23 @@ func (d *DB) RecordAtomVerified(ctx context.Context, p catalog.AtomVerifiedParam
 		return fmt.Errorf("mssql: record atom verified %d: %w", p.ID, catalog.ErrNotFound)
 	}
 	return nil
+}
+
+// AtomStatus implements catalog.Catalog.
+func (d *DB) AtomStatus(ctx context.Context) ([]catalog.AtomStatusRow, error) {
+	rows, err := d.db.QueryContext(ctx, d.q(`
+SELECT Modality, COUNT_BIG(*),
+  COUNT_BIG(BlobUri),
+  ISNULL(SUM(CASE WHEN BlobUri IS NOT NULL AND VerifyResult = N'ok' THEN CAST(1 AS bigint) ELSE 0 END), 0),
+  ISNULL(SUM(CASE WHEN BlobUri IS NOT NULL AND VerifyResult <> N'ok' THEN CAST(1 AS bigint) ELSE 0 END), 0),
+  ISNULL(SUM(CASE WHEN BlobUri IS NOT NULL THEN BlobSizeBytes ELSE 0 END), 0)
+FROM dbo.Atoms WHERE `+hasFile+` GROUP BY Modality ORDER BY Modality`))
+	if err != nil {
+		return nil, fmt.Errorf("mssql: atom status: %w", err)
+	}
+	out, err := dialect.Collect(rows, dialect.ScanAtomStatus)
+	if err != nil {
+		return nil, fmt.Errorf("mssql: atom status: %w", err)
+	}
+	return out, nil
 }

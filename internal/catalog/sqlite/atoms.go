@@ -10,13 +10,19 @@ import (
 	"github.com/hartonomous/offload/internal/catalog/internal/dialect"
 )
 
-// ListModelAtoms implements catalog.Catalog.
-func (d *DB) ListModelAtoms(ctx context.Context, f catalog.AtomFilter) ([]catalog.Atom, error) {
+// hasFile selects the atoms that have a file (catalog.Atom).
+const hasFile = "(PayloadLocator IS NOT NULL OR BlobUri IS NOT NULL OR Modality = 'model')"
+
+// ListAtoms implements catalog.Catalog.
+func (d *DB) ListAtoms(ctx context.Context, f catalog.AtomFilter) ([]catalog.Atom, error) {
 	if err := dialect.CheckAtomFilter(f); err != nil {
 		return nil, err
 	}
-	where := []string{"Modality = 'model'", "AtomId > ?"}
+	where := []string{hasFile, "AtomId > ?"}
 	args := []any{f.AfterID}
+	if f.Modality != "" {
+		where, args = append(where, "Modality = ?"), append(args, f.Modality)
+	}
 	if f.LinkedOnly {
 		where = append(where, "BlobUri IS NOT NULL")
 	}
@@ -32,7 +38,7 @@ SELECT AtomId, ContentHash, Modality, SourceType, PayloadLocator,
   BlobUri, BlobContainer, BlobName, BlobSizeBytes, BlobETag, BlobLastModified, VerifiedAt, VerifyResult
 FROM Atoms WHERE `+strings.Join(where, " AND ")+` ORDER BY AtomId LIMIT ?`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: list model atoms: %w", err)
+		return nil, fmt.Errorf("sqlite: list atoms: %w", err)
 	}
 	defer rows.Close()
 	var out []catalog.Atom
@@ -42,7 +48,7 @@ FROM Atoms WHERE `+strings.Join(where, " AND ")+` ORDER BY AtomId LIMIT ?`, args
 		var size sql.NullInt64
 		if err := rows.Scan(&a.ID, &a.ContentHash, &a.Modality, &src, &loc,
 			&uri, &cont, &name, &size, &etag, &lastMod, &verAt, &res); err != nil {
-			return nil, fmt.Errorf("sqlite: list model atoms: %w", err)
+			return nil, fmt.Errorf("sqlite: list atoms: %w", err)
 		}
 		a.SourceType, a.PayloadLocator = src.String, loc.String
 		a.BlobURI, a.BlobContainer, a.BlobName, a.BlobSizeBytes, a.BlobETag = uri.String, cont.String, name.String, size.Int64, etag.String
@@ -56,7 +62,7 @@ FROM Atoms WHERE `+strings.Join(where, " AND ")+` ORDER BY AtomId LIMIT ?`, args
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list model atoms: %w", err)
+		return nil, fmt.Errorf("sqlite: list atoms: %w", err)
 	}
 	return out, nil
 }
@@ -99,4 +105,23 @@ func (d *DB) RecordAtomVerified(ctx context.Context, p catalog.AtomVerifiedParam
 		return fmt.Errorf("sqlite: record atom verified %d: %w", p.ID, catalog.ErrNotFound)
 	}
 	return nil
+}
+
+// AtomStatus implements catalog.Catalog.
+func (d *DB) AtomStatus(ctx context.Context) ([]catalog.AtomStatusRow, error) {
+	rows, err := d.db.QueryContext(ctx, `
+SELECT Modality, count(*),
+  count(BlobUri),
+  coalesce(sum(CASE WHEN BlobUri IS NOT NULL AND VerifyResult = 'ok' THEN 1 ELSE 0 END), 0),
+  coalesce(sum(CASE WHEN BlobUri IS NOT NULL AND VerifyResult <> 'ok' THEN 1 ELSE 0 END), 0),
+  coalesce(sum(CASE WHEN BlobUri IS NOT NULL THEN BlobSizeBytes ELSE 0 END), 0)
+FROM Atoms WHERE `+hasFile+` GROUP BY Modality ORDER BY Modality`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: atom status: %w", err)
+	}
+	out, err := dialect.Collect(rows, dialect.ScanAtomStatus)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: atom status: %w", err)
+	}
+	return out, nil
 }

@@ -176,7 +176,7 @@ func TestApplyOnHartonomousData(t *testing.T) {
 	if seg.State != catalog.StatePending || seg.PayloadBytes != 4 || seg.ModelID != 7 || seg.QuantizationType != "Q8_0" {
 		t.Fatalf("existing segment after apply: %+v", seg)
 	}
-	atoms, err := db.ListModelAtoms(ctx, catalog.AtomFilter{Limit: 10})
+	atoms, err := db.ListAtoms(ctx, catalog.AtomFilter{Modality: catalog.ModalityModel, Limit: 10})
 	if err != nil || len(atoms) != 1 || atoms[0].PayloadLocator != `D:\Models\blobs\sha256-aa` {
 		t.Fatalf("existing atoms after apply: %+v, %v", atoms, err)
 	}

@@ -64,10 +64,10 @@ func CheckSegmentFilter(f catalog.SegmentFilter) error {
 // contradict themselves.
 func CheckAtomFilter(f catalog.AtomFilter) error {
 	if f.Limit <= 0 {
-		return fmt.Errorf("catalog: list model atoms: Limit must be > 0, got %d", f.Limit)
+		return fmt.Errorf("catalog: list atoms: Limit must be > 0, got %d", f.Limit)
 	}
 	if f.LinkedOnly && f.UnlinkedOnly {
-		return errors.New("catalog: list model atoms: LinkedOnly and UnlinkedOnly are exclusive")
+		return errors.New("catalog: list atoms: LinkedOnly and UnlinkedOnly are exclusive")
 	}
 	return nil
 }

@@ -1,6 +1,10 @@
 package dialect
 
-import "database/sql"
+import (
+	"database/sql"
+
+	"github.com/hartonomous/offload/internal/catalog"
+)
 
 // Scanner is what a row scanner reads from: *sql.Rows or *sql.Row. An
 // alias, so that a dialect's scanSegment(interface{ Scan(...any) error })
@@ -33,4 +37,12 @@ func Strings(rows *sql.Rows) ([]string, error) {
 		err := sc.Scan(&s)
 		return s, err
 	})
+}
+
+// ScanAtomStatus scans a row of AtomStatus: Modality, Atoms, Linked,
+// Verified, Failed, Bytes.
+func ScanAtomStatus(sc Scanner) (catalog.AtomStatusRow, error) {
+	var r catalog.AtomStatusRow
+	err := sc.Scan(&r.Modality, &r.Atoms, &r.Linked, &r.Verified, &r.Failed, &r.Bytes)
+	return r, err
 }
