@@ -102,7 +102,8 @@ func (a *App) withCatalog(cat catalog.Catalog, t Tuning) (*App, error) {
 		cat.Close()
 		return nil, err
 	}
-	full.Models = models.New(models.Config{Blobs: a.Blobs, Catalog: cat, Container: a.Config.ModelsContainer,
+	full.Models = models.New(models.Config{Blobs: a.Blobs, Catalog: cat,
+		ModelsContainer: a.Config.ModelsContainer, AtomsContainer: a.Config.AtomsContainer,
 		Index: a.Index, Roots: a.Config.FilesRoots,
 		BlockSize: t.BlockSize, Concurrency: t.Concurrency, Logger: a.Log})
 	if full.Outbox, err = outbox.New(outbox.Config{Catalog: cat, Sender: a.Broker,

@@ -71,7 +71,7 @@ func BenchmarkUploadModels(b *testing.B) {
 		m.Stop()
 		// A fresh container each round, or everything would be skipped;
 		// Upload creates it, once per run as in production.
-		svc := e.with(func(c *Config) { c.Container = fmt.Sprintf("%s-r%d", e.container, i) })
+		svc := e.with(func(c *Config) { c.ModelsContainer = fmt.Sprintf("%s-r%d", e.container, i) })
 		settle(b)
 		m.Start()
 		b.StartTimer()

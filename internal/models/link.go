@@ -23,13 +23,18 @@ type LinkParams struct {
 	Rehash bool
 	// DryRun proves (Rehash reads too) but writes nothing.
 	DryRun bool
+	// Modality keeps the atoms of one modality (catalog.ModalityModel);
+	// "" links every modality.
+	Modality string
 }
 
-// LinkResult is the outcome for one model atom.
+// LinkResult is the outcome for one atom.
 type LinkResult struct {
-	AtomID   int64  `json:"atomId"`
-	Locator  string `json:"payloadLocator"`
-	BlobName string `json:"blobName,omitempty"`
+	AtomID    int64  `json:"atomId"`
+	Modality  string `json:"modality"`
+	Locator   string `json:"payloadLocator"`
+	Container string `json:"container"`
+	BlobName  string `json:"blobName,omitempty"`
 	// Outcome: linked, already-linked (linked to this blob before),
 	// would-link (DryRun), or a failure: missing-file (no locator),
 	// missing-blob (no blob, or for a locator that is not content-named no
@@ -51,7 +56,7 @@ func (r LinkResult) Failed() bool {
 	return true
 }
 
-// Link fills the Blob* columns of every model atom whose blob exists and is
+// Link fills the Blob* columns of every atom whose blob exists and is
 // proven to hold the atom's file. The locator decides which blob: a
 // content-named locator names it (sha256-<its hex>); for any other, the
 // receipt Upload wrote says which digest the file had. The proof is the
@@ -66,9 +71,9 @@ func (s *Service) Link(ctx context.Context, p LinkParams) ([]LinkResult, error) 
 	var first error
 	var after int64
 	for {
-		atoms, err := s.cfg.Catalog.ListAtoms(ctx, catalog.AtomFilter{Modality: catalog.ModalityModel, AfterID: after, Limit: pageSize})
+		atoms, err := s.cfg.Catalog.ListAtoms(ctx, catalog.AtomFilter{Modality: p.Modality, AfterID: after, Limit: pageSize})
 		if err != nil {
-			return results, fmt.Errorf("models: link: list model atoms: %w", err)
+			return results, fmt.Errorf("models: link: list atoms: %w", err)
 		}
 		for _, a := range atoms {
 			after = a.ID
@@ -78,9 +83,9 @@ func (s *Service) Link(ctx context.Context, p LinkParams) ([]LinkResult, error) 
 				if first == nil {
 					first = fmt.Errorf("atom %d: %s: %s", r.AtomID, r.Outcome, r.Reason)
 				}
-				s.log.Warn("model atom not linked", "atom", a.ID, "blob", r.BlobName, "outcome", r.Outcome, "reason", r.Reason)
+				s.log.Warn("atom not linked", "atom", a.ID, "modality", a.Modality, "blob", r.BlobName, "outcome", r.Outcome, "reason", r.Reason)
 			} else if r.Outcome != OutcomeAlready {
-				s.log.Info("model atom linked", "atom", a.ID, "blob", r.BlobName, "contentHash", r.ContentHash, "dryRun", p.DryRun)
+				s.log.Info("atom linked", "atom", a.ID, "modality", a.Modality, "blob", r.BlobName, "contentHash", r.ContentHash, "dryRun", p.DryRun)
 			}
 			results = append(results, r)
 		}
@@ -93,7 +98,7 @@ func (s *Service) Link(ctx context.Context, p LinkParams) ([]LinkResult, error) 
 
 // linkedTo reports whether a is linked to a content-named blob of ours.
 func (s *Service) linkedTo(a catalog.Atom) (string, bool) {
-	if a.BlobURI == "" || a.BlobContainer != s.cfg.Container {
+	if a.BlobURI == "" || a.BlobContainer != s.ContainerFor(a.Modality) {
 		return "", false
 	}
 	h, err := location.ParseContentName(a.BlobName)
@@ -101,7 +106,8 @@ func (s *Service) linkedTo(a catalog.Atom) (string, bool) {
 }
 
 func (s *Service) linkOne(ctx context.Context, a catalog.Atom, p LinkParams) LinkResult {
-	r := LinkResult{AtomID: a.ID, Locator: a.PayloadLocator}
+	container := s.ContainerFor(a.Modality)
+	r := LinkResult{AtomID: a.ID, Modality: a.Modality, Locator: a.PayloadLocator, Container: container}
 	fileSize := int64(-1) // known from a receipt
 	want, named := contentName(a.PayloadLocator)
 	if !named {
@@ -113,14 +119,14 @@ func (s *Service) linkOne(ctx context.Context, a catalog.Atom, p LinkParams) Lin
 			r.Outcome, r.Reason = OutcomeMissingFile, "no PayloadLocator: nothing names its file"
 			return r
 		}
-		digest, size, err := s.readReceipt(ctx, a.PayloadLocator)
+		digest, size, err := s.readReceipt(ctx, container, a.PayloadLocator)
 		switch {
 		case errors.Is(err, blobstore.ErrNotFound):
 			if h, ok := s.linkedTo(a); ok {
 				r.BlobName, r.Outcome, r.ContentHash = a.BlobName, OutcomeAlready, contentHashCheck(a, h)
 				return r
 			}
-			r.Outcome, r.Reason = OutcomeMissingBlob, "the locator is not content-named and no upload of its file is recorded: run models upload --from-catalog (it names the blob by the file's digest)"
+			r.Outcome, r.Reason = OutcomeMissingBlob, "the locator is not content-named and no upload of its file is recorded: run atoms upload (it names the blob by the file's digest)"
 			return r
 		case err != nil:
 			r.Outcome, r.Reason = OutcomeFailed, err.Error()
@@ -130,14 +136,14 @@ func (s *Service) linkOne(ctx context.Context, a catalog.Atom, p LinkParams) Lin
 	}
 	name := location.ContentPrefix + want
 	r.BlobName, r.ContentHash = name, contentHashCheck(a, want)
-	if a.BlobURI != "" && a.BlobName == name && a.BlobContainer == s.cfg.Container {
+	if a.BlobURI != "" && a.BlobName == name && a.BlobContainer == container {
 		// Linked before; whether the blob is still right is Verify's job.
 		r.Outcome = OutcomeAlready
 		return r
 	}
-	props, err := s.cfg.Blobs.Properties(ctx, s.cfg.Container, name)
+	props, err := s.cfg.Blobs.Properties(ctx, container, name)
 	if errors.Is(err, blobstore.ErrNotFound) {
-		r.Outcome, r.Reason = OutcomeMissingBlob, fmt.Sprintf("no blob %s/%s: run models upload", s.cfg.Container, name)
+		r.Outcome, r.Reason = OutcomeMissingBlob, fmt.Sprintf("no blob %s/%s: run atoms upload", container, name)
 		return r
 	}
 	if err != nil {
@@ -145,7 +151,7 @@ func (s *Service) linkOne(ctx context.Context, a catalog.Atom, p LinkParams) Lin
 		return r
 	}
 	if fileSize >= 0 && props.Size != fileSize {
-		r.Outcome, r.Reason = OutcomeUnproven, fmt.Sprintf("size mismatch: the upload recorded %d bytes for the file, the blob has %d: run models upload --from-catalog", fileSize, props.Size)
+		r.Outcome, r.Reason = OutcomeUnproven, fmt.Sprintf("size mismatch: the upload recorded %d bytes for the file, the blob has %d: run atoms upload", fileSize, props.Size)
 		return r
 	}
 
@@ -172,7 +178,7 @@ func (s *Service) linkOne(ctx context.Context, a catalog.Atom, p LinkParams) Lin
 		// Rehash: read the whole blob. The download is pinned to the ETag
 		// it started with, and the metadata is written only over that ETag,
 		// so what gets linked is exactly what was hashed.
-		sum, n, dp, err := s.hashBlob(ctx, s.cfg.Container, name)
+		sum, n, dp, err := s.hashBlob(ctx, container, name)
 		if err != nil {
 			r.Outcome, r.Reason = OutcomeFailed, err.Error()
 			return r
@@ -195,12 +201,12 @@ func (s *Service) linkOne(ctx context.Context, a catalog.Atom, p LinkParams) Lin
 			}
 			md[MetaSha256] = want
 			md[MetaSizeBytes] = strconv.FormatInt(n, 10)
-			if _, err := s.cfg.Blobs.SetMetadata(ctx, s.cfg.Container, name, md, props.ETag); err != nil {
+			if _, err := s.cfg.Blobs.SetMetadata(ctx, container, name, md, props.ETag); err != nil {
 				r.Outcome, r.Reason = OutcomeFailed, fmt.Sprintf("record Sha256 metadata (blob changed while hashed?): %v", err)
 				return r
 			}
 			// The metadata write gave the blob a new ETag and LastModified.
-			if props, err = s.cfg.Blobs.Properties(ctx, s.cfg.Container, name); err != nil {
+			if props, err = s.cfg.Blobs.Properties(ctx, container, name); err != nil {
 				r.Outcome, r.Reason = OutcomeFailed, err.Error()
 				return r
 			}
@@ -217,15 +223,15 @@ func (s *Service) linkOne(ctx context.Context, a catalog.Atom, p LinkParams) Lin
 	err = s.cfg.Catalog.LinkAtom(ctx, catalog.LinkAtomParams{
 		ID:               a.ID,
 		ExpectLocator:    a.PayloadLocator,
-		BlobURI:          s.cfg.Blobs.URL(s.cfg.Container, name),
-		BlobContainer:    s.cfg.Container,
+		BlobURI:          s.cfg.Blobs.URL(container, name),
+		BlobContainer:    container,
 		BlobName:         name,
 		BlobSizeBytes:    props.Size,
 		BlobETag:         props.ETag,
 		BlobLastModified: props.LastModified,
 	})
 	if errors.Is(err, catalog.ErrConflict) {
-		r.Outcome, r.Reason = OutcomeFailed, "the atom's PayloadLocator changed while it was linked: nothing recorded; run models link again"
+		r.Outcome, r.Reason = OutcomeFailed, "the atom's PayloadLocator changed while it was linked: nothing recorded; run atoms link again"
 		return r
 	}
 	if err != nil {

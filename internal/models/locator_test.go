@@ -167,7 +167,7 @@ func testLocatorNotContentNamed(t *testing.T, open opener) {
 		t.Fatal("link before upload succeeded")
 	}
 	linkOutcomes(t, res, map[int64]string{one: OutcomeMissingBlob, two: OutcomeMissingBlob, three: OutcomeMissingBlob})
-	if !strings.Contains(res[0].Reason, "upload --from-catalog") {
+	if !strings.Contains(res[0].Reason, "run atoms upload") {
 		t.Errorf("reason %q", res[0].Reason)
 	}
 

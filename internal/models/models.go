@@ -1,9 +1,13 @@
-// Package models offloads Hartonomous model files (dbo.Atoms rows with
-// Modality = 'model') to Blob Storage and links the rows to their blobs.
+// Package models offloads Hartonomous atom files (dbo.Atoms rows with a
+// PayloadLocator, of every Modality) to Blob Storage and links the rows to
+// their blobs: model atoms to the models container (MODELS_CONTAINER), the
+// others (images, audio, …) to the atoms container (ATOMS_CONTAINER).
 //
-// The locator decides. A model atom's file is its PayloadLocator, and its
-// blob is named by the SHA-256 of that file's content, sha256-<64 lowercase
-// hex>, as the seed's link step derives BlobName from the locator.
+// The locator decides. An atom's file is its PayloadLocator, and its blob
+// is named by the SHA-256 of that file's content, sha256-<64 lowercase
+// hex>, as the seed's link step derives BlobName from the locator. Each
+// uploaded file is also recorded by its locator in the location index, so
+// the Files API reads it by the path T-SQL used (package location).
 // ContentHash is the atom's own hash: it need not be the file's digest, so
 // it is only a cross-check, reported ("matches file digest" / "differs from
 // file digest"), never a key and never a reason to refuse.
@@ -38,6 +42,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/hartonomous/offload/internal/blobstore"
@@ -48,9 +54,10 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultContainer   = "models"
-	DefaultBlockSize   = 8 << 20
-	DefaultConcurrency = 8
+	DefaultModelsContainer = "models"
+	DefaultAtomsContainer  = "atoms"
+	DefaultBlockSize       = 8 << 20
+	DefaultConcurrency     = 8
 	// DefaultVerifyEvery is Verify's OlderThan when a Limit bounds the pass
 	// (the VerifySegments timer): bounded passes then rotate through all
 	// linked atoms instead of re-checking the first Limit ones every time.
@@ -116,8 +123,10 @@ const (
 type Config struct {
 	Blobs   *blobstore.Client
 	Catalog catalog.Catalog
-	// Container receives the model blobs (MODELS_CONTAINER).
-	Container string
+	// ModelsContainer receives the model atoms' blobs (MODELS_CONTAINER)
+	// and the files given by name; AtomsContainer those of every other
+	// modality (ATOMS_CONTAINER).
+	ModelsContainer, AtomsContainer string
 	// Index records each uploaded atom file by its PayloadLocator, for
 	// the Files API (nil: not recorded).
 	Index *location.Index
@@ -160,8 +169,11 @@ type Service struct {
 
 // New applies the defaults to cfg.
 func New(cfg Config) *Service {
-	if cfg.Container == "" {
-		cfg.Container = DefaultContainer
+	if cfg.ModelsContainer == "" {
+		cfg.ModelsContainer = DefaultModelsContainer
+	}
+	if cfg.AtomsContainer == "" {
+		cfg.AtomsContainer = DefaultAtomsContainer
 	}
 	if cfg.BlockSize <= 0 {
 		cfg.BlockSize = DefaultBlockSize
@@ -181,16 +193,24 @@ func New(cfg Config) *Service {
 // SetProgress replaces Config.Progress. Call it before Upload, not during.
 func (s *Service) SetProgress(fn func(Progress)) { s.cfg.Progress = fn }
 
-// Container is the models container.
-func (s *Service) Container() string { return s.cfg.Container }
-
-// ensureContainers creates the blobs' container and the index's.
-func (s *Service) ensureContainers(ctx context.Context) error {
-	if err := s.cfg.Blobs.EnsureContainer(ctx, s.cfg.Container); err != nil {
-		return err
+// ContainerFor is the container of an atom's blob: model atoms in
+// ModelsContainer, every other modality in AtomsContainer.
+func (s *Service) ContainerFor(modality string) string {
+	if modality == catalog.ModalityModel {
+		return s.cfg.ModelsContainer
 	}
-	if s.cfg.Index != nil && s.cfg.Index.Container() != s.cfg.Container {
-		return s.cfg.Blobs.EnsureContainer(ctx, s.cfg.Index.Container())
+	return s.cfg.AtomsContainer
+}
+
+// ensureContainers creates the given containers and the index's, once each.
+func (s *Service) ensureContainers(ctx context.Context, containers map[string]bool) error {
+	if s.cfg.Index != nil {
+		containers[s.cfg.Index.Container()] = true
+	}
+	for _, c := range slices.Sorted(maps.Keys(containers)) {
+		if err := s.cfg.Blobs.EnsureContainer(ctx, c); err != nil {
+			return err
+		}
 	}
 	return nil
 }

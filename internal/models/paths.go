@@ -25,19 +25,20 @@ func (s *Service) recordPaths(ctx context.Context, results []FileResult) {
 		if s.cfg.Index == nil || r.Failed() || r.Outcome == OutcomeWouldUpload || r.Locator == "" {
 			continue
 		}
-		err, seen := done[r.Locator]
+		key := r.Container + "\x00" + r.Locator
+		err, seen := done[key]
 		if !seen {
 			err = s.cfg.Index.Record(ctx, location.Entry{
-				Locator: r.Locator, Container: s.cfg.Container, Blob: r.BlobName, Sha256: r.Sha256, Size: r.Size,
+				Locator: r.Locator, Container: r.Container, Blob: r.BlobName, Sha256: r.Sha256, Size: r.Size,
 			})
-			done[r.Locator] = err
+			done[key] = err
 		}
 		var pe *location.PathError
 		switch {
 		case errors.As(err, &pe):
 			r.Files = "not readable through Files: " + pe.Reason
 		case err != nil:
-			r.Outcome, r.Err = OutcomeFailed, fmt.Errorf("models: atom %d: uploaded as %s/%s, but %w", r.AtomID, s.cfg.Container, r.BlobName, err)
+			r.Outcome, r.Err = OutcomeFailed, fmt.Errorf("models: atom %d: uploaded as %s/%s, but %w", r.AtomID, r.Container, r.BlobName, err)
 			r.Reason = r.Err.Error()
 		default:
 			r.Files = s.readable(r.Locator)

@@ -27,9 +27,9 @@ import (
 func TestUploadedAtomsReadByTheirLocators(t *testing.T) {
 	var index *location.Index
 	e := setup(t, func(c *Config) {
-		index = location.NewIndex(c.Blobs, "atoms-"+strings.TrimPrefix(c.Container, "models-"), c.Container)
+		index = location.NewIndex(c.Blobs, c.AtomsContainer, c.ModelsContainer, c.AtomsContainer)
 		c.Index = index
-		roots, err := config.ParseRoots(`D:\Models\=` + c.Container)
+		roots, err := config.ParseRoots(`D:\Models\=` + c.ModelsContainer)
 		if err != nil {
 			t.Fatal(err)
 		}

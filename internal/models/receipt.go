@@ -15,7 +15,7 @@ import (
 // A receipt records, for a locator that is not content-named, the digest
 // Upload computed for its file: Link, which reads no files, learns from it
 // which sha256-<digest> blob the atom's file became. It is a small blob in
-// the models container, locators/<SHA-256 of the PayloadLocator>, whose
+// the atom's container, locators/<SHA-256 of the PayloadLocator>, whose
 // body is the locator itself (for a human reading the container) and whose
 // metadata holds the digest and size. Keyed by the exact locator string:
 // folding case or separators could make two different files share one.
@@ -39,8 +39,8 @@ func ReceiptName(locator string) string {
 
 // writeReceipt records that the file at locator hashes to digest (size
 // bytes). Overwriting is idempotent: the latest upload of a locator wins.
-func (s *Service) writeReceipt(ctx context.Context, locator, digest string, size int64) error {
-	_, err := s.cfg.Blobs.Upload(ctx, s.cfg.Container, ReceiptName(locator), strings.NewReader(locator), blobstore.UploadOptions{
+func (s *Service) writeReceipt(ctx context.Context, container, locator, digest string, size int64) error {
+	_, err := s.cfg.Blobs.Upload(ctx, container, ReceiptName(locator), strings.NewReader(locator), blobstore.UploadOptions{
 		ContentType: "text/plain; charset=utf-8",
 		Metadata:    map[string]string{MetaFileSha256: digest, MetaFileSizeBytes: strconv.FormatInt(size, 10)},
 	})
@@ -52,8 +52,8 @@ func (s *Service) writeReceipt(ctx context.Context, locator, digest string, size
 
 // readReceipt returns the digest and size recorded for locator; an error
 // wrapping blobstore.ErrNotFound when none was.
-func (s *Service) readReceipt(ctx context.Context, locator string) (string, int64, error) {
-	props, err := s.cfg.Blobs.Properties(ctx, s.cfg.Container, ReceiptName(locator))
+func (s *Service) readReceipt(ctx context.Context, container, locator string) (string, int64, error) {
+	props, err := s.cfg.Blobs.Properties(ctx, container, ReceiptName(locator))
 	if err != nil {
 		return "", 0, err
 	}

@@ -77,7 +77,7 @@ func setupOn(t testing.TB, open opener, mutate ...func(*Config)) *env {
 	uniq.Unlock()
 	e := &env{t: t, ctx: ctx, cat: cat, blobs: blobs, reqs: reqs, container: fmt.Sprintf("models-%d", n), dir: t.TempDir()}
 	e.cfg = Config{
-		Blobs: blobs, Catalog: cat, Container: e.container,
+		Blobs: blobs, Catalog: cat, ModelsContainer: e.container, AtomsContainer: "atoms-" + e.container,
 		BlockSize: testBlock, Concurrency: 3,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
@@ -185,10 +185,10 @@ func (e *env) atom(sum, locator string) int64 {
 	return id
 }
 
-// getAtom reads one model atom back from the catalog.
+// getAtom reads one atom back from the catalog.
 func (e *env) getAtom(id int64) catalog.Atom {
 	e.t.Helper()
-	atoms, err := e.cat.ListAtoms(e.ctx, catalog.AtomFilter{Modality: catalog.ModalityModel, AfterID: id - 1, Limit: 1})
+	atoms, err := e.cat.ListAtoms(e.ctx, catalog.AtomFilter{AfterID: id - 1, Limit: 1})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -26,9 +26,13 @@ type UploadParams struct {
 	Source string
 	// Files are explicit model files, named sha256-<64 hex>.
 	Files []string
-	// FromCatalog uploads the files named by the model atoms'
-	// PayloadLocator, content-named or not.
+	// FromCatalog uploads the files named by the atoms' PayloadLocator,
+	// content-named or not: model atoms to ModelsContainer, the others to
+	// AtomsContainer.
 	FromCatalog bool
+	// Modality keeps the atoms of one modality (catalog.ModalityModel);
+	// "" uploads every modality.
+	Modality string
 	// LocatorMap turns a PayloadLocator into a local path (default: the
 	// locator itself; see MapLocators).
 	LocatorMap func(locator string) (localPath string, err error)
@@ -36,15 +40,17 @@ type UploadParams struct {
 	DryRun bool
 }
 
-// FileResult is the outcome for one model atom (FromCatalog) or one file
-// given by Source/Files (AtomID 0). Atoms on one file share its upload:
-// they get one row each with the same file fields.
+// FileResult is the outcome for one atom (FromCatalog) or one file given
+// by Source/Files (AtomID 0). Atoms on one file share its upload: they get
+// one row each with the same file fields.
 type FileResult struct {
-	AtomID   int64  `json:"atomId,omitempty"`
-	Locator  string `json:"payloadLocator,omitempty"`
-	Path     string `json:"path"`
-	BlobName string `json:"blobName,omitempty"`
-	Size     int64  `json:"sizeBytes"`
+	AtomID    int64  `json:"atomId,omitempty"`
+	Modality  string `json:"modality,omitempty"`
+	Locator   string `json:"payloadLocator,omitempty"`
+	Path      string `json:"path"`
+	Container string `json:"container"`
+	BlobName  string `json:"blobName,omitempty"`
+	Size      int64  `json:"sizeBytes"`
 	// Sha256 is the file's digest: proven when uploaded/resumed/skipped,
 	// otherwise what a content name claims ("" when not known).
 	Sha256 string `json:"sha256,omitempty"`
@@ -73,9 +79,11 @@ func (r FileResult) Failed() bool {
 	return r.Outcome == OutcomeFailed || r.Outcome == OutcomeMissingFile || r.Outcome == OutcomeUnproven
 }
 
-// uploadItem is one planned file and the atoms that name it.
+// uploadItem is one planned file, its container and the atoms that name
+// it.
 type uploadItem struct {
-	path string
+	path      string
+	container string
 	// want is the hex the file must hash to: the content name's claim, or
 	// "" for a file that is not content-named (named by its digest).
 	want   string
@@ -148,7 +156,11 @@ func (s *Service) Upload(ctx context.Context, p UploadParams) ([]FileResult, err
 	defer tr.finish()
 
 	if !p.DryRun && len(items) > 0 {
-		if err := s.ensureContainers(ctx); err != nil {
+		containers := map[string]bool{}
+		for _, it := range items {
+			containers[it.container] = true
+		}
+		if err := s.ensureContainers(ctx, containers); err != nil {
 			return nil, fmt.Errorf("models: upload: %w", err)
 		}
 	}
@@ -157,9 +169,9 @@ func (s *Service) Upload(ctx context.Context, p UploadParams) ([]FileResult, err
 		r := s.uploadOne(ctx, it, p.DryRun, tr)
 		if r.Err != nil {
 			r.Reason = r.Err.Error()
-			s.log.Warn("model upload failed", "file", r.Path, "outcome", r.Outcome, "err", r.Err)
+			s.log.Warn("atom file upload failed", "file", r.Path, "outcome", r.Outcome, "err", r.Err)
 		} else {
-			s.log.Info("model file", "file", r.Path, "blob", r.BlobName, "outcome", r.Outcome,
+			s.log.Info("atom file", "file", r.Path, "container", r.Container, "blob", r.BlobName, "outcome", r.Outcome,
 				"bytes", r.Size, "blocksStaged", r.BlocksStaged, "blocksReused", r.BlocksSkipped)
 		}
 		if len(it.atoms) == 0 {
@@ -167,7 +179,7 @@ func (s *Service) Upload(ctx context.Context, p UploadParams) ([]FileResult, err
 		}
 		for _, a := range it.atoms {
 			ar := r
-			ar.AtomID, ar.Locator = a.ID, a.PayloadLocator
+			ar.AtomID, ar.Modality, ar.Locator = a.ID, a.Modality, a.PayloadLocator
 			if !ar.Failed() && ar.Outcome != OutcomeWouldUpload {
 				ar.ContentHash = contentHashCheck(a, r.Sha256)
 			}
@@ -202,7 +214,7 @@ func (s *Service) plan(ctx context.Context, p UploadParams) ([]*uploadItem, erro
 		}
 	}
 	addFile := func(path string) {
-		it := &uploadItem{path: path}
+		it := &uploadItem{path: path, container: s.cfg.ModelsContainer}
 		want, err := location.ParseContentName(filepath.Base(path))
 		if err != nil {
 			it.outcome, it.err = OutcomeFailed, fmt.Errorf("models: %s: refused: %w (a file given by name must be named by its SHA-256; upload other files with --from-catalog)", path, err)
@@ -234,16 +246,19 @@ func (s *Service) plan(ctx context.Context, p UploadParams) ([]*uploadItem, erro
 		m = localPath
 	}
 	refuse := func(a catalog.Atom, outcome string, err error) {
-		items = append(items, &uploadItem{path: a.PayloadLocator, atoms: []catalog.Atom{a}, outcome: outcome, err: err})
+		items = append(items, &uploadItem{path: a.PayloadLocator, container: s.ContainerFor(a.Modality), atoms: []catalog.Atom{a}, outcome: outcome, err: err})
 	}
 	var after int64
 	for {
-		atoms, err := s.cfg.Catalog.ListAtoms(ctx, catalog.AtomFilter{Modality: catalog.ModalityModel, AfterID: after, Limit: pageSize})
+		atoms, err := s.cfg.Catalog.ListAtoms(ctx, catalog.AtomFilter{Modality: p.Modality, AfterID: after, Limit: pageSize})
 		if err != nil {
-			return nil, fmt.Errorf("models: upload: list model atoms: %w", err)
+			return nil, fmt.Errorf("models: upload: list atoms: %w", err)
 		}
 		for _, a := range atoms {
 			after = a.ID
+			if a.PayloadLocator == "" && a.BlobURI != "" {
+				continue // linked with no file left to upload: link and verify see it
+			}
 			if a.PayloadLocator == "" {
 				refuse(a, OutcomeMissingFile, fmt.Errorf("models: atom %d: no PayloadLocator: nothing names its file", a.ID))
 				continue
@@ -260,12 +275,13 @@ func (s *Service) plan(ctx context.Context, p UploadParams) ([]*uploadItem, erro
 					continue
 				}
 			}
-			key := filepath.Clean(path)
+			container := s.ContainerFor(a.Modality)
+			key := container + "\x00" + filepath.Clean(path)
 			if it, ok := byPath[key]; ok {
 				it.atoms = append(it.atoms, a) // two atoms, one file: one upload
 				continue
 			}
-			it := &uploadItem{path: path, want: want, atoms: []catalog.Atom{a}}
+			it := &uploadItem{path: path, container: container, want: want, atoms: []catalog.Atom{a}}
 			stat(it)
 			byPath[key] = it
 			items = append(items, it)
@@ -281,7 +297,7 @@ func (s *Service) plan(ctx context.Context, p UploadParams) ([]*uploadItem, erro
 const pageSize = 500
 
 func (s *Service) uploadOne(ctx context.Context, it *uploadItem, dryRun bool, tr *tracker) (r FileResult) {
-	r = FileResult{Path: it.path, Size: it.size, Sha256: it.want}
+	r = FileResult{Path: it.path, Container: it.container, Size: it.size, Sha256: it.want}
 	if it.want != "" {
 		r.BlobName = location.ContentPrefix + it.want
 	}
@@ -303,7 +319,7 @@ func (s *Service) uploadOne(ctx context.Context, it *uploadItem, dryRun bool, tr
 	// lookup also tells whether an interrupted upload left blocks to resume.
 	var stored bool // anything under the name: a blob, or staged blocks
 	if it.want != "" {
-		blob, found, err := s.find(ctx, r.BlobName)
+		blob, found, err := s.find(ctx, it.container, r.BlobName)
 		if err != nil {
 			return fail(OutcomeFailed, fmt.Errorf("models: %s: %w", it.path, err))
 		}
@@ -358,7 +374,7 @@ func (s *Service) uploadOne(ctx context.Context, it *uploadItem, dryRun bool, tr
 		}
 		want = hex.EncodeToString(sum[:])
 		r.BlobName, r.Sha256 = location.ContentPrefix+want, want
-		blob, found, err := s.find(ctx, r.BlobName)
+		blob, found, err := s.find(ctx, it.container, r.BlobName)
 		if err != nil {
 			return fail(OutcomeFailed, fmt.Errorf("models: %s: %w", it.path, err))
 		}
@@ -379,7 +395,7 @@ func (s *Service) uploadOne(ctx context.Context, it *uploadItem, dryRun bool, tr
 	if s.cfg.afterRead != nil {
 		src = s.cfg.afterRead(it.path, src)
 	}
-	res, err := s.cfg.Blobs.Upload(ctx, s.cfg.Container, r.BlobName, src, blobstore.UploadOptions{
+	res, err := s.cfg.Blobs.Upload(ctx, it.container, r.BlobName, src, blobstore.UploadOptions{
 		BlockSize:       s.blockSize(size),
 		Concurrency:     s.cfg.Concurrency,
 		ContentType:     "application/octet-stream",
@@ -433,8 +449,8 @@ func (s *Service) uploadOne(ctx context.Context, it *uploadItem, dryRun bool, tr
 // and whether anything at all (a blob, or blocks staged by an interrupted
 // upload) is stored under it. A missing container holds nothing: a dry run
 // does not create it, and an upload into it fails on its own.
-func (s *Service) find(ctx context.Context, name string) (blobstore.Item, bool, error) {
-	it, found, err := s.cfg.Blobs.Find(ctx, s.cfg.Container, name)
+func (s *Service) find(ctx context.Context, container, name string) (blobstore.Item, bool, error) {
+	it, found, err := s.cfg.Blobs.Find(ctx, container, name)
 	if errors.Is(err, blobstore.ErrNotFound) {
 		return blobstore.Item{}, false, nil
 	}
@@ -448,7 +464,7 @@ func (s *Service) linkedAndProven(ctx context.Context, it *uploadItem) (string, 
 	var name string
 	var size int64
 	for _, a := range it.atoms {
-		if a.BlobURI == "" || a.BlobContainer != s.cfg.Container || (name != "" && a.BlobName != name) {
+		if a.BlobURI == "" || a.BlobContainer != it.container || (name != "" && a.BlobName != name) {
 			return "", blobstore.Props{}, false, nil
 		}
 		if _, err := location.ParseContentName(a.BlobName); err != nil {
@@ -459,7 +475,7 @@ func (s *Service) linkedAndProven(ctx context.Context, it *uploadItem) (string, 
 	if name == "" {
 		return "", blobstore.Props{}, false, nil
 	}
-	props, err := s.cfg.Blobs.Properties(ctx, s.cfg.Container, name)
+	props, err := s.cfg.Blobs.Properties(ctx, it.container, name)
 	if errors.Is(err, blobstore.ErrNotFound) {
 		return "", props, false, nil
 	}
@@ -478,7 +494,7 @@ func (s *Service) receipts(ctx context.Context, it *uploadItem, digest string, s
 		if done[a.PayloadLocator] {
 			continue
 		}
-		if err := s.writeReceipt(ctx, a.PayloadLocator, digest, size); err != nil {
+		if err := s.writeReceipt(ctx, it.container, a.PayloadLocator, digest, size); err != nil {
 			return fmt.Errorf("models: %s: uploaded as %s%s, but %w (run upload again)", it.path, location.ContentPrefix, digest, err)
 		}
 		done[a.PayloadLocator] = true

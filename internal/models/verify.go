@@ -26,12 +26,17 @@ type VerifyParams struct {
 	OlderThan time.Duration
 	// DryRun checks but records nothing.
 	DryRun bool
+	// Modality keeps the atoms of one modality (catalog.ModalityModel);
+	// "" verifies every modality.
+	Modality string
 }
 
 // VerifyResult is the verdict on one atom.
 type VerifyResult struct {
-	AtomID   int64  `json:"atomId"`
-	BlobName string `json:"blobName"`
+	AtomID    int64  `json:"atomId"`
+	Modality  string `json:"modality"`
+	Container string `json:"container"`
+	BlobName  string `json:"blobName"`
 	// Result: ok, missing, size, etag, sha256, locator (recorded on the
 	// atom), or error (Err says why; nothing recorded).
 	Result string `json:"result"`
@@ -62,7 +67,7 @@ func (s *Service) Verify(ctx context.Context, p VerifyParams) ([]VerifyResult, e
 	if older <= 0 && p.Limit > 0 {
 		older = DefaultVerifyEvery
 	}
-	f := catalog.AtomFilter{Modality: catalog.ModalityModel, LinkedOnly: true}
+	f := catalog.AtomFilter{Modality: p.Modality, LinkedOnly: true}
 	if older > 0 {
 		f.VerifiedBefore = now.Add(-older)
 	}
@@ -79,7 +84,7 @@ func (s *Service) Verify(ctx context.Context, p VerifyParams) ([]VerifyResult, e
 		}
 		atoms, err := s.cfg.Catalog.ListAtoms(ctx, f)
 		if err != nil {
-			return results, fmt.Errorf("models: verify: list model atoms: %w", err)
+			return results, fmt.Errorf("models: verify: list atoms: %w", err)
 		}
 		for _, a := range atoms {
 			f.AfterID = a.ID
@@ -93,7 +98,7 @@ func (s *Service) Verify(ctx context.Context, p VerifyParams) ([]VerifyResult, e
 				}
 				s.log.Warn("model atom verification error", "atom", a.ID, "blob", r.BlobName, "err", r.Err)
 			default:
-				s.log.Error("model atom failed verification", "atom", a.ID, "blob", r.BlobName, "result", r.Result)
+				s.log.Error("atom failed verification", "atom", a.ID, "modality", a.Modality, "blob", r.BlobName, "result", r.Result)
 			}
 			results = append(results, r)
 		}
@@ -105,7 +110,7 @@ func (s *Service) Verify(ctx context.Context, p VerifyParams) ([]VerifyResult, e
 }
 
 func (s *Service) verifyOne(ctx context.Context, a catalog.Atom, p VerifyParams) VerifyResult {
-	r := VerifyResult{AtomID: a.ID, BlobName: a.BlobName}
+	r := VerifyResult{AtomID: a.ID, Modality: a.Modality, BlobName: a.BlobName}
 	fail := func(err error) VerifyResult {
 		r.Result, r.Err = ResultError, fmt.Errorf("models: verify atom %d: %w", a.ID, err)
 		r.Reason = r.Err.Error()
@@ -127,8 +132,9 @@ func (s *Service) verifyOne(ctx context.Context, a catalog.Atom, p VerifyParams)
 	want, _ := location.ParseContentName(a.BlobName) // "" for a blob linked by hand under another name
 	container := a.BlobContainer
 	if container == "" {
-		container = s.cfg.Container
+		container = s.ContainerFor(a.Modality)
 	}
+	r.Container = container
 	var (
 		result   string
 		newProps *blobstore.Props
