@@ -127,15 +127,11 @@ func runCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 		status, statusErr := a.Segments.Status(ctx)
 		fmt.Fprintln(s.Stdout, "\nsummary:")
 		w := tabwriter.NewWriter(s.Stdout, 0, 0, 2, ' ', 0)
-		mbps := 0.0
-		if st.wall > 0 {
-			mbps = float64(st.bytes) / st.wall.Seconds() / 1e6
-		}
 		fmt.Fprintf(w, "migrated\t%d\n", st.migrated)
 		fmt.Fprintf(w, "skipped\t%d\n", st.skipped)
 		fmt.Fprintf(w, "failed\t%d (poisoned %d)\n", st.failed, st.poisoned)
 		fmt.Fprintf(w, "bytes\t%s\n", progress.Bytes(st.bytes))
-		fmt.Fprintf(w, "throughput\t%.1f MB/s\n", mbps)
+		fmt.Fprintf(w, "throughput\t%s\n", progress.Rate(st.bytes, st.wall))
 		fmt.Fprintf(w, "verified\t%d of %d read back\n", rep.Verified, rep.FullChecked)
 		fmt.Fprintf(w, "wall time\t%s\n", time.Since(start).Round(time.Millisecond))
 		w.Flush()

@@ -185,16 +185,12 @@ func drain(ctx context.Context, s *session, a *app.App, workers int, visibility 
 
 func printMigrateSummary(s *session, st *migrateStats) {
 	w := tabwriter.NewWriter(s.Stdout, 0, 0, 2, ' ', 0)
-	mbps := 0.0
-	if st.wall > 0 {
-		mbps = float64(st.bytes) / st.wall.Seconds() / 1e6
-	}
 	fmt.Fprintf(w, "migrated\t%d\n", st.migrated)
 	fmt.Fprintf(w, "skipped (already done / busy)\t%d\n", st.skipped)
 	fmt.Fprintf(w, "failed attempts\t%d\n", st.failed)
 	fmt.Fprintf(w, "poisoned\t%d\n", st.poisoned)
 	fmt.Fprintf(w, "bytes\t%s\n", progress.Bytes(st.bytes))
-	fmt.Fprintf(w, "throughput\t%.1f MB/s\n", mbps)
+	fmt.Fprintf(w, "throughput\t%s\n", progress.Rate(st.bytes, st.wall))
 	fmt.Fprintf(w, "wall time\t%s\n", st.wall.Round(time.Millisecond))
 	w.Flush()
 }
@@ -299,7 +295,7 @@ func printStatus(s *session, st segments.Status) {
 	}
 	fmt.Fprintf(s.Stdout, "remaining: %s", progress.Bytes(st.RemainingBytes))
 	if st.ETASeconds != nil {
-		fmt.Fprintf(s.Stdout, ", %.1f MB/s over the last hour, ETA %s", st.ThroughputBytesPerSec/1e6, (time.Duration(*st.ETASeconds) * time.Second).String())
+		fmt.Fprintf(s.Stdout, ", %s/s over the last hour, ETA %s", progress.Bytes(int64(st.ThroughputBytesPerSec)), (time.Duration(*st.ETASeconds) * time.Second).String())
 	}
 	fmt.Fprintln(s.Stdout)
 	if st.Lost > 0 {

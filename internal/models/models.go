@@ -152,7 +152,7 @@ type Config struct {
 	afterRead func(path string, r io.Reader) io.Reader
 }
 
-// Progress is the state of an Upload, for a progress bar: bytes, MB/s, ETA.
+// Progress is the state of an Upload, for a progress bar: bytes, rate, ETA.
 // Bytes counts the bytes that will be read; a file found already uploaded
 // is taken out of it (and counted in FilesDone), so the rate stays honest.
 type Progress struct {

@@ -1,4 +1,4 @@
-// Package progress draws a one-line progress bar (items, bytes, MB/s, ETA)
+// Package progress draws a one-line progress bar (items, bytes, rate, ETA)
 // on a terminal, and prints plain progress lines at a slower pace when the
 // output is a file or a pipe (CI logs, `make run > log`).
 package progress
@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/term"
 )
 
 // Bar tracks items and bytes done out of a total. Safe for concurrent use.
@@ -42,14 +44,12 @@ func New(w io.Writer, label string, totalItems, totalBytes int64) *Bar {
 	return b
 }
 
-// IsTerminal reports whether w is a character device (a terminal).
+// IsTerminal reports whether w is a terminal: a file that answers the
+// terminal ioctl, not any character device (/dev/null is one, and gets
+// plain lines).
 func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // Add records finished work and redraws when due.
@@ -78,7 +78,8 @@ func (b *Bar) Done() {
 const minETA = time.Second
 
 func (b *Bar) draw(final bool) {
-	el := b.now().Sub(b.start).Seconds()
+	elapsed := b.now().Sub(b.start)
+	el := elapsed.Seconds()
 	rate := 0.0
 	if el > 0 {
 		rate = float64(b.bytes) / el
@@ -93,8 +94,8 @@ func (b *Bar) draw(final bool) {
 	if b.totalBytes > 0 {
 		pct = 100 * float64(b.bytes) / float64(b.totalBytes)
 	}
-	line := fmt.Sprintf("%s %d/%d items, %s/%s (%.0f%%), %.1f MB/s, ETA %s", b.label, b.items, b.totalItems,
-		Bytes(b.bytes), Bytes(b.totalBytes), pct, rate/1e6, eta)
+	line := fmt.Sprintf("%s %d/%d items, %s/%s (%.0f%%), %s, ETA %s", b.label, b.items, b.totalItems,
+		Bytes(b.bytes), Bytes(b.totalBytes), pct, Rate(b.bytes, elapsed), eta)
 	if b.failed > 0 {
 		line += fmt.Sprintf(", %d failed", b.failed)
 	}
@@ -117,6 +118,15 @@ func (b *Bar) draw(final bool) {
 		return
 	}
 	fmt.Fprintln(b.w, line)
+}
+
+// Rate formats n bytes over d as Bytes per second ("72.0 MiB/s"): the same
+// binary units as the byte counts beside it. 0 B/s when d is not positive.
+func Rate(n int64, d time.Duration) string {
+	if d <= 0 {
+		return "0 B/s"
+	}
+	return Bytes(int64(float64(n)/d.Seconds())) + "/s"
 }
 
 // Bytes formats a byte count with a binary unit.

@@ -2,6 +2,7 @@ package progress
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +51,32 @@ func TestBytes(t *testing.T) {
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 72 << 20: "72.0 MiB", 3 << 30: "3.0 GiB"} {
 		if got := Bytes(n); got != want {
 			t.Errorf("Bytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// A character device that is not a terminal (/dev/null, where `> /dev/null`
+// sends the output) gets plain lines, not a redrawn bar.
+func TestDevNullIsNoTerminal(t *testing.T) {
+	f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip(err)
+	}
+	defer f.Close()
+	if IsTerminal(f) {
+		t.Fatal("IsTerminal(/dev/null) = true")
+	}
+}
+
+// The rate is in the binary units of the byte counts beside it.
+func TestRate(t *testing.T) {
+	for _, c := range []struct {
+		n    int64
+		d    time.Duration
+		want string
+	}{{72 << 20, time.Second, "72.0 MiB/s"}, {3 << 30, 2 * time.Second, "1.5 GiB/s"}, {5, 0, "0 B/s"}} {
+		if got := Rate(c.n, c.d); got != c.want {
+			t.Errorf("Rate(%d, %v) = %q, want %q", c.n, c.d, got, c.want)
 		}
 	}
 }
