@@ -191,7 +191,7 @@ type AtomFilter struct {
 	// Modality keeps only atoms of this Modality (ModalityModel, "image",
 	// …); "" keeps every modality.
 	Modality string
-	// Linked: true = only atoms with BlobUri; false = all.
+	// LinkedOnly: true = only atoms with BlobUri; false = all.
 	LinkedOnly   bool
 	UnlinkedOnly bool
 	// VerifiedBefore keeps only atoms never verified or verified before this.

@@ -224,24 +224,28 @@ func (s *Service) Verify(ctx context.Context, p VerifyParams, atoms AtomVerifier
 	return rep, nil
 }
 
-// parallel runs fn over rows with n workers, starting nothing once stop().
+// parallel runs fn over rows with n workers, starting nothing once stop()
+// or once ctx ends (fn sees ctx end for the rows already started).
 func (s *Service) parallel(ctx context.Context, n int, rows []catalog.Segment, stop func() bool, fn func(catalog.Segment)) {
 	var wg sync.WaitGroup
 	ch := make(chan catalog.Segment)
 	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for seg := range ch {
 				fn(seg)
 			}
-		}()
+		})
 	}
+feed:
 	for _, seg := range rows {
 		if stop() {
 			break
 		}
-		ch <- seg
+		select {
+		case ch <- seg:
+		case <-ctx.Done():
+			break feed
+		}
 	}
 	close(ch)
 	wg.Wait()
