@@ -19,6 +19,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+	"golang.org/x/sync/errgroup"
 )
 
 // MaxBlockSize is the service's limit for one staged block.
@@ -58,9 +59,10 @@ type uploader struct {
 	c    *Client
 	bb   *blockblob.Client
 	opt  UploadOptions
+	src  io.Reader // the stream, read once by readBlocks
 	size int64
 
-	// free holds the buffer tokens (see upload); a block gives its buffer
+	// free holds the buffer tokens (see newUploader); a block gives its buffer
 	// back once the last of its users released it.
 	free chan *[]byte
 
@@ -134,174 +136,33 @@ func (u *uploader) startHasher(ctx context.Context, h hash.Hash, md5First bool, 
 }
 
 func (c *Client) upload(ctx context.Context, container, name string, r io.Reader, opt UploadOptions) (Result, error) {
-	if opt.BlockSize == 0 {
-		opt.BlockSize = DefaultBlockSize
-	}
-	if opt.Concurrency <= 0 {
-		opt.Concurrency = DefaultConcurrency
-	}
-	if opt.BlockSize < 0 || opt.BlockSize > MaxBlockSize {
-		return Result{}, fmt.Errorf("block size %d out of range (1..%d)", opt.BlockSize, int64(MaxBlockSize))
-	}
-	// free holds Concurrency+1 buffer tokens: one being filled by this
-	// goroutine, the others being hashed and staged. nil is a buffer not
-	// yet taken from the pool, so a small stream never touches more than
-	// one.
-	n := opt.Concurrency + 1
-	u := &uploader{
-		c:    c,
-		bb:   c.container(container).NewBlockBlobClient(name),
-		opt:  opt,
-		free: make(chan *[]byte, n),
+	u, err := c.newUploader(container, name, r, opt)
+	if err != nil {
+		return Result{}, err
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-
-	u.stagedReady = make(chan struct{})
-	if opt.Resume {
-		go func() {
-			defer close(u.stagedReady)
-			if err := u.loadStaged(ctx); err != nil {
-				cancel(err)
-			}
-		}()
-	} else {
-		close(u.stagedReady)
-	}
-
-	for range n {
-		u.free <- nil
-	}
-	defer func() {
-		for range n {
-			if b := <-u.free; b != nil {
-				c.bufs.put(b)
-			}
-		}
-	}()
-
-	// At most n blocks exist at once (one per buffer), so the hashers'
-	// queues never make the reader wait.
-	// The whole-stream MD5 only when it is stored (SetContentMD5): a
-	// multi-gigabyte model file is proven by its SHA-256, and a second
-	// full MD5 pass would cost as much CPU as the block checksums.
-	shah := u.startHasher(ctx, sha256.New(), false, n)
-	hashers := []*hasher{shah}
-	var md5h *hasher
-	if opt.SetContentMD5 {
-		md5h = u.startHasher(ctx, md5.New(), true, n)
-		hashers = append(hashers, md5h)
-	}
-	stopHashers := func() {
-		for _, h := range hashers {
-			close(h.in)
-		}
-		for _, h := range hashers {
-			<-h.done
-		}
-	}
-
-	jobs := make(chan *block)
-	var wg sync.WaitGroup
-	for range opt.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range jobs {
-				if ctx.Err() == nil {
-					if err := u.stage(ctx, b); err != nil {
-						cancel(err)
-					}
-				}
-				u.release(b)
-			}
-		}()
-	}
-
-	var single *block // the whole stream when it fits in one block
-	readErr := func() error {
-		for index := 0; ; index++ {
-			var buf *[]byte
-			select {
-			case buf = <-u.free:
-			case <-ctx.Done():
-				return nil // the staging error is the cause
-			}
-			if buf == nil {
-				buf = c.bufs.get(int(opt.BlockSize))
-			}
-			nr, err := io.ReadFull(r, *buf)
-			if err == nil && index == 0 && !opt.Resume {
-				// A full first block may be the whole stream, which is then
-				// one Put Blob rather than a block and a block list: one
-				// byte more tells. That byte, if any, goes back in front of
-				// the rest of the stream, so it starts the next block.
-				var peek [1]byte
-				switch k, perr := io.ReadFull(r, peek[:]); {
-				case k == 1:
-					r = io.MultiReader(bytes.NewReader(peek[:]), r)
-				case errors.Is(perr, io.EOF):
-					err = io.EOF
-				default:
-					u.free <- buf
-					return fmt.Errorf("read source at %d: %w", nr, perr)
+	u.listStaged(ctx, cancel)
+	defer u.putBuffers()
+	hs := u.startHashers(ctx)
+	var stagers errgroup.Group
+	stagers.SetLimit(u.opt.Concurrency)
+	single, readErr := u.readBlocks(ctx, hs, func(b *block) {
+		stagers.Go(func() error {
+			if ctx.Err() == nil {
+				if err := u.stage(ctx, b); err != nil {
+					cancel(err)
 				}
 			}
-			last := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
-			if err != nil && !last {
-				u.free <- buf
-				return fmt.Errorf("read source at %d: %w", u.size, err)
-			}
-			if nr > 0 && index >= c.maxBlocks {
-				u.free <- buf
-				return fmt.Errorf("stream exceeds %d blocks of %d bytes: use a larger BlockSize", c.maxBlocks, opt.BlockSize)
-			}
-			if nr == 0 && index > 0 {
-				u.free <- buf
-				return nil
-			}
-			u.size += int64(nr)
-			// Its users: the hashers and the stager (or, for a single Put
-			// Blob, this goroutine).
-			b := &block{index: index, buf: buf, n: nr}
-			b.refs.Store(int32(len(hashers) + 1))
-			isSingle := index == 0 && last && !opt.Resume
-			if index == 0 && !isSingle && md5h != nil {
-				b.first = make(chan struct{})
-			}
-			for _, h := range hashers {
-				h.in <- b
-			}
-			if isSingle {
-				single = b
-				return nil
-			}
-			if nr == 0 {
-				// An empty stream under Resume: an empty block list.
-				u.release(b)
-				return nil
-			}
-			u.mu.Lock()
-			u.ids = append(u.ids, "")
-			u.mu.Unlock()
-			select {
-			case jobs <- b:
-			case <-ctx.Done():
-				u.release(b)
-				return nil
-			}
-			if last {
-				return nil
-			}
-		}
-	}()
-	close(jobs)
-	wg.Wait()
+			u.release(b)
+			return nil
+		})
+	})
+	stagers.Wait()
 	<-u.stagedReady
-	stopHashers()
+	hs.stop()
 	if single != nil {
-		// Released after the Put Blob, which sends its bytes.
-		defer u.release(single)
+		defer u.release(single) // after the Put Blob, which sends its bytes
 	}
 	if readErr != nil {
 		return Result{}, readErr
@@ -309,23 +170,199 @@ func (c *Client) upload(ctx context.Context, container, name string, r io.Reader
 	if err := context.Cause(ctx); err != nil {
 		return Result{}, err
 	}
+	return u.finish(ctx, hs.summary(u.size, single), single)
+}
 
-	sum := Summary{Size: u.size}
-	copy(sum.SHA256[:], shah.sum)
+// newUploader applies opt's defaults and fills free with Concurrency+1
+// buffer tokens: one being filled by the reader, the others being hashed
+// and staged. nil is a buffer not yet taken from the pool, so a small
+// stream never touches more than one.
+func (c *Client) newUploader(container, name string, r io.Reader, opt UploadOptions) (*uploader, error) {
+	if opt.BlockSize == 0 {
+		opt.BlockSize = DefaultBlockSize
+	}
+	if opt.Concurrency <= 0 {
+		opt.Concurrency = DefaultConcurrency
+	}
+	if opt.BlockSize < 0 || opt.BlockSize > MaxBlockSize {
+		return nil, fmt.Errorf("block size %d out of range (1..%d)", opt.BlockSize, int64(MaxBlockSize))
+	}
+	n := opt.Concurrency + 1
+	u := &uploader{
+		c:           c,
+		bb:          c.container(container).NewBlockBlobClient(name),
+		opt:         opt,
+		src:         r,
+		free:        make(chan *[]byte, n),
+		stagedReady: make(chan struct{}),
+	}
+	for range n {
+		u.free <- nil
+	}
+	return u, nil
+}
+
+// putBuffers gives the buffers back to the pool; it waits until every
+// block has released its own.
+func (u *uploader) putBuffers() {
+	for range cap(u.free) {
+		if b := <-u.free; b != nil {
+			u.c.bufs.put(b)
+		}
+	}
+}
+
+// listStaged lists, under Resume, the blocks an interrupted upload already
+// staged, while the first block is read; a failure cancels the upload.
+func (u *uploader) listStaged(ctx context.Context, cancel context.CancelCauseFunc) {
+	if !u.opt.Resume {
+		close(u.stagedReady)
+		return
+	}
+	go func() {
+		defer close(u.stagedReady)
+		if err := u.loadStaged(ctx); err != nil {
+			cancel(err)
+		}
+	}()
+}
+
+// hashers are the whole-stream digests: the SHA-256, and the MD5 only when
+// it is stored (SetContentMD5): a multi-gigabyte model file is proven by
+// its SHA-256, and a second full MD5 pass would cost as much CPU as the
+// block checksums.
+type hashers struct {
+	sha, md5 *hasher // md5 nil when not stored
+	all      []*hasher
+}
+
+// startHashers starts them. At most cap(free) blocks exist at once (one
+// per buffer), so their queues never make the reader wait.
+func (u *uploader) startHashers(ctx context.Context) hashers {
+	n := cap(u.free)
+	hs := hashers{sha: u.startHasher(ctx, sha256.New(), false, n)}
+	hs.all = []*hasher{hs.sha}
+	if u.opt.SetContentMD5 {
+		hs.md5 = u.startHasher(ctx, md5.New(), true, n)
+		hs.all = append(hs.all, hs.md5)
+	}
+	return hs
+}
+
+// stop ends their input and waits for their sums.
+func (hs hashers) stop() {
+	for _, h := range hs.all {
+		close(h.in)
+	}
+	for _, h := range hs.all {
+		<-h.done
+	}
+}
+
+// summary is the stream's size and digests, once stop has returned.
+func (hs hashers) summary(size int64, single *block) Summary {
+	sum := Summary{Size: size}
+	copy(sum.SHA256[:], hs.sha.sum)
 	switch {
-	case md5h != nil:
-		copy(sum.MD5[:], md5h.sum)
+	case hs.md5 != nil:
+		copy(sum.MD5[:], hs.md5.sum)
 	case single != nil:
 		// A Put Blob's transactional MD5 is the whole stream's: one block.
 		sum.MD5 = md5.Sum(single.data())
 	}
-	if opt.AfterStage != nil {
-		if err := opt.AfterStage(); err != nil {
+	return sum
+}
+
+// readBlocks reads the stream in blocks and hands each to the hashers and
+// to stage. When the whole stream fits in one block (and is not resumed),
+// that block is returned instead of staged: it is sent as one Put Blob.
+// It returns on the first read error, at the end of the stream, or when
+// ctx ends (the staging error is then the cause).
+func (u *uploader) readBlocks(ctx context.Context, hs hashers, stage func(*block)) (single *block, err error) {
+	for index := 0; ; index++ {
+		var buf *[]byte
+		select {
+		case buf = <-u.free:
+		case <-ctx.Done():
+			return nil, nil
+		}
+		if buf == nil {
+			buf = u.c.bufs.get(int(u.opt.BlockSize))
+		}
+		nr, last, err := u.fill(buf, index)
+		if err != nil || (nr == 0 && index > 0) {
+			u.free <- buf
+			return nil, err
+		}
+		u.size += int64(nr)
+		// Its users: the hashers and the stager (or, for a single Put
+		// Blob, this goroutine).
+		b := &block{index: index, buf: buf, n: nr}
+		b.refs.Store(int32(len(hs.all) + 1))
+		isSingle := index == 0 && last && !u.opt.Resume
+		if index == 0 && !isSingle && hs.md5 != nil {
+			b.first = make(chan struct{})
+		}
+		for _, h := range hs.all {
+			h.in <- b
+		}
+		switch {
+		case isSingle:
+			return b, nil
+		case nr == 0:
+			// An empty stream under Resume: an empty block list.
+			u.release(b)
+			return nil, nil
+		}
+		u.mu.Lock()
+		u.ids = append(u.ids, "")
+		u.mu.Unlock()
+		stage(b)
+		if last {
+			return nil, nil
+		}
+	}
+}
+
+// fill reads block index of the stream into buf: nr bytes, and whether
+// they end the stream.
+func (u *uploader) fill(buf *[]byte, index int) (nr int, last bool, err error) {
+	nr, err = io.ReadFull(u.src, *buf)
+	if err == nil && index == 0 && !u.opt.Resume {
+		// A full first block may be the whole stream, which is then one
+		// Put Blob rather than a block and a block list: one byte more
+		// tells. That byte, if any, goes back in front of the rest of the
+		// stream, so it starts the next block.
+		var peek [1]byte
+		switch k, perr := io.ReadFull(u.src, peek[:]); {
+		case k == 1:
+			u.src = io.MultiReader(bytes.NewReader(peek[:]), u.src)
+		case errors.Is(perr, io.EOF):
+			err = io.EOF
+		default:
+			return 0, false, fmt.Errorf("read source at %d: %w", nr, perr)
+		}
+	}
+	last = errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+	if err != nil && !last {
+		return 0, false, fmt.Errorf("read source at %d: %w", u.size, err)
+	}
+	if nr > 0 && index >= u.c.maxBlocks {
+		return 0, false, fmt.Errorf("stream exceeds %d blocks of %d bytes: use a larger BlockSize", u.c.maxBlocks, u.opt.BlockSize)
+	}
+	return nr, last, nil
+}
+
+// finish runs the hooks (nothing is committed unless they return nil),
+// then sends the single block as a Put Blob or commits the block list.
+func (u *uploader) finish(ctx context.Context, sum Summary, single *block) (Result, error) {
+	if u.opt.AfterStage != nil {
+		if err := u.opt.AfterStage(); err != nil {
 			return Result{Summary: sum}, fmt.Errorf("%w: %w", ErrAborted, err)
 		}
 	}
-	if opt.BeforeCommit != nil {
-		if err := opt.BeforeCommit(sum); err != nil {
+	if u.opt.BeforeCommit != nil {
+		if err := u.opt.BeforeCommit(sum); err != nil {
 			return Result{Summary: sum}, fmt.Errorf("%w: %w", ErrAborted, err)
 		}
 	}
