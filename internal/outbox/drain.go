@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/hartonomous/offload/internal/catalog"
 )
 
@@ -295,102 +297,139 @@ const markEvery = 100
 // sendRuns sends the runs, Concurrency conversations at a time, each run in
 // order, and marks what the queue accepted. No send starts after stopAt.
 func (s *Service) sendRuns(ctx context.Context, token string, runs [][]catalog.OutboxRow, bodies map[int64]string, stopAt time.Time) sendResult {
-	var (
-		mu      sync.Mutex
-		res     sendResult
-		acks    []catalog.OutboxSentRow
-		unsent  []int64
-		crashed bool
-	)
-	flush := func(force bool) error {
-		mu.Lock()
-		if len(acks) == 0 || (!force && len(acks) < markEvery) {
-			mu.Unlock()
-			return nil
+	rs := &runSender{s: s, token: token, bodies: bodies, stopAt: stopAt}
+	var g errgroup.Group
+	g.SetLimit(s.cfg.Concurrency)
+	for _, run := range runs {
+		g.Go(func() error { rs.sendRun(ctx, run); return nil })
+	}
+	g.Wait()
+	if rs.crashed {
+		rs.res.err = errCrash
+		return rs.res // a crash marks and releases nothing
+	}
+	if err := rs.flush(ctx, true); err != nil {
+		rs.fail(err)
+	}
+	s.release(token, rs.unsent)
+	return rs.res
+}
+
+// runSender is the state one sendRuns shares between its conversations:
+// the rows the queue accepted and are not marked sent yet, the rows left
+// unsent (released at the end), and the outcome.
+type runSender struct {
+	s      *Service
+	token  string
+	bodies map[int64]string
+	stopAt time.Time
+
+	mu      sync.Mutex
+	res     sendResult
+	acks    []catalog.OutboxSentRow
+	unsent  []int64
+	crashed bool
+}
+
+// sendRun sends one conversation's run in order. A failed send puts its
+// row in back-off and leaves the rows behind it unsent: they wait for it.
+func (rs *runSender) sendRun(ctx context.Context, run []catalog.OutboxRow) {
+	for i, row := range run {
+		if rs.stopped(ctx) {
+			rs.leave(run[i:])
+			return
 		}
-		batch := acks
-		acks = nil
-		mu.Unlock()
-		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		n, err := s.cfg.Catalog.MarkOutboxSent(mctx, token, batch, s.now())
+		qid, err := rs.s.send(ctx, row, rs.bodies[row.ID])
 		if err != nil {
-			return fmt.Errorf("outbox: %w", err)
+			rs.retry(ctx, row, err)
+			rs.leave(run[i+1:])
+			return
 		}
-		if n < int64(len(batch)) {
-			s.log.Warn("outbox: claims lost before their rows were marked sent; another drainer sends them again (same id and sequence)",
-				"rows", int64(len(batch))-n)
+		if h := rs.s.cfg.Hooks.AfterSend; h != nil {
+			if err := h(row); err != nil {
+				rs.mu.Lock()
+				rs.crashed = true
+				rs.mu.Unlock()
+				return
+			}
 		}
-		mu.Lock()
-		res.sent += n
-		mu.Unlock()
+		rs.mu.Lock()
+		rs.acks = append(rs.acks, catalog.OutboxSentRow{ID: row.ID, QueueMessageID: qid})
+		rs.mu.Unlock()
+		if err := rs.flush(ctx, false); err != nil {
+			rs.fail(err)
+		}
+	}
+}
+
+// stopped reports whether no send may start: the pass crashed or failed,
+// ctx ended, or stopAt has passed.
+func (rs *runSender) stopped(ctx context.Context) bool {
+	rs.mu.Lock()
+	stop := rs.crashed || rs.res.err != nil
+	rs.mu.Unlock()
+	return stop || ctx.Err() != nil || !rs.s.now().Before(rs.stopAt)
+}
+
+// leave records rows as unsent.
+func (rs *runSender) leave(rows []catalog.OutboxRow) {
+	rs.mu.Lock()
+	rs.unsent = append(rs.unsent, rowIDs(rows)...)
+	rs.mu.Unlock()
+}
+
+// fail records the pass's first error.
+func (rs *runSender) fail(err error) {
+	rs.mu.Lock()
+	if rs.res.err == nil {
+		rs.res.err = err
+	}
+	rs.mu.Unlock()
+}
+
+// retry puts a row whose send failed in back-off, even when ctx has ended.
+func (rs *runSender) retry(ctx context.Context, row catalog.OutboxRow, err error) {
+	s := rs.s
+	s.log.Warn("outbox: send failed; the conversation waits for the retry", "outboxId", row.ID,
+		"queue", row.Queue, "attempts", row.Attempts+1, "err", err)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	rerr := s.cfg.Catalog.RetryOutbox(rctx, catalog.OutboxRetry{ID: row.ID, Token: rs.token,
+		Error: err.Error(), RetryAt: s.now().Add(s.backoff(row.Attempts + 1))})
+	rs.mu.Lock()
+	rs.res.retried++
+	rs.mu.Unlock()
+	if rerr != nil {
+		rs.fail(fmt.Errorf("outbox: %w", rerr))
+	}
+}
+
+// flush marks the accepted rows sent: every markEvery rows, or all of
+// them when force. It survives ctx's cancellation: what the queue
+// accepted is recorded.
+func (rs *runSender) flush(ctx context.Context, force bool) error {
+	rs.mu.Lock()
+	if len(rs.acks) == 0 || (!force && len(rs.acks) < markEvery) {
+		rs.mu.Unlock()
 		return nil
 	}
-
-	sem := make(chan struct{}, s.cfg.Concurrency)
-	var wg sync.WaitGroup
-	for _, run := range runs {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			for i, row := range run {
-				mu.Lock()
-				stop := crashed || res.err != nil
-				mu.Unlock()
-				if stop || ctx.Err() != nil || !s.now().Before(stopAt) {
-					mu.Lock()
-					unsent = append(unsent, rowIDs(run[i:])...)
-					mu.Unlock()
-					return
-				}
-				qid, err := s.send(ctx, row, bodies[row.ID])
-				if err != nil {
-					s.log.Warn("outbox: send failed; the conversation waits for the retry", "outboxId", row.ID,
-						"queue", row.Queue, "attempts", row.Attempts+1, "err", err)
-					rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-					rerr := s.cfg.Catalog.RetryOutbox(rctx, catalog.OutboxRetry{ID: row.ID, Token: token,
-						Error: err.Error(), RetryAt: s.now().Add(s.backoff(row.Attempts + 1))})
-					cancel()
-					mu.Lock()
-					res.retried++
-					if rerr != nil && res.err == nil {
-						res.err = fmt.Errorf("outbox: %w", rerr)
-					}
-					unsent = append(unsent, rowIDs(run[i+1:])...)
-					mu.Unlock()
-					return
-				}
-				if h := s.cfg.Hooks.AfterSend; h != nil {
-					if err := h(row); err != nil {
-						mu.Lock()
-						crashed = true
-						mu.Unlock()
-						return
-					}
-				}
-				mu.Lock()
-				acks = append(acks, catalog.OutboxSentRow{ID: row.ID, QueueMessageID: qid})
-				mu.Unlock()
-				if err := flush(false); err != nil {
-					mu.Lock()
-					if res.err == nil {
-						res.err = err
-					}
-					mu.Unlock()
-				}
-			}
-		})
+	batch := rs.acks
+	rs.acks = nil
+	rs.mu.Unlock()
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	n, err := rs.s.cfg.Catalog.MarkOutboxSent(mctx, rs.token, batch, rs.s.now())
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
 	}
-	wg.Wait()
-	if crashed {
-		res.err = errCrash
-		return res // a crash marks and releases nothing
+	if n < int64(len(batch)) {
+		rs.s.log.Warn("outbox: claims lost before their rows were marked sent; another drainer sends them again (same id and sequence)",
+			"rows", int64(len(batch))-n)
 	}
-	if err := flush(true); err != nil && res.err == nil {
-		res.err = err
-	}
-	s.release(token, unsent)
-	return res
+	rs.mu.Lock()
+	rs.res.sent += n
+	rs.mu.Unlock()
+	return nil
 }
 
 // send renders and sends one row, trying SendTries times with a short

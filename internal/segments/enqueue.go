@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/hartonomous/offload/internal/catalog"
 )
 
@@ -87,30 +89,27 @@ func (s *Service) Enqueue(ctx context.Context, p EnqueueParams) (EnqueueResult, 
 // publish sends one message per segment, a few at a time, and returns the
 // ids whose message was accepted.
 func (s *Service) publish(ctx context.Context, page []catalog.Segment) ([]int64, error) {
-	const parallel = 8
 	var (
 		mu   sync.Mutex
 		ok   []int64
 		errs []error
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, parallel)
+		g    errgroup.Group
 	)
+	g.SetLimit(8)
 	for _, seg := range page {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(id int64) {
-			defer func() { <-sem; wg.Done() }()
-			_, err := s.cfg.Broker.Publish(ctx, s.cfg.Queue, Message{SegmentID: id}.Encode(), 0)
+		g.Go(func() error {
+			_, err := s.cfg.Broker.Publish(ctx, s.cfg.Queue, Message{SegmentID: seg.ID}.Encode(), 0)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				errs = append(errs, fmt.Errorf("segments: queue %d: %w", id, err))
-				return
+				errs = append(errs, fmt.Errorf("segments: queue %d: %w", seg.ID, err))
+			} else {
+				ok = append(ok, seg.ID)
 			}
-			ok = append(ok, id)
-		}(seg.ID)
+			return nil // every message is tried: the errors are joined
+		})
 	}
-	wg.Wait()
+	g.Wait()
 	return ok, errors.Join(errs...)
 }
 

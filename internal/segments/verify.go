@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/hartonomous/offload/internal/blobstore"
 	"github.com/hartonomous/offload/internal/catalog"
 )
@@ -227,28 +229,15 @@ func (s *Service) Verify(ctx context.Context, p VerifyParams, atoms AtomVerifier
 // parallel runs fn over rows with n workers, starting nothing once stop()
 // or once ctx ends (fn sees ctx end for the rows already started).
 func (s *Service) parallel(ctx context.Context, n int, rows []catalog.Segment, stop func() bool, fn func(catalog.Segment)) {
-	var wg sync.WaitGroup
-	ch := make(chan catalog.Segment)
-	for range n {
-		wg.Go(func() {
-			for seg := range ch {
-				fn(seg)
-			}
-		})
-	}
-feed:
+	var g errgroup.Group
+	g.SetLimit(n)
 	for _, seg := range rows {
-		if stop() {
+		if stop() || ctx.Err() != nil {
 			break
 		}
-		select {
-		case ch <- seg:
-		case <-ctx.Done():
-			break feed
-		}
+		g.Go(func() error { fn(seg); return nil })
 	}
-	close(ch)
-	wg.Wait()
+	g.Wait()
 }
 
 // fullCheck reads the whole blob back and compares SHA-256 and size with the
