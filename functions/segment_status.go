@@ -6,15 +6,18 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hartonomous/offload/internal/models"
 	"github.com/hartonomous/offload/internal/outbox"
 	"github.com/hartonomous/offload/internal/segments"
 	"github.com/hartonomous/offload/internal/server"
 )
 
 // StatusAnswer is GET api/segments/status (and `offload segments status
-// --json`): the segments' counts and bytes, and the outbox's counts.
+// --json`): the segments' counts and bytes, the atoms' counts by modality,
+// and the outbox's counts.
 type StatusAnswer struct {
 	segments.Status
+	Atoms  *models.Status `json:"atoms,omitempty"`
 	Outbox *outbox.Status `json:"outbox,omitempty"`
 }
 
@@ -25,6 +28,13 @@ func Status(ctx context.Context, d Deps) (StatusAnswer, error) {
 		return StatusAnswer{Status: st}, err
 	}
 	ans := StatusAnswer{Status: st}
+	if d.Models != nil {
+		at, err := d.Models.Status(ctx)
+		if err != nil {
+			return ans, err
+		}
+		ans.Atoms = &at
+	}
 	if d.Outbox != nil {
 		ob, err := d.Outbox.Status(ctx)
 		if err != nil {
@@ -36,8 +46,8 @@ func Status(ctx context.Context, d Deps) (StatusAnswer, error) {
 }
 
 // SegmentStatus is GET api/segments/status: counts and bytes by state, per
-// model, with the last verification time, throughput and ETA, and the
-// outbox (pending, sent, failed, the oldest pending message's age).
+// model, with the last verification time, throughput and ETA; the atoms by
+// modality (linked, verified, failed, bytes); and the outbox (pending, sent, failed, the oldest pending message's age).
 func SegmentStatus(d Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		st, err := Status(c.Request().Context(), d)

@@ -10,7 +10,8 @@ import (
 )
 
 // VerifySegments is the timer-triggered function (%VERIFY_SCHEDULE%): one
-// bounded verification pass over segments and model atoms.
+// bounded verification pass over segments and linked atoms of every
+// modality.
 func VerifySegments(d Deps) server.TimerFunc {
 	return func(ctx context.Context, t hostproto.TimerInfo) error {
 		_, err := d.Segments.Verify(ctx, segments.VerifyParams{IsPastDue: t.IsPastDue}, AtomVerifier(d.Models))
@@ -18,8 +19,9 @@ func VerifySegments(d Deps) server.TimerFunc {
 	}
 }
 
-// AtomVerifier adapts the models service to the segments verifier (nil when
-// there is no models service).
+// AtomVerifier adapts the atoms service to the segments verifier: it
+// verifies linked atoms of every modality, a bounded batch (nil when there
+// is no atoms service).
 func AtomVerifier(m *models.Service) segments.AtomVerifier {
 	if m == nil {
 		return nil

@@ -21,7 +21,8 @@ func TestCommandLine(t *testing.T) {
 		{"--help"}, {"run", "--help"}, {"serve", "--help"}, {"schema", "apply", "--help"}, {"schema", "finalize", "--help"},
 		{"segments", "enqueue", "--help"}, {"segments", "migrate", "--help"}, {"segments", "verify", "--help"},
 		{"segments", "status", "--help"}, {"segments", "release", "--help"}, {"segments", "orphans", "--help"},
-		{"models", "upload", "--help"}, {"models", "link", "--help"}, {"models", "verify", "--help"}, {"demo", "seed", "--help"},
+		{"models", "upload", "--help"}, {"models", "link", "--help"}, {"models", "verify", "--help"},
+		{"atoms", "upload", "--help"}, {"atoms", "link", "--help"}, {"atoms", "verify", "--help"}, {"demo", "seed", "--help"},
 		{"cutover", "assess", "--help"}, {"cutover", "apply", "--help"},
 	} {
 		out, errs, code := w.run(args...)

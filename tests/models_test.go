@@ -92,3 +92,98 @@ func TestModelsEveryAtom(t *testing.T) {
 		t.Fatalf("link table (exit %d):\n%s", code, out)
 	}
 }
+
+type atomRow struct {
+	AtomID    int64  `json:"atomId"`
+	Modality  string `json:"modality"`
+	Container string `json:"container"`
+	BlobName  string `json:"blobName"`
+	Outcome   string `json:"outcome"`
+	Result    string `json:"result"`
+	Files     string `json:"files"`
+	Reason    string `json:"reason"`
+}
+
+type atomsReport struct {
+	Results []atomRow      `json:"results"`
+	Counts  map[string]int `json:"counts"`
+	Failed  int            `json:"failed"`
+}
+
+func (w *world) atoms(args ...string) atomsReport {
+	w.t.Helper()
+	out, errs, code := w.run(append([]string{"atoms"}, args...)...)
+	if code != 0 {
+		w.t.Fatalf("offload atoms %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errs)
+	}
+	var r atomsReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		w.t.Fatalf("offload atoms %s --json: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return r
+}
+
+// TestAtomsEveryModality: the demo's image and audio atoms go to the atoms
+// container, its model atoms to the models container; `models …` still
+// sees the model atoms only; upload, link, verify and status account for
+// every modality.
+func TestAtomsEveryModality(t *testing.T) {
+	w := newWorld(t)
+	w.seedSmall()
+	if up := w.models(0, "upload", "--from-catalog", "--json"); len(up.Results) != 4 || up.Counts["uploaded"] != 4 {
+		t.Fatalf("models upload: %+v", up)
+	}
+	up := w.atoms("upload", "--json")
+	if len(up.Results) != 7 || up.Counts["uploaded"] != 3 || up.Counts["skipped"] != 4 || up.Failed != 0 {
+		t.Fatalf("atoms upload: %+v", up)
+	}
+	for _, r := range up.Results {
+		want := w.env["ATOMS_CONTAINER"]
+		if r.Modality == "model" {
+			want = w.env["MODELS_CONTAINER"]
+		}
+		if r.Container != want || !strings.HasPrefix(r.BlobName, "sha256-") {
+			t.Errorf("atom %d (%s) in %s/%s, want container %s", r.AtomID, r.Modality, r.Container, r.BlobName, want)
+		}
+		// The demo's files are under no FILES_ROOTS root of this world.
+		if !strings.Contains(r.Files, "until a FILES_ROOTS root covers it") {
+			t.Errorf("atom %d: files %q", r.AtomID, r.Files)
+		}
+	}
+	if link := w.atoms("link", "--json"); len(link.Results) != 7 || link.Counts["linked"] != 7 {
+		t.Fatalf("atoms link: %+v", link)
+	}
+	if link := w.models(0, "link", "--json"); len(link.Results) != 4 || link.Counts["already-linked"] != 4 {
+		t.Fatalf("models link after atoms link: %+v", link)
+	}
+	if ver := w.atoms("verify", "--rehash", "--json"); len(ver.Results) != 7 || ver.Counts["ok"] != 7 {
+		t.Fatalf("atoms verify: %+v", ver)
+	}
+	if ver := w.atoms("verify", "--modality", "audio", "--json"); len(ver.Results) != 1 || ver.Results[0].Modality != "audio" {
+		t.Fatalf("atoms verify --modality audio: %+v", ver)
+	}
+
+	out := w.mustRun("segments", "status", "--json")
+	var st struct {
+		Atoms struct {
+			ByModality map[string]struct{ Atoms, Linked, Verified, Failed, Bytes int64 } `json:"byModality"`
+			Total      struct{ Atoms, Linked, Verified, Failed int64 }                   `json:"total"`
+		} `json:"atoms"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatal(err)
+	}
+	for m, n := range map[string]int64{"model": 4, "image": 2, "audio": 1} {
+		c := st.Atoms.ByModality[m]
+		if c.Atoms != n || c.Linked != n || c.Verified != n || c.Failed != 0 || c.Bytes == 0 {
+			t.Errorf("status %s: %+v, want %d linked and verified", m, c, n)
+		}
+	}
+	if _, ok := st.Atoms.ByModality["text"]; ok || st.Atoms.Total.Linked != 7 {
+		t.Errorf("status atoms: %+v", st.Atoms)
+	}
+	table := w.mustRun("segments", "status")
+	if !strings.Contains(table, "atoms") || !strings.Contains(table, "audio") {
+		t.Errorf("status table has no atoms section:\n%s", table)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"path/filepath"
 
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/demo"
@@ -12,6 +13,7 @@ import (
 
 func demoSeedCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 	dir := fs.String("files-dir", ".offload/models", "where the demo model files are written")
+	media := fs.String("media-dir", "", `where the demo image and audio files are written (default: "media" beside --files-dir)`)
 	small := fs.Bool("small", false, "a tiny data set (tests)")
 	dry := fs.Bool("dry-run", false, "say what would be seeded, write nothing")
 	return func(ctx context.Context, s *session, args []string) error {
@@ -20,10 +22,13 @@ func demoSeedCmd(fs *flag.FlagSet) func(context.Context, *session, []string) err
 			return err
 		}
 		if *dry {
-			fmt.Fprintln(s.Stdout, "would seed 3 models with layers, ~34 segments (one over 64 MiB), 3 model files and 4 model atoms (one ContentHash equal to its file's digest, a plain model.gguf locator shared by two atoms)")
+			fmt.Fprintln(s.Stdout, "would seed 3 models with layers, ~34 segments (one over 64 MiB), 3 model files and 4 model atoms (one ContentHash equal to its file's digest, a plain model.gguf locator shared by two atoms), 2 image and 1 audio atoms with their files, 1 text atom without a file")
 			return nil
 		}
-		sum, err := seedDemo(ctx, a.Catalog, *dir, *small)
+		if *media == "" {
+			*media = filepath.Join(filepath.Dir(filepath.Clean(*dir)), "media")
+		}
+		sum, err := seedDemo(ctx, a.Catalog, demo.Options{ModelFilesDir: *dir, MediaFilesDir: *media, Small: *small})
 		if err != nil {
 			return err
 		}
@@ -37,8 +42,8 @@ func demoSeedCmd(fs *flag.FlagSet) func(context.Context, *session, []string) err
 
 // seedDemo writes the demo data set (creating the Hartonomous tables on an
 // empty database) and then applies Offload's schema.
-func seedDemo(ctx context.Context, cat catalog.Catalog, dir string, small bool) (demo.Summary, error) {
-	sum, err := demo.Seed(ctx, cat, demo.Options{ModelFilesDir: dir, Small: small})
+func seedDemo(ctx context.Context, cat catalog.Catalog, opt demo.Options) (demo.Summary, error) {
+	sum, err := demo.Seed(ctx, cat, opt)
 	if err != nil {
 		return sum, err
 	}
@@ -53,6 +58,6 @@ func printSeed(s *session, sum demo.Summary) {
 		fmt.Fprintf(s.Stdout, "not seeded: %s\n", sum.SkipReason)
 		return
 	}
-	fmt.Fprintf(s.Stdout, "seeded %d models, %d layers, %d segments (%s), %d model atoms (files: %s)\n",
-		sum.Models, sum.Layers, sum.Segments, progress.Bytes(sum.SegmentBytes), sum.Atoms, progress.Bytes(sum.FileBytes))
+	fmt.Fprintf(s.Stdout, "seeded %d models, %d layers, %d segments (%s), %d atoms, %d of them images and audio (files: %s)\n",
+		sum.Models, sum.Layers, sum.Segments, progress.Bytes(sum.SegmentBytes), sum.Atoms, sum.MediaAtoms, progress.Bytes(sum.FileBytes))
 }

@@ -19,6 +19,9 @@ import (
 const (
 	localStateDir = ".offload"
 	localCatalog  = "sqlite:" + localStateDir + "/catalog.db"
+	// localFilesContainer receives what the Files API writes under the
+	// local state directory (FILES_ROOTS, when unset).
+	localFilesContainer = "local-files"
 )
 
 // useLocalDefaults points the session at the local catalog and starts
@@ -33,6 +36,16 @@ func useLocalDefaults(ctx context.Context, s *session) (stop func(), err error) 
 		}
 		overlay[config.SettingSQL] = localCatalog
 		fmt.Fprintf(s.Stdout, "catalog:  embedded demo catalog %s\n", strings.TrimPrefix(localCatalog, "sqlite:"))
+		if s.Getenv(config.SettingFilesRoots) == "" {
+			// The demo's atom files live there: a root over them lets
+			// the Files API read them by their PayloadLocator.
+			state, err := filepath.Abs(localStateDir)
+			if err != nil {
+				return stop, err
+			}
+			overlay[config.SettingFilesRoots] = state + string(filepath.Separator) + "=" + localFilesContainer
+			fmt.Fprintf(s.Stdout, "files:    FILES_ROOTS %s\n", overlay[config.SettingFilesRoots])
+		}
 	}
 	if localStorage(s.Getenv) {
 		if err := os.MkdirAll(localStateDir, 0o755); err != nil {

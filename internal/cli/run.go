@@ -21,7 +21,8 @@ import (
 func runCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 	workers := fs.Int("workers", 4, "segments migrated at once")
 	dry := fs.Bool("dry-run", false, "print the plan (counts, bytes, cost), migrate nothing")
-	noModels := fs.Bool("skip-models", false, "do not upload and link model files")
+	noAtoms := fs.Bool("skip-atoms", false, "do not upload and link atom files (models, images, audio, …)")
+	fs.BoolVar(noAtoms, "skip-models", false, "the same as --skip-atoms (its former name)")
 	noDemo := fs.Bool("no-demo", false, "never seed the demo data set, even into an empty catalog")
 	release := fs.Bool("release", false, "after verification, release (empty RawPayload of) every verified segment")
 	finalize := fs.Bool("finalize", false, "then drop RawPayload and PayloadRowGuid if every segment is released (implies --release)")
@@ -43,7 +44,14 @@ func runCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 		// catalog, or a database without Hartonomous rows: the demo creates
 		// the tables there), then Offload's schema.
 		if !*dry && !*noDemo {
-			sum, err := demo.Seed(ctx, a.Catalog, demo.Options{ModelFilesDir: filepath.Join(localStateDir, "models")})
+			// Absolute locators, as a real catalog has them: the Files
+			// API finds an atom's file by such a path.
+			state, err := filepath.Abs(localStateDir)
+			if err != nil {
+				return err
+			}
+			sum, err := demo.Seed(ctx, a.Catalog, demo.Options{ModelFilesDir: filepath.Join(state, "models"),
+				MediaFilesDir: filepath.Join(state, "media")})
 			if err != nil {
 				return fmt.Errorf("demo seed: %w", err)
 			}
@@ -89,10 +97,10 @@ func runCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 		items, _ := a.Broker.Count(ctx, a.Config.SegmentQueue)
 		st, migErr := drain(ctx, s, a, *workers, 0, true, items, queuedBytes(ctx, a))
 
-		// 4. Model files, when the catalog has model atoms.
-		var modelErr error
-		if !*noModels {
-			modelErr = runModels(ctx, s, a)
+		// 4. Atom files of every modality, when the catalog has any.
+		var atomErr error
+		if !*noAtoms {
+			atomErr = runAtoms(ctx, s, a)
 		}
 
 		// 5. A short verification pass: everything just migrated is read back.
@@ -139,7 +147,13 @@ func runCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 			fmt.Fprintln(s.Stdout)
 			printStatus(s, status)
 		}
-		err = errors.Join(migErr, modelErr, verErr, relErr, finErr, statusErr)
+		if at, err := a.Models.Status(ctx); err == nil && at.Total.Atoms > 0 {
+			fmt.Fprintln(s.Stdout)
+			printAtomStatus(s, at)
+		} else if err != nil {
+			statusErr = errors.Join(statusErr, err)
+		}
+		err = errors.Join(migErr, atomErr, verErr, relErr, finErr, statusErr)
 		if err == nil && (st.failed > 0 || st.poisoned > 0 || rep.Mismatched > 0 || rep.Lost > 0) {
 			err = fmt.Errorf("%d failed, %d poisoned, %d mismatched, %d lost", st.failed, st.poisoned, rep.Mismatched, rep.Lost)
 		}
@@ -147,24 +161,25 @@ func runCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 	}
 }
 
-// runModels uploads the model files named by the catalog's model atoms and
-// links them, when there are any, accounting for every atom in both tables.
-func runModels(ctx context.Context, s *session, a *app.App) error {
-	atoms, err := a.Catalog.ListAtoms(ctx, catalog.AtomFilter{Modality: catalog.ModalityModel, Limit: 1})
+// runAtoms uploads the files named by the catalog's atoms, of every
+// modality, and links them, when there are any, accounting for every atom
+// in both tables.
+func runAtoms(ctx context.Context, s *session, a *app.App) error {
+	atoms, err := a.Catalog.ListAtoms(ctx, catalog.AtomFilter{Limit: 1})
 	if err != nil || len(atoms) == 0 {
 		return err
 	}
-	fmt.Fprintln(s.Stdout, "\nmodel files:")
+	fmt.Fprintln(s.Stdout, "\natom files (models, images, audio, …):")
 	_, upErr := uploadModels(ctx, s, a, models.UploadParams{FromCatalog: true}, false)
 	// Link whatever was uploaded, even when some files failed: each atom
 	// gets its own row and reason.
 	fmt.Fprintln(s.Stdout)
 	_, linkErr := linkModels(ctx, s, a, models.LinkParams{}, false)
 	if upErr != nil {
-		upErr = fmt.Errorf("model upload: %w", upErr)
+		upErr = fmt.Errorf("atom upload: %w", upErr)
 	}
 	if linkErr != nil {
-		linkErr = fmt.Errorf("model link: %w", linkErr)
+		linkErr = fmt.Errorf("atom link: %w", linkErr)
 	}
 	return errors.Join(upErr, linkErr)
 }

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"github.com/hartonomous/offload/functions"
+	"maps"
+	"slices"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/hartonomous/offload/internal/app"
 	"github.com/hartonomous/offload/internal/broker"
 	"github.com/hartonomous/offload/internal/catalog"
+	"github.com/hartonomous/offload/internal/models"
 	"github.com/hartonomous/offload/internal/progress"
 	"github.com/hartonomous/offload/internal/segments"
 )
@@ -248,7 +251,7 @@ func segStatusCmd(fs *flag.FlagSet) func(context.Context, *session, []string) er
 		if err != nil {
 			return err
 		}
-		st, err := functions.Status(ctx, functions.Deps{Segments: a.Segments, Outbox: a.Outbox})
+		st, err := functions.Status(ctx, functions.Deps{Segments: a.Segments, Models: a.Models, Outbox: a.Outbox})
 		if err != nil {
 			return err
 		}
@@ -256,6 +259,9 @@ func segStatusCmd(fs *flag.FlagSet) func(context.Context, *session, []string) er
 			printJSON(s, st)
 		} else {
 			printStatus(s, st.Status)
+			if st.Atoms != nil {
+				printAtomStatus(s, *st.Atoms)
+			}
 			if ob := st.Outbox; ob != nil {
 				fmt.Fprintf(s.Stdout, "outbox: %d pending, %d sent, %d failed", ob.Pending, ob.Sent, ob.Failed)
 				if ob.OldestPendingAt != nil {
@@ -301,6 +307,20 @@ func printStatus(s *session, st segments.Status) {
 	if st.Lost > 0 {
 		fmt.Fprintf(s.Stdout, "!!! %d segment(s) LOST: their blob is missing or wrong and the source was released\n", st.Lost)
 	}
+}
+
+// printAtomStatus prints the atoms section: one row per modality.
+func printAtomStatus(s *session, st models.Status) {
+	w := tabwriter.NewWriter(s.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(w, "atoms\tfiles\tlinked\tverified\tfailed\tbytes\t\n")
+	row := func(name string, c models.Count) {
+		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%s\t\n", name, c.Atoms, c.Linked, c.Verified, c.Failed, progress.Bytes(c.Bytes))
+	}
+	for _, m := range slices.Sorted(maps.Keys(st.ByModality)) {
+		row(m, st.ByModality[m])
+	}
+	row("all", st.Total)
+	w.Flush()
 }
 
 func segReleaseCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {

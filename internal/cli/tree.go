@@ -19,7 +19,12 @@ func tree() *command {
 				{name: "release", summary: "empty RawPayload of verified segments (dry run unless --confirm)", flags: segReleaseCmd},
 				{name: "orphans", summary: "blobs under the tensors container that no row references", flags: segOrphansCmd},
 			}},
-			{name: "models", summary: "model files (dbo.Atoms with Modality 'model')", subs: []*command{
+			{name: "atoms", summary: "atom files of every modality (dbo.Atoms with a PayloadLocator): models, images, audio, …", subs: []*command{
+				{name: "upload", summary: "upload every atom's file (its PayloadLocator) as a sha256-<digest> blob, model atoms to MODELS_CONTAINER and the others to ATOMS_CONTAINER; resumable and checked", flags: atomsUploadCmd},
+				{name: "link", summary: "fill the Blob* columns of atoms whose blob is proven", flags: atomsLinkCmd},
+				{name: "verify", summary: "check linked atoms (exists, size, ETag; --rehash for SHA-256)", flags: atomsVerifyCmd},
+			}},
+			{name: "models", summary: "model files (the atoms commands for Modality 'model', and model files by name)", subs: []*command{
 				{name: "upload", summary: "upload model files as sha256-<digest> blobs (by name, or every atom's PayloadLocator), resumable and checked", usage: "--source DIR | --from-catalog | FILE...", flags: modelsUploadCmd},
 				{name: "link", summary: "fill the Blob* columns of model atoms whose blob is proven", flags: modelsLinkCmd},
 				{name: "verify", summary: "check linked model atoms (exists, size, ETag; --rehash for SHA-256)", flags: modelsVerifyCmd},

@@ -5,7 +5,8 @@
 // sha256-<hex of content> (Ollama's layout) and a plain model.gguf; an atom
 // whose ContentHash is its file's digest and atoms whose ContentHash is the
 // atom's own hash (REFERENCE §1.1: it need not be the file's); two atoms on
-// one file.
+// one file; and image and audio atoms (MediaFilesDir), and a text atom
+// with no file.
 //
 // Everything is derived from a seed, so two runs produce the same bytes.
 package demo
@@ -35,6 +36,9 @@ type Options struct {
 	// ModelFilesDir receives the model files (blobs/sha256-…, and
 	// library/<model>/model.gguf); required for atoms.
 	ModelFilesDir string
+	// MediaFilesDir receives the image and audio files (images/…,
+	// audio/…); their atoms are seeded only when it is set.
+	MediaFilesDir string
 	// LargeBytes is the size of the one large segment (default 72 MiB: over
 	// 64 MiB, as a big GGUF tensor is).
 	LargeBytes int64
@@ -45,7 +49,9 @@ type Options struct {
 // Summary says what Seed wrote.
 type Summary struct {
 	Models, Layers, Segments, Atoms int
-	SegmentBytes, FileBytes         int64
+	// MediaAtoms are the image and audio atoms among Atoms.
+	MediaAtoms              int
+	SegmentBytes, FileBytes int64
 	// Skipped: the catalog already held rows (SkipReason says where), so
 	// nothing was written.
 	Skipped    bool
@@ -122,6 +128,11 @@ func Seed(ctx context.Context, cat catalog.Catalog, opt Options) (Summary, error
 	}
 	if opt.ModelFilesDir != "" {
 		if err := seedModelFiles(ctx, cat, opt, &sum); err != nil {
+			return sum, err
+		}
+	}
+	if opt.MediaFilesDir != "" {
+		if err := seedMediaFiles(ctx, cat, opt, &sum); err != nil {
 			return sum, err
 		}
 	}

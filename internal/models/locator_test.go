@@ -408,7 +408,7 @@ func TestVerifyLocatorChanged(t *testing.T) {
 	if err != nil || len(res) != 2 {
 		t.Fatalf("verify: %v %+v", err, res)
 	}
-	if res[0].Result != ResultOK || res[1].Result != ResultLocator || !strings.Contains(res[1].Reason, "models link") {
+	if res[0].Result != ResultOK || res[1].Result != ResultLocator || !strings.Contains(res[1].Reason, "atoms link") {
 		t.Fatalf("verify %+v", res)
 	}
 	if a := e.getAtom(ids[1]); a.VerifyResult != ResultLocator || a.BlobName != "sha256-"+sums[1] {

@@ -124,7 +124,7 @@ func (s *Service) verifyOne(ctx context.Context, a catalog.Atom, p VerifyParams)
 			h, ok = contentName(uriPath(a.BlobURI))
 		}
 		if !ok {
-			return fail(fmt.Errorf("linked without a BlobName, and neither PayloadLocator nor BlobUri is content-named: run models link"))
+			return fail(fmt.Errorf("linked without a BlobName, and neither PayloadLocator nor BlobUri is content-named: run atoms link"))
 		}
 		a.BlobName = location.ContentPrefix + h
 		r.BlobName = a.BlobName
@@ -141,7 +141,7 @@ func (s *Service) verifyOne(ctx context.Context, a catalog.Atom, p VerifyParams)
 	)
 	if loc, ok := contentName(a.PayloadLocator); ok && want != "" && loc != want {
 		result = ResultLocator
-		r.Reason = fmt.Sprintf("PayloadLocator names sha256-%s, the atom is linked to %s: run models link", loc, a.BlobName)
+		r.Reason = fmt.Sprintf("PayloadLocator names sha256-%s, the atom is linked to %s: run atoms link", loc, a.BlobName)
 	} else {
 		var err error
 		if p.Rehash && want == "" {

@@ -86,8 +86,8 @@ type VerifyReport struct {
 	Errors       []string `json:"errors,omitempty"`
 }
 
-// AtomVerifier checks model atoms (the models package); injected so this
-// package does not depend on it.
+// AtomVerifier checks linked atoms of every modality (the models package);
+// injected so this package does not depend on it.
 type AtomVerifier func(ctx context.Context, limit int) (checked, failed int64, err error)
 
 // check is one verification verdict.
