@@ -10,6 +10,9 @@ import (
 
 type modelsRow struct {
 	AtomID      int64  `json:"atomId"`
+	Modality    string `json:"modality"`
+	Container   string `json:"container"`
+	Files       string `json:"files"`
 	BlobName    string `json:"blobName"`
 	Outcome     string `json:"outcome"`
 	Result      string `json:"result"`
@@ -23,15 +26,27 @@ type modelsReport struct {
 	Failed  int            `json:"failed"`
 }
 
+// models runs `offload models ARGS` (--json) and decodes its report.
 func (w *world) models(wantCode int, args ...string) modelsReport {
 	w.t.Helper()
-	out, errs, code := w.run(append([]string{"models"}, args...)...)
+	return w.report(wantCode, append([]string{"models"}, args...)...)
+}
+
+// atoms runs `offload atoms ARGS` (--json), which must succeed.
+func (w *world) atoms(args ...string) modelsReport {
+	w.t.Helper()
+	return w.report(0, append([]string{"atoms"}, args...)...)
+}
+
+func (w *world) report(wantCode int, args ...string) modelsReport {
+	w.t.Helper()
+	out, errs, code := w.run(args...)
 	if code != wantCode {
-		w.t.Fatalf("offload models %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, wantCode, out, errs)
+		w.t.Fatalf("offload %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, wantCode, out, errs)
 	}
 	var r modelsReport
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
-		w.t.Fatalf("offload models %s --json: %v\n%s", strings.Join(args, " "), err, out)
+		w.t.Fatalf("offload %s --json: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return r
 }
@@ -91,36 +106,6 @@ func TestModelsEveryAtom(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "missing-blob") || !strings.Contains(out, "link: 4 row(s): 2 already-linked, 2 missing-blob") {
 		t.Fatalf("link table (exit %d):\n%s", code, out)
 	}
-}
-
-type atomRow struct {
-	AtomID    int64  `json:"atomId"`
-	Modality  string `json:"modality"`
-	Container string `json:"container"`
-	BlobName  string `json:"blobName"`
-	Outcome   string `json:"outcome"`
-	Result    string `json:"result"`
-	Files     string `json:"files"`
-	Reason    string `json:"reason"`
-}
-
-type atomsReport struct {
-	Results []atomRow      `json:"results"`
-	Counts  map[string]int `json:"counts"`
-	Failed  int            `json:"failed"`
-}
-
-func (w *world) atoms(args ...string) atomsReport {
-	w.t.Helper()
-	out, errs, code := w.run(append([]string{"atoms"}, args...)...)
-	if code != 0 {
-		w.t.Fatalf("offload atoms %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errs)
-	}
-	var r atomsReport
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
-		w.t.Fatalf("offload atoms %s --json: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return r
 }
 
 // TestAtomsEveryModality: the demo's image and audio atoms go to the atoms
