@@ -6,6 +6,7 @@ PKG   := ./handler
 DIST  := dist
 ZIP   := offload-functionapp.zip
 GOFLAGS_BUILD := -trimpath -ldflags="-s -w"
+TESTFLAGS ?= -race
 
 .DEFAULT_GOAL := help
 
@@ -22,9 +23,9 @@ deps: node_modules/.package-lock.json ## install Azurite (npm ci) and Go modules
 build: ## build bin/offload from handler/
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN) $(PKG)
 
-test: deps ## vet, unit and integration tests (Azurite + embedded SQLite)
+test: deps ## vet, unit and integration tests (Azurite + embedded SQLite), under the race detector (TESTFLAGS= without)
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test $(TESTFLAGS) -count=1 -timeout 45m ./...
 
 test-mssql: deps ## every T-SQL suite (tests named *OnTSQL) against MSSQL_TEST_DSN; says what it skipped without one
 	scripts/test-mssql.sh

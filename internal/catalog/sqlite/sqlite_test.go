@@ -18,8 +18,9 @@ import (
 
 func setup(t *testing.T) (*DB, context.Context) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
+	// No deadline of its own: under the race detector a 64 MiB payload
+	// through SQLite takes minutes; go test's -timeout catches a hang.
+	ctx := t.Context()
 	db, err := Open(ctx, filepath.Join(t.TempDir(), "catalog.db"), Options{})
 	if err != nil {
 		t.Fatal(err)
