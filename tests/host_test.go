@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"strings"
@@ -87,9 +88,14 @@ func TestQueueTriggerHostPayloads(t *testing.T) {
 			t.Fatalf("malformed invocation %s answered %d %s", bad, code, body)
 		}
 	}
-	time.Sleep(100 * time.Millisecond)
-	if e := h.Stderr.String(); !strings.Contains(e, "999999") || !strings.Contains(e, "malformed") {
-		t.Fatalf("failures must be logged on stderr with their reason; stderr:\n%s", e)
+	// The handler logs before it answers; the log reaches the test through
+	// the pipe from the process, so it is awaited, not slept for.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if e, err := h.Stderr.Await(ctx, func(e string) bool {
+		return strings.Contains(e, "999999") && strings.Contains(e, "malformed")
+	}); err != nil {
+		t.Fatalf("failures must be logged on stderr with their reason (%v); stderr:\n%s", err, e)
 	}
 	if code, _ := h.do(t, "GET", "/", "", nil); code != 200 {
 		t.Fatalf("handler stopped serving after bad input: %d", code)
@@ -119,8 +125,10 @@ func TestTimerTriggerVerifies(t *testing.T) {
 	if st.Totals["verified"].Segments != st.Total.Segments {
 		t.Fatalf("after the timer every segment should be verified: %s", out)
 	}
-	if !strings.Contains(h.Stdout.String()+h.Stderr.String(), "past due") {
-		t.Fatalf("IsPastDue must be logged")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := h.Stdout.Await(ctx, func(out string) bool { return strings.Contains(out, "past due") }); err != nil {
+		t.Fatalf("IsPastDue must be logged (%v)", err)
 	}
 }
 

@@ -172,20 +172,22 @@ func finished(t *testing.T, a *app, h *host, id int64, sum string, within time.D
 // slowSegment starts the host on an app with host.json's functionTimeout
 // and visibilityTimeout as given (maxDequeueCount 10), one 32 MiB segment
 // (8 blocks of 4 MiB) whose message is queued, and blob storage that
-// stages one block at a time, each taking perBlock.
-func slowSegment(t *testing.T, functionTimeout, visibility string, perBlock time.Duration) (*app, *host, int64, string) {
+// stages one block at a time, each taking perBlock (staged receives after
+// each).
+func slowSegment(t *testing.T, functionTimeout, visibility string, perBlock time.Duration) (a *app, h *host, id int64, sum string, staged <-chan struct{}) {
 	t.Helper()
-	a := newApp(t, map[string]any{
+	a = newApp(t, map[string]any{
 		"functionTimeout":                     functionTimeout,
 		"extensions.queues.visibilityTimeout": visibility,
 		"extensions.queues.maxDequeueCount":   10,
 	})
 	a.cli("schema", "apply")
-	id, sum := bigSegment(t, a, 32<<20)
-	a.settings["AzureWebJobsStorage"] = faultproxy.DevConnectionString(slowBlobs(t, perBlock), fmt.Sprintf("http://127.0.0.1:%d", az.QueuePort))
-	h := a.mustStart(hostsim.Config{})
+	id, sum = bigSegment(t, a, 32<<20)
+	blobs, staged := slowBlobs(t, perBlock)
+	a.settings["AzureWebJobsStorage"] = faultproxy.DevConnectionString(blobs, fmt.Sprintf("http://127.0.0.1:%d", az.QueuePort))
+	h = a.mustStart(hostsim.Config{})
 	enqueueRaw(t, a.settings["SEGMENT_QUEUE"], []byte(fmt.Sprintf(`{"segmentId":%d}`, id)))
-	return a, h, id, sum
+	return a, h, id, sum, staged
 }
 
 // A segment too big to migrate within one invocation, under a tiny
@@ -195,7 +197,7 @@ func slowSegment(t *testing.T, functionTimeout, visibility string, perBlock time
 // lost.
 func TestInvocationPastFunctionTimeout(t *testing.T) {
 	t.Parallel() // mostly waiting: for deadlines, a slow proxy, claims
-	a, h, id, sum := slowSegment(t, "00:00:04", "00:00:01", time.Second)
+	a, h, id, sum, _ := slowSegment(t, "00:00:04", "00:00:01", time.Second)
 	finished(t, a, h, id, sum, 90*time.Second)
 	invs := h.Invocations("MigrateSegment")
 	if len(invs) < 2 {
@@ -218,11 +220,14 @@ func TestInvocationPastFunctionTimeout(t *testing.T) {
 // runs out, and the segment finishes from the blocks already staged.
 func TestWorkerKilledMidMigration(t *testing.T) {
 	t.Parallel() // mostly waiting: for deadlines, a slow proxy, claims
-	a, h, id, sum := slowSegment(t, "00:00:10", "00:00:03", 800*time.Millisecond)
-	eventually(t, 30*time.Second, "the migration under way", func() bool {
-		return segmentRow(t, a, id).ClaimedUntil.After(time.Now())
-	})
-	time.Sleep(2500 * time.Millisecond) // a few blocks staged
+	a, h, id, sum, staged := slowSegment(t, "00:00:10", "00:00:03", 800*time.Millisecond)
+	for i := range 3 { // a few blocks staged
+		select {
+		case <-staged:
+		case <-time.After(time.Minute):
+			t.Fatalf("%d of 3 blocks staged after a minute", i)
+		}
+	}
 	if err := h.RestartWorker("another invocation passed functionTimeout"); err != nil {
 		t.Fatal(err)
 	}

@@ -339,11 +339,13 @@ func (g *gate) close() {
 
 // slowBlobs is a proxy in front of Azurite's blob service that stages one
 // block at a time, each taking perBlock: a big segment then takes longer
-// than an invocation's deadline.
-func slowBlobs(t *testing.T, perBlock time.Duration) string {
+// than an invocation's deadline. staged receives after each block Azurite
+// has accepted (a full channel drops the signal: nobody is counting).
+func slowBlobs(t *testing.T, perBlock time.Duration) (base string, staged <-chan struct{}) {
 	t.Helper()
 	target, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", az.BlobPort))
 	var one sync.Mutex
+	done := make(chan struct{}, 64)
 	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(target) },
 		ErrorLog: log.New(io.Discard, "", 0)} // a cancelled stage is expected here
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -355,6 +357,15 @@ func slowBlobs(t *testing.T, perBlock time.Duration) string {
 			case <-r.Context().Done():
 				return
 			}
+			rec := &statusRecorder{ResponseWriter: w}
+			rp.ServeHTTP(rec, r)
+			if rec.status == http.StatusCreated {
+				select {
+				case done <- struct{}{}:
+				default:
+				}
+			}
+			return
 		}
 		rp.ServeHTTP(w, r)
 	})}
@@ -364,7 +375,18 @@ func slowBlobs(t *testing.T, perBlock time.Duration) string {
 	}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return "http://" + ln.Addr().String()
+	return "http://" + ln.Addr().String(), done
+}
+
+// statusRecorder keeps the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
 }
 
 // enqueueRaw puts body on queue as a producer would (base64, the host's
