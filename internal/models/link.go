@@ -105,34 +105,13 @@ func (s *Service) linkedTo(a catalog.Atom) (string, bool) {
 	return h, err == nil
 }
 
+// linkOne links one atom to its proven blob (or says why not).
 func (s *Service) linkOne(ctx context.Context, a catalog.Atom, p LinkParams) LinkResult {
 	container := s.ContainerFor(a.Modality)
 	r := LinkResult{AtomID: a.ID, Modality: a.Modality, Locator: a.PayloadLocator, Container: container}
-	fileSize := int64(-1) // known from a receipt
-	want, named := contentName(a.PayloadLocator)
-	if !named {
-		if a.PayloadLocator == "" {
-			if h, ok := s.linkedTo(a); ok {
-				r.BlobName, r.Outcome, r.ContentHash = a.BlobName, OutcomeAlready, contentHashCheck(a, h)
-				return r
-			}
-			r.Outcome, r.Reason = OutcomeMissingFile, "no PayloadLocator: nothing names its file"
-			return r
-		}
-		digest, size, err := s.readReceipt(ctx, container, a.PayloadLocator)
-		switch {
-		case errors.Is(err, blobstore.ErrNotFound):
-			if h, ok := s.linkedTo(a); ok {
-				r.BlobName, r.Outcome, r.ContentHash = a.BlobName, OutcomeAlready, contentHashCheck(a, h)
-				return r
-			}
-			r.Outcome, r.Reason = OutcomeMissingBlob, "the locator is not content-named and no upload of its file is recorded: run atoms upload (it names the blob by the file's digest)"
-			return r
-		case err != nil:
-			r.Outcome, r.Reason = OutcomeFailed, err.Error()
-			return r
-		}
-		want, fileSize = digest, size
+	want, fileSize, ok := s.contentOf(ctx, a, container, &r)
+	if !ok {
+		return r
 	}
 	name := location.ContentPrefix + want
 	r.BlobName, r.ContentHash = name, contentHashCheck(a, want)
@@ -141,86 +120,147 @@ func (s *Service) linkOne(ctx context.Context, a catalog.Atom, p LinkParams) Lin
 		r.Outcome = OutcomeAlready
 		return r
 	}
-	props, err := s.cfg.Blobs.Properties(ctx, container, name)
-	if errors.Is(err, blobstore.ErrNotFound) {
-		r.Outcome, r.Reason = OutcomeMissingBlob, fmt.Sprintf("no blob %s/%s: run atoms upload", container, name)
+	props, ok := s.prove(ctx, container, name, want, fileSize, p, &r)
+	if !ok {
 		return r
-	}
-	if err != nil {
-		r.Outcome, r.Reason = OutcomeFailed, err.Error()
-		return r
-	}
-	if fileSize >= 0 && props.Size != fileSize {
-		r.Outcome, r.Reason = OutcomeUnproven, fmt.Sprintf("size mismatch: the upload recorded %d bytes for the file, the blob has %d: run atoms upload", fileSize, props.Size)
-		return r
-	}
-
-	proven := props.Meta(MetaSha256) == want
-	if proven {
-		if sz := props.Meta(MetaSizeBytes); sz != "" && sz != strconv.FormatInt(props.Size, 10) {
-			// Our upload writes both: a disagreement means the blob was
-			// replaced while its metadata was kept.
-			proven = false
-		}
-	}
-	if !proven && !p.Rehash {
-		r.Outcome = OutcomeUnproven
-		if got := props.Meta(MetaSha256); got != "" && got != want {
-			r.Reason = fmt.Sprintf("sha256 mismatch: metadata Sha256 is %s", got)
-		} else if got != "" {
-			r.Reason = "size mismatch: metadata SizeBytes differs from the blob's size"
-		} else {
-			r.Reason = "no Sha256 metadata (uploaded by another tool): run with --rehash"
-		}
-		return r
-	}
-	if !proven {
-		// Rehash: read the whole blob. The download is pinned to the ETag
-		// it started with, and the metadata is written only over that ETag,
-		// so what gets linked is exactly what was hashed.
-		sum, n, dp, err := s.hashBlob(ctx, container, name)
-		if err != nil {
-			r.Outcome, r.Reason = OutcomeFailed, err.Error()
-			return r
-		}
-		if got := hex.EncodeToString(sum[:]); got != want {
-			r.Outcome, r.Reason = OutcomeUnproven, fmt.Sprintf("sha256 mismatch: the blob hashes to %s", got)
-			return r
-		}
-		props = dp
-		props.Size = n
-		if !p.DryRun {
-			md := maps.Clone(props.Metadata)
-			if md == nil {
-				md = map[string]string{}
-			}
-			for k := range md {
-				if strings.EqualFold(k, MetaSha256) || strings.EqualFold(k, MetaSizeBytes) {
-					delete(md, k)
-				}
-			}
-			md[MetaSha256] = want
-			md[MetaSizeBytes] = strconv.FormatInt(n, 10)
-			if _, err := s.cfg.Blobs.SetMetadata(ctx, container, name, md, props.ETag); err != nil {
-				r.Outcome, r.Reason = OutcomeFailed, fmt.Sprintf("record Sha256 metadata (blob changed while hashed?): %v", err)
-				return r
-			}
-			// The metadata write gave the blob a new ETag and LastModified.
-			if props, err = s.cfg.Blobs.Properties(ctx, container, name); err != nil {
-				r.Outcome, r.Reason = OutcomeFailed, err.Error()
-				return r
-			}
-			if props.Meta(MetaSha256) != want || props.Size != n {
-				r.Outcome, r.Reason = OutcomeFailed, "blob changed right after it was hashed"
-				return r
-			}
-		}
 	}
 	if p.DryRun {
 		r.Outcome = OutcomeWouldLink
 		return r
 	}
-	err = s.cfg.Catalog.LinkAtom(ctx, catalog.LinkAtomParams{
+	s.recordLink(ctx, a, container, name, props, &r)
+	return r
+}
+
+// contentOf is the SHA-256 that names the atom's blob: its locator's when
+// that is content-named, else the one its file's upload receipt records,
+// with the file's size (-1 when unknown). Without one, r says why (or that
+// the atom is linked already) and ok is false.
+func (s *Service) contentOf(ctx context.Context, a catalog.Atom, container string, r *LinkResult) (want string, fileSize int64, ok bool) {
+	if want, named := contentName(a.PayloadLocator); named {
+		return want, -1, true
+	}
+	if a.PayloadLocator == "" {
+		if !s.linkedAlready(a, r) {
+			r.Outcome, r.Reason = OutcomeMissingFile, "no PayloadLocator: nothing names its file"
+		}
+		return "", 0, false
+	}
+	digest, size, err := s.readReceipt(ctx, container, a.PayloadLocator)
+	switch {
+	case errors.Is(err, blobstore.ErrNotFound):
+		if !s.linkedAlready(a, r) {
+			r.Outcome, r.Reason = OutcomeMissingBlob, "the locator is not content-named and no upload of its file is recorded: run atoms upload (it names the blob by the file's digest)"
+		}
+		return "", 0, false
+	case err != nil:
+		r.Outcome, r.Reason = OutcomeFailed, err.Error()
+		return "", 0, false
+	}
+	return digest, size, true
+}
+
+// linkedAlready records in r that a is linked to a content-named blob of
+// ours, when it is.
+func (s *Service) linkedAlready(a catalog.Atom, r *LinkResult) bool {
+	h, ok := s.linkedTo(a)
+	if ok {
+		r.BlobName, r.Outcome, r.ContentHash = a.BlobName, OutcomeAlready, contentHashCheck(a, h)
+	}
+	return ok
+}
+
+// prove reads the blob's properties and proves it holds want: by the
+// metadata Offload's upload writes or, with Rehash, by reading it whole.
+// When it cannot, r says why and ok is false.
+func (s *Service) prove(ctx context.Context, container, name, want string, fileSize int64, p LinkParams, r *LinkResult) (props blobstore.Props, ok bool) {
+	props, err := s.cfg.Blobs.Properties(ctx, container, name)
+	switch {
+	case errors.Is(err, blobstore.ErrNotFound):
+		r.Outcome, r.Reason = OutcomeMissingBlob, fmt.Sprintf("no blob %s/%s: run atoms upload", container, name)
+		return props, false
+	case err != nil:
+		r.Outcome, r.Reason = OutcomeFailed, err.Error()
+		return props, false
+	case fileSize >= 0 && props.Size != fileSize:
+		r.Outcome, r.Reason = OutcomeUnproven, fmt.Sprintf("size mismatch: the upload recorded %d bytes for the file, the blob has %d: run atoms upload", fileSize, props.Size)
+		return props, false
+	case metaProves(props, want):
+		return props, true
+	case p.Rehash:
+		return s.rehash(ctx, container, name, want, p.DryRun, r)
+	}
+	r.Outcome = OutcomeUnproven
+	if got := props.Meta(MetaSha256); got != "" && got != want {
+		r.Reason = fmt.Sprintf("sha256 mismatch: metadata Sha256 is %s", got)
+	} else if got != "" {
+		r.Reason = "size mismatch: metadata SizeBytes differs from the blob's size"
+	} else {
+		r.Reason = "no Sha256 metadata (uploaded by another tool): run with --rehash"
+	}
+	return props, false
+}
+
+// metaProves reports whether the blob's metadata says it holds want. Our
+// upload writes both Sha256 and SizeBytes: a SizeBytes that disagrees with
+// the blob's size means the blob was replaced while its metadata was kept.
+func metaProves(props blobstore.Props, want string) bool {
+	if props.Meta(MetaSha256) != want {
+		return false
+	}
+	sz := props.Meta(MetaSizeBytes)
+	return sz == "" || sz == strconv.FormatInt(props.Size, 10)
+}
+
+// rehash reads the whole blob and, unless dryRun, records its proof in its
+// metadata. The download is pinned to the ETag it started with, and the
+// metadata is written only over that ETag, so what gets linked is exactly
+// what was hashed.
+func (s *Service) rehash(ctx context.Context, container, name, want string, dryRun bool, r *LinkResult) (blobstore.Props, bool) {
+	sum, n, props, err := s.hashBlob(ctx, container, name)
+	if err != nil {
+		r.Outcome, r.Reason = OutcomeFailed, err.Error()
+		return props, false
+	}
+	if got := hex.EncodeToString(sum[:]); got != want {
+		r.Outcome, r.Reason = OutcomeUnproven, fmt.Sprintf("sha256 mismatch: the blob hashes to %s", got)
+		return props, false
+	}
+	props.Size = n
+	if dryRun {
+		return props, true
+	}
+	md := maps.Clone(props.Metadata)
+	if md == nil {
+		md = map[string]string{}
+	}
+	for k := range md {
+		if strings.EqualFold(k, MetaSha256) || strings.EqualFold(k, MetaSizeBytes) {
+			delete(md, k)
+		}
+	}
+	md[MetaSha256] = want
+	md[MetaSizeBytes] = strconv.FormatInt(n, 10)
+	if _, err := s.cfg.Blobs.SetMetadata(ctx, container, name, md, props.ETag); err != nil {
+		r.Outcome, r.Reason = OutcomeFailed, fmt.Sprintf("record Sha256 metadata (blob changed while hashed?): %v", err)
+		return props, false
+	}
+	// The metadata write gave the blob a new ETag and LastModified.
+	if props, err = s.cfg.Blobs.Properties(ctx, container, name); err != nil {
+		r.Outcome, r.Reason = OutcomeFailed, err.Error()
+		return props, false
+	}
+	if props.Meta(MetaSha256) != want || props.Size != n {
+		r.Outcome, r.Reason = OutcomeFailed, "blob changed right after it was hashed"
+		return props, false
+	}
+	return props, true
+}
+
+// recordLink writes the link into the atom's row, over the locator it was
+// read with.
+func (s *Service) recordLink(ctx context.Context, a catalog.Atom, container, name string, props blobstore.Props, r *LinkResult) {
+	err := s.cfg.Catalog.LinkAtom(ctx, catalog.LinkAtomParams{
 		ID:               a.ID,
 		ExpectLocator:    a.PayloadLocator,
 		BlobURI:          s.cfg.Blobs.URL(container, name),
@@ -230,16 +270,14 @@ func (s *Service) linkOne(ctx context.Context, a catalog.Atom, p LinkParams) Lin
 		BlobETag:         props.ETag,
 		BlobLastModified: props.LastModified,
 	})
-	if errors.Is(err, catalog.ErrConflict) {
+	switch {
+	case errors.Is(err, catalog.ErrConflict):
 		r.Outcome, r.Reason = OutcomeFailed, "the atom's PayloadLocator changed while it was linked: nothing recorded; run atoms link again"
-		return r
-	}
-	if err != nil {
+	case err != nil:
 		r.Outcome, r.Reason = OutcomeFailed, fmt.Sprintf("record link: %v", err)
-		return r
+	default:
+		r.Outcome = OutcomeLinked
 	}
-	r.Outcome = OutcomeLinked
-	return r
 }
 
 // hashBlob streams the whole blob through SHA-256 in constant memory. It

@@ -296,110 +296,175 @@ func (s *Service) plan(ctx context.Context, p UploadParams) ([]*uploadItem, erro
 // pageSize is how many atoms one catalog query returns.
 const pageSize = 500
 
-func (s *Service) uploadOne(ctx context.Context, it *uploadItem, dryRun bool, tr *tracker) (r FileResult) {
-	r = FileResult{Path: it.path, Container: it.container, Size: it.size, Sha256: it.want}
+// uploadOne uploads one file (or finds it already proven) and says what
+// became of it.
+func (s *Service) uploadOne(ctx context.Context, it *uploadItem, dryRun bool, tr *tracker) FileResult {
+	u := &fileUpload{s: s, it: it, tr: tr, want: it.want,
+		r: FileResult{Path: it.path, Container: it.container, Size: it.size, Sha256: it.want}}
 	if it.want != "" {
-		r.BlobName = location.ContentPrefix + it.want
+		u.r.BlobName = location.ContentPrefix + it.want
 	}
-	var read int64
-	defer func() { tr.fileDone(it.planned() - read) }()
-	fail := func(outcome string, err error) FileResult {
-		r.Outcome, r.Err = outcome, err
-		return r
+	defer func() { tr.fileDone(it.planned() - u.read) }()
+	err := u.run(ctx, dryRun)
+	if u.f != nil {
+		u.f.Close()
 	}
+	var oe *outcomeError
+	switch {
+	case errors.As(err, &oe):
+		u.r.Outcome, u.r.Err = oe.outcome, oe.err
+	case err != nil:
+		u.r.Outcome, u.r.Err = OutcomeFailed, err
+	}
+	return u.r
+}
+
+// outcomeError is a file's failure with an outcome other than
+// OutcomeFailed.
+type outcomeError struct {
+	outcome string
+	err     error
+}
+
+func (e *outcomeError) Error() string { return e.err.Error() }
+
+// fileUpload is the state of one file's upload.
+type fileUpload struct {
+	s    *Service
+	it   *uploadItem
+	tr   *tracker
+	r    FileResult
+	f    *os.File // nil until open
+	size int64    // the file's size when opened
+	want string   // the content's SHA-256, once known
+	// stored: something is under the blob's name (a blob, or blocks an
+	// interrupted upload staged).
+	stored bool
+	read   int64 // bytes read from the file, for the tracker
+}
+
+func (u *fileUpload) run(ctx context.Context, dryRun bool) error {
+	it := u.it
 	if it.err != nil {
-		return fail(it.outcome, it.err)
+		return &outcomeError{it.outcome, it.err}
 	}
 	if err := ctx.Err(); err != nil {
-		return fail(OutcomeFailed, fmt.Errorf("models: %s: %w", it.path, err))
+		return fmt.Errorf("models: %s: %w", it.path, err)
 	}
+	if done, err := u.skipIfProven(ctx); done || err != nil {
+		return err
+	}
+	if err := u.open(); err != nil {
+		return err
+	}
+	if dryRun {
+		u.r.Outcome = OutcomeWouldUpload
+		return nil
+	}
+	if it.want == "" {
+		if done, err := u.nameByContent(ctx); done || err != nil {
+			return err
+		}
+	}
+	return u.send(ctx)
+}
 
-	// Already there and proven: no need to read the file (or even to have
-	// it: a file released locally after its upload is still done). The
-	// lookup also tells whether an interrupted upload left blocks to resume.
-	var stored bool // anything under the name: a blob, or staged blocks
-	if it.want != "" {
-		blob, found, err := s.find(ctx, it.container, r.BlobName)
+// skipIfProven is done when the blob is already there and proven: no need
+// to read the file (or even to have it: a file released locally after its
+// upload is still done). The lookup also tells whether an interrupted
+// upload left blocks to resume.
+func (u *fileUpload) skipIfProven(ctx context.Context) (done bool, err error) {
+	it := u.it
+	if it.want == "" {
+		name, props, ok, err := u.s.linkedAndProven(ctx, it)
 		if err != nil {
-			return fail(OutcomeFailed, fmt.Errorf("models: %s: %w", it.path, err))
+			return false, fmt.Errorf("models: %s: %w", it.path, err)
 		}
-		if found && blob.Meta(MetaSha256) == it.want && (blob.Size == it.size || !it.statOK) {
-			r.Outcome, r.Size = OutcomeSkipped, blob.Size
-			return r
+		if ok {
+			u.r.Outcome, u.r.BlobName, u.r.Sha256, u.r.Size = OutcomeSkipped, name, name[len(location.ContentPrefix):], props.Size
 		}
-		stored = found
-	} else if name, props, ok, err := s.linkedAndProven(ctx, it); err != nil {
-		return fail(OutcomeFailed, fmt.Errorf("models: %s: %w", it.path, err))
-	} else if ok {
-		r.Outcome, r.BlobName, r.Sha256, r.Size = OutcomeSkipped, name, name[len(location.ContentPrefix):], props.Size
-		return r
+		return ok, nil
 	}
+	blob, found, err := u.s.find(ctx, it.container, u.r.BlobName)
+	if err != nil {
+		return false, fmt.Errorf("models: %s: %w", it.path, err)
+	}
+	if found && blob.Meta(MetaSha256) == it.want && (blob.Size == it.size || !it.statOK) {
+		u.r.Outcome, u.r.Size = OutcomeSkipped, blob.Size
+		return true, nil
+	}
+	u.stored = found
+	return false, nil
+}
 
-	f, err := os.Open(it.path)
+// open opens the file, which must be a regular one; its size now is the
+// size the upload must send.
+func (u *fileUpload) open() error {
+	f, err := os.Open(u.it.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fail(OutcomeMissingFile, fmt.Errorf("models: no file %s", it.path))
+		return &outcomeError{OutcomeMissingFile, fmt.Errorf("models: no file %s", u.it.path)}
 	}
 	if err != nil {
-		return fail(OutcomeFailed, fmt.Errorf("models: %w", err))
+		return fmt.Errorf("models: %w", err)
 	}
-	defer f.Close()
+	u.f = f
 	fi, err := f.Stat()
 	if err != nil {
-		return fail(OutcomeFailed, fmt.Errorf("models: %w", err))
+		return fmt.Errorf("models: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fail(OutcomeFailed, fmt.Errorf("models: %s: not a regular file", it.path))
+		return fmt.Errorf("models: %s: not a regular file", u.it.path)
 	}
-	size := fi.Size()
-	r.Size = size
-	if dryRun {
-		r.Outcome = OutcomeWouldUpload
-		return r
-	}
+	u.size, u.r.Size = fi.Size(), fi.Size()
+	return nil
+}
 
-	want := it.want
-	if want == "" {
-		// Not content-named: the digest names the blob, so it comes first.
-		cr := &countingReader{r: f, t: tr}
-		sum, err := hashStream(cr)
-		read += cr.n
-		if err != nil {
-			return fail(OutcomeFailed, fmt.Errorf("models: hash %s: %w", it.path, err))
-		}
-		if cr.n != size {
-			return fail(OutcomeFailed, fmt.Errorf("models: %s: read %d bytes, the file had %d when opened (changed while hashing?)", it.path, cr.n, size))
-		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return fail(OutcomeFailed, fmt.Errorf("models: %s: %w", it.path, err))
-		}
-		want = hex.EncodeToString(sum[:])
-		r.BlobName, r.Sha256 = location.ContentPrefix+want, want
-		blob, found, err := s.find(ctx, it.container, r.BlobName)
-		if err != nil {
-			return fail(OutcomeFailed, fmt.Errorf("models: %s: %w", it.path, err))
-		}
-		if found && blob.Meta(MetaSha256) == want && blob.Size == size {
-			// The same content is already there (another file, an earlier
-			// run that stopped before its receipt): only the receipt is due.
-			r.Outcome = OutcomeSkipped
-			if err := s.receipts(ctx, it, want, size); err != nil {
-				return fail(OutcomeFailed, err)
-			}
-			return r
-		}
-		stored = found
+// nameByContent hashes a file that is not content-named: the digest names
+// its blob, so it comes first. It is done when the same content is already
+// there (another file, an earlier run that stopped before its receipt):
+// only the receipt is due.
+func (u *fileUpload) nameByContent(ctx context.Context) (done bool, err error) {
+	it := u.it
+	cr := &countingReader{r: u.f, t: u.tr}
+	sum, err := hashStream(cr)
+	u.read += cr.n
+	if err != nil {
+		return false, fmt.Errorf("models: hash %s: %w", it.path, err)
 	}
+	if cr.n != u.size {
+		return false, fmt.Errorf("models: %s: read %d bytes, the file had %d when opened (changed while hashing?)", it.path, cr.n, u.size)
+	}
+	if _, err := u.f.Seek(0, io.SeekStart); err != nil {
+		return false, fmt.Errorf("models: %s: %w", it.path, err)
+	}
+	u.want = hex.EncodeToString(sum[:])
+	u.r.BlobName, u.r.Sha256 = location.ContentPrefix+u.want, u.want
+	blob, found, err := u.s.find(ctx, it.container, u.r.BlobName)
+	if err != nil {
+		return false, fmt.Errorf("models: %s: %w", it.path, err)
+	}
+	if found && blob.Meta(MetaSha256) == u.want && blob.Size == u.size {
+		u.r.Outcome = OutcomeSkipped
+		return true, u.s.receipts(ctx, it, u.want, u.size)
+	}
+	u.stored = found
+	return false, nil
+}
 
-	cr := &countingReader{r: f, t: tr}
+// send streams the file into its blob, which is committed only when what
+// was read hashes to the name it goes under (checkCommit).
+func (u *fileUpload) send(ctx context.Context) error {
+	it := u.it
+	cr := &countingReader{r: u.f, t: u.tr}
 	var src io.Reader = cr
-	if s.cfg.afterRead != nil {
-		src = s.cfg.afterRead(it.path, src)
+	if u.s.cfg.afterRead != nil {
+		src = u.s.cfg.afterRead(it.path, src)
 	}
-	res, err := s.cfg.Blobs.Upload(ctx, it.container, r.BlobName, src, blobstore.UploadOptions{
-		BlockSize:       s.blockSize(size),
-		Concurrency:     s.cfg.Concurrency,
+	res, err := u.s.cfg.Blobs.Upload(ctx, it.container, u.r.BlobName, src, blobstore.UploadOptions{
+		BlockSize:       u.s.blockSize(u.size),
+		Concurrency:     u.s.cfg.Concurrency,
 		ContentType:     "application/octet-stream",
-		Metadata:        map[string]string{MetaSizeBytes: strconv.FormatInt(size, 10)},
+		Metadata:        map[string]string{MetaSizeBytes: strconv.FormatInt(u.size, 10)},
 		HashMetadataKey: MetaSha256,
 		// No whole-file Content-MD5: the service does not check it on a
 		// block list, the SHA-256 already proves the file, and on a 67 GB
@@ -411,38 +476,42 @@ func (s *Service) uploadOne(ctx context.Context, it *uploadItem, dryRun bool, tr
 		// When nothing is there no listing is needed, and a file of one
 		// block goes as one Put Blob. (Blocks another worker stages in
 		// between are sent again: the same ids, the same bytes.)
-		Resume: stored,
-		BeforeCommit: func(sum blobstore.Summary) error {
-			got := hex.EncodeToString(sum.SHA256[:])
-			switch {
-			case got != want && it.want != "":
-				return fmt.Errorf("%w: content hashes to sha256-%s, not the name it carries: refused, nothing committed", errNameLies, got)
-			case got != want:
-				return fmt.Errorf("the file changed while it was uploaded (hashed as sha256-%s, streamed as sha256-%s)", want, got)
-			case sum.Size != size:
-				return fmt.Errorf("read %d bytes, the file had %d when opened (changed while uploading?)", sum.Size, size)
-			}
-			return nil
-		},
+		Resume:       u.stored,
+		BeforeCommit: u.checkCommit,
 	})
-	read += cr.n
-	r.BlocksStaged, r.BlocksSkipped = res.BlocksStaged, res.BlocksSkipped
+	u.read += cr.n
+	u.r.BlocksStaged, u.r.BlocksSkipped = res.BlocksStaged, res.BlocksSkipped
 	if errors.Is(err, errNameLies) {
-		return fail(OutcomeUnproven, fmt.Errorf("models: %s: %w", it.path, err))
+		return &outcomeError{OutcomeUnproven, fmt.Errorf("models: %s: %w", it.path, err)}
 	}
 	if err != nil {
-		return fail(OutcomeFailed, fmt.Errorf("models: %s: %w", it.path, err))
+		return fmt.Errorf("models: %s: %w", it.path, err)
 	}
 	if it.want == "" {
-		if err := s.receipts(ctx, it, want, size); err != nil {
-			return fail(OutcomeFailed, err)
+		if err := u.s.receipts(ctx, it, u.want, u.size); err != nil {
+			return err
 		}
 	}
-	r.Outcome = OutcomeUploaded
+	u.r.Outcome = OutcomeUploaded
 	if res.BlocksSkipped > 0 {
-		r.Outcome = OutcomeResumed
+		u.r.Outcome = OutcomeResumed
 	}
-	return r
+	return nil
+}
+
+// checkCommit refuses to commit what does not hash to the blob's name or
+// does not have the file's size.
+func (u *fileUpload) checkCommit(sum blobstore.Summary) error {
+	got := hex.EncodeToString(sum.SHA256[:])
+	switch {
+	case got != u.want && u.it.want != "":
+		return fmt.Errorf("%w: content hashes to sha256-%s, not the name it carries: refused, nothing committed", errNameLies, got)
+	case got != u.want:
+		return fmt.Errorf("the file changed while it was uploaded (hashed as sha256-%s, streamed as sha256-%s)", u.want, got)
+	case sum.Size != u.size:
+		return fmt.Errorf("read %d bytes, the file had %d when opened (changed while uploading?)", sum.Size, u.size)
+	}
+	return nil
 }
 
 // find looks the blob name up (blobstore.Find): the blob, if committed,
