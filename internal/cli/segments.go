@@ -234,7 +234,7 @@ func printVerify(s *session, r segments.VerifyReport) {
 	fmt.Fprintf(w, "lost\t%d\n", r.Lost)
 	fmt.Fprintf(w, "queued (overdue or never queued)\t%d\n", r.Requeued)
 	fmt.Fprintf(w, "bytes hashed\t%s\n", progress.Bytes(r.BytesHashed))
-	fmt.Fprintf(w, "model atoms checked / failed\t%d / %d\n", r.AtomsChecked, r.AtomsFailed)
+	fmt.Fprintf(w, "atoms checked / failed\t%d / %d\n", r.AtomsChecked, r.AtomsFailed)
 	if r.OutOfBudget {
 		fmt.Fprintf(w, "stopped at the time budget\tyes\n")
 	}
