@@ -14,9 +14,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hartonomous/offload/internal/atoms"
 	"github.com/hartonomous/offload/internal/config"
 	"github.com/hartonomous/offload/internal/files"
-	"github.com/hartonomous/offload/internal/models"
 	"github.com/hartonomous/offload/internal/outbox"
 	"github.com/hartonomous/offload/internal/publish"
 	"github.com/hartonomous/offload/internal/segments"
@@ -27,7 +27,7 @@ import (
 // functions unset, and the server answers them 501.
 type Deps struct {
 	Segments *segments.Service
-	Models   *models.Service
+	Atoms    *atoms.Service
 	Files    *files.Service
 	Publish  *publish.Service
 	Outbox   *outbox.Service

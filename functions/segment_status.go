@@ -6,7 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/hartonomous/offload/internal/models"
+	"github.com/hartonomous/offload/internal/atoms"
 	"github.com/hartonomous/offload/internal/outbox"
 	"github.com/hartonomous/offload/internal/segments"
 	"github.com/hartonomous/offload/internal/server"
@@ -17,7 +17,7 @@ import (
 // and the outbox's counts.
 type StatusAnswer struct {
 	segments.Status
-	Atoms  *models.Status `json:"atoms,omitempty"`
+	Atoms  *atoms.Status  `json:"atoms,omitempty"`
 	Outbox *outbox.Status `json:"outbox,omitempty"`
 }
 
@@ -28,8 +28,8 @@ func Status(ctx context.Context, d Deps) (StatusAnswer, error) {
 		return StatusAnswer{Status: st}, err
 	}
 	ans := StatusAnswer{Status: st}
-	if d.Models != nil {
-		at, err := d.Models.Status(ctx)
+	if d.Atoms != nil {
+		at, err := d.Atoms.Status(ctx)
 		if err != nil {
 			return ans, err
 		}

@@ -3,8 +3,8 @@ package functions
 import (
 	"context"
 
+	"github.com/hartonomous/offload/internal/atoms"
 	"github.com/hartonomous/offload/internal/hostproto"
-	"github.com/hartonomous/offload/internal/models"
 	"github.com/hartonomous/offload/internal/segments"
 	"github.com/hartonomous/offload/internal/server"
 )
@@ -14,7 +14,7 @@ import (
 // modality.
 func VerifySegments(d Deps) server.TimerFunc {
 	return func(ctx context.Context, t hostproto.TimerInfo) error {
-		_, err := d.Segments.Verify(ctx, segments.VerifyParams{IsPastDue: t.IsPastDue}, AtomVerifier(d.Models))
+		_, err := d.Segments.Verify(ctx, segments.VerifyParams{IsPastDue: t.IsPastDue}, AtomVerifier(d.Atoms))
 		return err
 	}
 }
@@ -22,12 +22,12 @@ func VerifySegments(d Deps) server.TimerFunc {
 // AtomVerifier adapts the atoms service to the segments verifier: it
 // verifies linked atoms of every modality, a bounded batch (nil when there
 // is no atoms service).
-func AtomVerifier(m *models.Service) segments.AtomVerifier {
+func AtomVerifier(m *atoms.Service) segments.AtomVerifier {
 	if m == nil {
 		return nil
 	}
 	return func(ctx context.Context, limit int) (int64, int64, error) {
-		res, err := m.Verify(ctx, models.VerifyParams{Limit: limit})
+		res, err := m.Verify(ctx, atoms.VerifyParams{Limit: limit})
 		var bad int64
 		for _, r := range res {
 			if r.Result != "ok" {

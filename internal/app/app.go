@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hartonomous/offload/functions"
+	"github.com/hartonomous/offload/internal/atoms"
 	"github.com/hartonomous/offload/internal/blobstore"
 	"github.com/hartonomous/offload/internal/broker"
 	"github.com/hartonomous/offload/internal/catalog"
@@ -18,7 +19,6 @@ import (
 	"github.com/hartonomous/offload/internal/config"
 	"github.com/hartonomous/offload/internal/files"
 	"github.com/hartonomous/offload/internal/location"
-	"github.com/hartonomous/offload/internal/models"
 	"github.com/hartonomous/offload/internal/outbox"
 	"github.com/hartonomous/offload/internal/publish"
 	"github.com/hartonomous/offload/internal/segments"
@@ -47,7 +47,7 @@ type App struct {
 	Blobs    *blobstore.Client
 	Broker   *broker.Client
 	Segments *segments.Service
-	Models   *models.Service
+	Atoms    *atoms.Service
 	Files    *files.Service
 	// Index finds migrated atom files by their old paths (Files reads it,
 	// the atom uploads write it).
@@ -102,7 +102,7 @@ func (a *App) withCatalog(cat catalog.Catalog, t Tuning) (*App, error) {
 		cat.Close()
 		return nil, err
 	}
-	full.Models = models.New(models.Config{Blobs: a.Blobs, Catalog: cat,
+	full.Atoms = atoms.New(atoms.Config{Blobs: a.Blobs, Catalog: cat,
 		ModelsContainer: a.Config.ModelsContainer, AtomsContainer: a.Config.AtomsContainer,
 		Index: a.Index, Roots: a.Config.FilesRoots,
 		BlockSize: t.BlockSize, Concurrency: t.Concurrency, Logger: a.Log})
@@ -132,7 +132,7 @@ func (a *App) Prepare(ctx context.Context) error {
 // Functions returns the function entry points for the server (those whose
 // services a holds: without a catalog, only Files and PublishMessage).
 func (a *App) Functions() server.Functions {
-	return functions.New(functions.Deps{Segments: a.Segments, Models: a.Models, Files: a.Files, Publish: a.Publish,
+	return functions.New(functions.Deps{Segments: a.Segments, Atoms: a.Atoms, Files: a.Files, Publish: a.Publish,
 		Outbox: a.Outbox, Logger: a.Log, Host: a.Host})
 }
 

@@ -9,17 +9,17 @@ import (
 	"text/tabwriter"
 
 	"github.com/hartonomous/offload/internal/app"
+	"github.com/hartonomous/offload/internal/atoms"
 	"github.com/hartonomous/offload/internal/catalog"
-	"github.com/hartonomous/offload/internal/models"
 	"github.com/hartonomous/offload/internal/progress"
 )
 
 // atomsUploadCmd is `atoms upload`: every atom's file, from the catalog.
 func atomsUploadCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
-	var p models.UploadParams
+	var p atoms.UploadParams
 	p.FromCatalog = true
 	fs.StringVar(&p.Modality, "modality", "", "only atoms of this Modality (model, image, audio, …; default: every modality)")
-	return uploadFlags(fs, &p, func(p *models.UploadParams, args []string) error {
+	return uploadFlags(fs, &p, func(p *atoms.UploadParams, args []string) error {
 		if len(args) > 0 {
 			return fmt.Errorf("%w: atoms upload takes no files (it reads every atom's PayloadLocator); see models upload", errUsage)
 		}
@@ -30,10 +30,10 @@ func atomsUploadCmd(fs *flag.FlagSet) func(context.Context, *session, []string) 
 // modelsUploadCmd is `models upload`: model atoms' files, or model files
 // given by name.
 func modelsUploadCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
-	p := models.UploadParams{Modality: catalog.ModalityModel}
+	p := atoms.UploadParams{Modality: catalog.ModalityModel}
 	fs.StringVar(&p.Source, "source", "", "directory of model files named sha256-<hex>")
 	fs.BoolVar(&p.FromCatalog, "from-catalog", false, "upload the files named by model atoms' PayloadLocator (content-named or not)")
-	return uploadFlags(fs, &p, func(p *models.UploadParams, args []string) error {
+	return uploadFlags(fs, &p, func(p *atoms.UploadParams, args []string) error {
 		p.Files = append(p.Files, args...)
 		if p.Source == "" && !p.FromCatalog && len(p.Files) == 0 {
 			return fmt.Errorf("%w: give --source DIR, --from-catalog or files", errUsage)
@@ -44,7 +44,7 @@ func modelsUploadCmd(fs *flag.FlagSet) func(context.Context, *session, []string)
 
 // uploadFlags adds the flags both upload commands share and returns the
 // command; check validates the arguments.
-func uploadFlags(fs *flag.FlagSet, p *models.UploadParams, check func(*models.UploadParams, []string) error) func(context.Context, *session, []string) error {
+func uploadFlags(fs *flag.FlagSet, p *atoms.UploadParams, check func(*atoms.UploadParams, []string) error) func(context.Context, *session, []string) error {
 	fs.BoolVar(&p.DryRun, "dry-run", false, "list what would be uploaded")
 	roots := fs.String("locator-root", "", `map PayloadLocator prefixes to local folders, e.g. 'D:\Models\=/mnt/models' (PREFIX=DIR;…)`)
 	bs := fs.Int("block-size-mib", 8, "block size in MiB")
@@ -55,45 +55,45 @@ func uploadFlags(fs *flag.FlagSet, p *models.UploadParams, check func(*models.Up
 			return err
 		}
 		if *roots != "" {
-			lr, err := models.ParseLocatorRoots(*roots)
+			lr, err := atoms.ParseLocatorRoots(*roots)
 			if err != nil {
 				return fmt.Errorf("%w: --locator-root: %v", errUsage, err)
 			}
-			p.LocatorMap = models.MapLocators(lr)
+			p.LocatorMap = atoms.MapLocators(lr)
 		}
 		s.tuning = app.Tuning{BlockSize: int64(*bs) << 20, Concurrency: *cc}
 		a, err := s.App(ctx)
 		if err != nil {
 			return err
 		}
-		_, err = uploadModels(ctx, s, a, *p, *asJSON)
+		_, err = uploadAtoms(ctx, s, a, *p, *asJSON)
 		return err
 	}
 }
 
-// uploadModels runs an upload (with a progress bar unless asJSON) and
+// uploadAtoms runs an upload (with a progress bar unless asJSON) and
 // prints one row per atom (and per file given by name).
-func uploadModels(ctx context.Context, s *session, a *app.App, p models.UploadParams, asJSON bool) ([]models.FileResult, error) {
+func uploadAtoms(ctx context.Context, s *session, a *app.App, p atoms.UploadParams, asJSON bool) ([]atoms.FileResult, error) {
 	var bar *progress.Bar
 	var done struct {
 		files int
 		bytes int64
 	}
 	if !asJSON {
-		a.Models.SetProgress(func(pr models.Progress) {
+		a.Atoms.SetProgress(func(pr atoms.Progress) {
 			if bar == nil {
 				bar = progress.New(s.Stdout, "upload", int64(pr.Files), pr.Bytes)
 			}
 			bar.Add(int64(pr.FilesDone-done.files), pr.BytesDone-done.bytes, false)
 			done.files, done.bytes = pr.FilesDone, pr.BytesDone
 		})
-		defer a.Models.SetProgress(nil)
+		defer a.Atoms.SetProgress(nil)
 	}
-	res, err := a.Models.Upload(ctx, p)
+	res, err := a.Atoms.Upload(ctx, p)
 	if bar != nil {
 		bar.Done()
 	}
-	rep := newModelsReport(res, func(r models.FileResult) string { return r.Outcome }, models.FileResult.Failed)
+	rep := newAtomsReport(res, func(r atoms.FileResult) string { return r.Outcome }, atoms.FileResult.Failed)
 	if asJSON {
 		printJSON(s, rep)
 		return res, err
@@ -105,21 +105,21 @@ func uploadModels(ctx context.Context, s *session, a *app.App, p models.UploadPa
 			progress.Bytes(r.Size), r.Outcome, r.BlocksStaged, r.BlocksSkipped, dash(r.ContentHash), dash(r.Files), r.Reason)
 	}
 	w.Flush()
-	printCounts(s.Stdout, "upload", len(res), rep.Counts, []string{models.OutcomeUploaded, models.OutcomeResumed,
-		models.OutcomeSkipped, models.OutcomeWouldUpload, models.OutcomeMissingFile, models.OutcomeUnproven, models.OutcomeFailed})
+	printCounts(s.Stdout, "upload", len(res), rep.Counts, []string{atoms.OutcomeUploaded, atoms.OutcomeResumed,
+		atoms.OutcomeSkipped, atoms.OutcomeWouldUpload, atoms.OutcomeMissingFile, atoms.OutcomeUnproven, atoms.OutcomeFailed})
 	return res, err
 }
 
-// modelsReport is the --json answer of the models commands.
-type modelsReport[T any] struct {
+// atomsReport is the --json answer of the models commands.
+type atomsReport[T any] struct {
 	Results []T            `json:"results"`
 	Counts  map[string]int `json:"counts"`
 	Failed  int            `json:"failed"`
 }
 
-// newModelsReport counts res by outcome and how many failed.
-func newModelsReport[T any](res []T, outcome func(T) string, failed func(T) bool) modelsReport[T] {
-	rep := modelsReport[T]{Results: res, Counts: map[string]int{}}
+// newAtomsReport counts res by outcome and how many failed.
+func newAtomsReport[T any](res []T, outcome func(T) string, failed func(T) bool) atomsReport[T] {
+	rep := atomsReport[T]{Results: res, Counts: map[string]int{}}
 	for _, r := range res {
 		rep.Counts[outcome(r)]++
 		if failed(r) {
@@ -163,16 +163,16 @@ func printCounts(w io.Writer, what string, n int, counts map[string]int, order [
 }
 
 func atomsLinkCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
-	var p models.LinkParams
+	var p atoms.LinkParams
 	fs.StringVar(&p.Modality, "modality", "", "only atoms of this Modality (default: every modality)")
 	return linkFlags(fs, &p)
 }
 
 func modelsLinkCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
-	return linkFlags(fs, &models.LinkParams{Modality: catalog.ModalityModel})
+	return linkFlags(fs, &atoms.LinkParams{Modality: catalog.ModalityModel})
 }
 
-func linkFlags(fs *flag.FlagSet, p *models.LinkParams) func(context.Context, *session, []string) error {
+func linkFlags(fs *flag.FlagSet, p *atoms.LinkParams) func(context.Context, *session, []string) error {
 	fs.BoolVar(&p.Rehash, "rehash", false, "prove blobs uploaded by other tools with a full SHA-256 read")
 	fs.BoolVar(&p.DryRun, "dry-run", false, "report, change nothing")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
@@ -181,15 +181,15 @@ func linkFlags(fs *flag.FlagSet, p *models.LinkParams) func(context.Context, *se
 		if err != nil {
 			return err
 		}
-		_, err = linkModels(ctx, s, a, *p, *asJSON)
+		_, err = linkAtoms(ctx, s, a, *p, *asJSON)
 		return err
 	}
 }
 
-// linkModels links the atoms and prints one row per atom.
-func linkModels(ctx context.Context, s *session, a *app.App, p models.LinkParams, asJSON bool) ([]models.LinkResult, error) {
-	res, err := a.Models.Link(ctx, p)
-	rep := newModelsReport(res, func(r models.LinkResult) string { return r.Outcome }, models.LinkResult.Failed)
+// linkAtoms links the atoms and prints one row per atom.
+func linkAtoms(ctx context.Context, s *session, a *app.App, p atoms.LinkParams, asJSON bool) ([]atoms.LinkResult, error) {
+	res, err := a.Atoms.Link(ctx, p)
+	rep := newAtomsReport(res, func(r atoms.LinkResult) string { return r.Outcome }, atoms.LinkResult.Failed)
 	if asJSON {
 		printJSON(s, rep)
 		return res, err
@@ -200,22 +200,22 @@ func linkModels(ctx context.Context, s *session, a *app.App, p models.LinkParams
 		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", r.AtomID, r.Modality, blobCell(r.Container, r.BlobName), r.Outcome, dash(r.ContentHash), r.Reason)
 	}
 	w.Flush()
-	printCounts(s.Stdout, "link", len(res), rep.Counts, []string{models.OutcomeLinked, models.OutcomeAlready, models.OutcomeWouldLink,
-		models.OutcomeMissingFile, models.OutcomeMissingBlob, models.OutcomeUnproven, models.OutcomeFailed})
+	printCounts(s.Stdout, "link", len(res), rep.Counts, []string{atoms.OutcomeLinked, atoms.OutcomeAlready, atoms.OutcomeWouldLink,
+		atoms.OutcomeMissingFile, atoms.OutcomeMissingBlob, atoms.OutcomeUnproven, atoms.OutcomeFailed})
 	return res, err
 }
 
 func atomsVerifyCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
-	var p models.VerifyParams
+	var p atoms.VerifyParams
 	fs.StringVar(&p.Modality, "modality", "", "only atoms of this Modality (default: every modality)")
 	return verifyFlags(fs, &p)
 }
 
 func modelsVerifyCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
-	return verifyFlags(fs, &models.VerifyParams{Modality: catalog.ModalityModel})
+	return verifyFlags(fs, &atoms.VerifyParams{Modality: catalog.ModalityModel})
 }
 
-func verifyFlags(fs *flag.FlagSet, p *models.VerifyParams) func(context.Context, *session, []string) error {
+func verifyFlags(fs *flag.FlagSet, p *atoms.VerifyParams) func(context.Context, *session, []string) error {
 	fs.BoolVar(&p.Rehash, "rehash", false, "full SHA-256 check against the digest each blob is named by")
 	fs.IntVar(&p.Limit, "limit", 0, "at most this many atoms (0: all)")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
@@ -224,9 +224,9 @@ func verifyFlags(fs *flag.FlagSet, p *models.VerifyParams) func(context.Context,
 		if err != nil {
 			return err
 		}
-		res, err := a.Models.Verify(ctx, *p)
-		rep := newModelsReport(res, func(r models.VerifyResult) string { return r.Result },
-			func(r models.VerifyResult) bool { return r.Result != models.ResultOK })
+		res, err := a.Atoms.Verify(ctx, *p)
+		rep := newAtomsReport(res, func(r atoms.VerifyResult) string { return r.Result },
+			func(r atoms.VerifyResult) bool { return r.Result != atoms.ResultOK })
 		if *asJSON {
 			printJSON(s, rep)
 		} else {
@@ -236,8 +236,8 @@ func verifyFlags(fs *flag.FlagSet, p *models.VerifyParams) func(context.Context,
 				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", r.AtomID, r.Modality, blobCell(r.Container, r.BlobName), r.Result, r.Reason)
 			}
 			w.Flush()
-			printCounts(s.Stdout, "verify", len(res), rep.Counts, []string{models.ResultOK, models.ResultMissing, models.ResultSize,
-				models.ResultETag, models.ResultSha256, models.ResultLocator, models.ResultError})
+			printCounts(s.Stdout, "verify", len(res), rep.Counts, []string{atoms.ResultOK, atoms.ResultMissing, atoms.ResultSize,
+				atoms.ResultETag, atoms.ResultSha256, atoms.ResultLocator, atoms.ResultError})
 		}
 		if err == nil && rep.Failed > 0 {
 			err = fmt.Errorf("%d atom(s) failed verification", rep.Failed)

@@ -11,9 +11,9 @@ import (
 
 	"github.com/hartonomous/offload/functions"
 	"github.com/hartonomous/offload/internal/app"
+	"github.com/hartonomous/offload/internal/atoms"
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/demo"
-	"github.com/hartonomous/offload/internal/models"
 	"github.com/hartonomous/offload/internal/progress"
 	"github.com/hartonomous/offload/internal/segments"
 )
@@ -105,7 +105,7 @@ func runCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 
 		// 5. A short verification pass: everything just migrated is read back.
 		fmt.Fprintln(s.Stdout, "\nverify:")
-		rep, verErr := a.Segments.Verify(ctx, segments.VerifyParams{Budget: 10 * time.Minute, Batch: 100000}, functions.AtomVerifier(a.Models))
+		rep, verErr := a.Segments.Verify(ctx, segments.VerifyParams{Budget: 10 * time.Minute, Batch: 100000}, functions.AtomVerifier(a.Atoms))
 		printVerify(s, rep)
 
 		// 6. Release and finalize, only when asked: they free the source.
@@ -147,7 +147,7 @@ func runCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 			fmt.Fprintln(s.Stdout)
 			printStatus(s, status)
 		}
-		if at, err := a.Models.Status(ctx); err == nil && at.Total.Atoms > 0 {
+		if at, err := a.Atoms.Status(ctx); err == nil && at.Total.Atoms > 0 {
 			fmt.Fprintln(s.Stdout)
 			printAtomStatus(s, at)
 		} else if err != nil {
@@ -165,16 +165,16 @@ func runCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 // modality, and links them, when there are any, accounting for every atom
 // in both tables.
 func runAtoms(ctx context.Context, s *session, a *app.App) error {
-	atoms, err := a.Catalog.ListAtoms(ctx, catalog.AtomFilter{Limit: 1})
-	if err != nil || len(atoms) == 0 {
+	some, err := a.Catalog.ListAtoms(ctx, catalog.AtomFilter{Limit: 1})
+	if err != nil || len(some) == 0 {
 		return err
 	}
 	fmt.Fprintln(s.Stdout, "\natom files (models, images, audio, …):")
-	_, upErr := uploadModels(ctx, s, a, models.UploadParams{FromCatalog: true}, false)
+	_, upErr := uploadAtoms(ctx, s, a, atoms.UploadParams{FromCatalog: true}, false)
 	// Link whatever was uploaded, even when some files failed: each atom
 	// gets its own row and reason.
 	fmt.Fprintln(s.Stdout)
-	_, linkErr := linkModels(ctx, s, a, models.LinkParams{}, false)
+	_, linkErr := linkAtoms(ctx, s, a, atoms.LinkParams{}, false)
 	if upErr != nil {
 		upErr = fmt.Errorf("atom upload: %w", upErr)
 	}

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/hartonomous/offload/internal/app"
+	"github.com/hartonomous/offload/internal/atoms"
 	"github.com/hartonomous/offload/internal/broker"
 	"github.com/hartonomous/offload/internal/catalog"
-	"github.com/hartonomous/offload/internal/models"
 	"github.com/hartonomous/offload/internal/progress"
 	"github.com/hartonomous/offload/internal/segments"
 )
@@ -212,7 +212,7 @@ func segVerifyCmd(fs *flag.FlagSet) func(context.Context, *session, []string) er
 		if err != nil {
 			return err
 		}
-		rep, err := a.Segments.Verify(ctx, p, functions.AtomVerifier(a.Models))
+		rep, err := a.Segments.Verify(ctx, p, functions.AtomVerifier(a.Atoms))
 		if *asJSON {
 			printJSON(s, rep)
 		} else {
@@ -251,7 +251,7 @@ func segStatusCmd(fs *flag.FlagSet) func(context.Context, *session, []string) er
 		if err != nil {
 			return err
 		}
-		st, err := functions.Status(ctx, functions.Deps{Segments: a.Segments, Models: a.Models, Outbox: a.Outbox})
+		st, err := functions.Status(ctx, functions.Deps{Segments: a.Segments, Atoms: a.Atoms, Outbox: a.Outbox})
 		if err != nil {
 			return err
 		}
@@ -310,10 +310,10 @@ func printStatus(s *session, st segments.Status) {
 }
 
 // printAtomStatus prints the atoms section: one row per modality.
-func printAtomStatus(s *session, st models.Status) {
+func printAtomStatus(s *session, st atoms.Status) {
 	w := tabwriter.NewWriter(s.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprint(w, "atoms\tfiles\tlinked\tverified\tfailed\tbytes\t\n")
-	row := func(name string, c models.Count) {
+	row := func(name string, c atoms.Count) {
 		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%s\t\n", name, c.Atoms, c.Linked, c.Verified, c.Failed, progress.Bytes(c.Bytes))
 	}
 	for _, m := range slices.Sorted(maps.Keys(st.ByModality)) {

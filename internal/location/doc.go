@@ -1,6 +1,6 @@
 // Package location is the one rule for where a file lives in Blob Storage,
 // used by the Files API (internal/files) and by the atom uploads
-// (internal/models) alike.
+// (internal/atoms) alike.
 //
 // A path a T-SQL caller uses is first confined and mapped by FILES_ROOTS:
 //

@@ -86,7 +86,7 @@ type VerifyReport struct {
 	Errors       []string `json:"errors,omitempty"`
 }
 
-// AtomVerifier checks linked atoms of every modality (the models package);
+// AtomVerifier checks linked atoms of every modality (the atoms package);
 // injected so this package does not depend on it.
 type AtomVerifier func(ctx context.Context, limit int) (checked, failed int64, err error)
 

@@ -269,9 +269,9 @@ type target struct {
 var targets = []target{
 	{what: "segment migration (1–10 MB payloads) vs SDK upload, equal work", pkg: "segments", bench: "Migrate", over: "UploadSDKEqual", metric: "MB/s", min: 0.90, ratioGoal: true},
 	{what: "full verification vs SDK DownloadStream → SHA-256", pkg: "segments", bench: "VerifyFull", over: "DownloadSDKHash", metric: "MB/s", min: 0.95, ratioGoal: true},
-	{what: "model upload vs SDK upload, equal work", pkg: "models", bench: "UploadModels", over: "UploadSDKEqual", metric: "MB/s", min: 0.95, ratioGoal: true},
-	{what: "model upload vs AzCopy on the same files", pkg: "models", bench: "UploadModels", over: "UploadAzCopy", metric: "MB/s", min: 1.00, ratioGoal: true},
-	{what: "model upload peak RSS (MiB)", pkg: "models", bench: "UploadModels", metric: "peak-RSS-MiB", max: 256},
+	{what: "model upload vs SDK upload, equal work", pkg: "atoms", bench: "UploadModels", over: "UploadSDKEqual", metric: "MB/s", min: 0.95, ratioGoal: true},
+	{what: "model upload vs AzCopy on the same files", pkg: "atoms", bench: "UploadModels", over: "UploadAzCopy", metric: "MB/s", min: 1.00, ratioGoal: true},
+	{what: "model upload peak RSS (MiB)", pkg: "atoms", bench: "UploadModels", metric: "peak-RSS-MiB", max: 256},
 	{what: "large payload migration peak RSS (MiB)", pkg: "tests", bench: "MigrateLargePayloadRSS", metric: "peak-RSS-MiB", max: 128},
 	{what: "segments status at 100k rows, SQLite (s)", pkg: "segments", bench: "Scale/sqlite/100000/status", metric: "sec/op", max: 1},
 	{what: "segments status at 100k rows, T-SQL (s)", pkg: "segments", bench: "Scale/tsql/100000/status", metric: "sec/op", max: 1},

@@ -1,4 +1,4 @@
-package models
+package atoms
 
 import (
 	"context"
@@ -84,7 +84,7 @@ func (s *Service) Verify(ctx context.Context, p VerifyParams) ([]VerifyResult, e
 		}
 		atoms, err := s.cfg.Catalog.ListAtoms(ctx, f)
 		if err != nil {
-			return results, fmt.Errorf("models: verify: list atoms: %w", err)
+			return results, fmt.Errorf("atoms: verify: list atoms: %w", err)
 		}
 		for _, a := range atoms {
 			f.AfterID = a.ID
@@ -112,7 +112,7 @@ func (s *Service) Verify(ctx context.Context, p VerifyParams) ([]VerifyResult, e
 func (s *Service) verifyOne(ctx context.Context, a catalog.Atom, p VerifyParams) VerifyResult {
 	r := VerifyResult{AtomID: a.ID, Modality: a.Modality, BlobName: a.BlobName}
 	fail := func(err error) VerifyResult {
-		r.Result, r.Err = ResultError, fmt.Errorf("models: verify atom %d: %w", a.ID, err)
+		r.Result, r.Err = ResultError, fmt.Errorf("atoms: verify atom %d: %w", a.ID, err)
 		r.Reason = r.Err.Error()
 		return r
 	}

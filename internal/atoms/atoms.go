@@ -1,4 +1,4 @@
-// Package models offloads Hartonomous atom files (dbo.Atoms rows with a
+// Package atoms offloads Hartonomous atom files (dbo.Atoms rows with a
 // PayloadLocator, of every Modality) to Blob Storage and links the rows to
 // their blobs: model atoms to the models container (MODELS_CONTAINER), the
 // others (images, audio, …) to the atoms container (ATOMS_CONTAINER).
@@ -33,7 +33,7 @@
 //     Rehash, by a full read compared with the digest the blob is named by.
 //
 // PayloadLocator is never changed: it stays until a human drops it.
-package models
+package atoms
 
 import (
 	"context"
@@ -245,5 +245,5 @@ func errorsSummary(op string, failed, total int, first error) error {
 	if first == nil {
 		first = errors.New("see the per-item results")
 	}
-	return fmt.Errorf("models: %s: %d of %d failed; first: %w", op, failed, total, first)
+	return fmt.Errorf("atoms: %s: %d of %d failed; first: %w", op, failed, total, first)
 }

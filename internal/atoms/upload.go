@@ -1,4 +1,4 @@
-package models
+package atoms
 
 import (
 	"cmp"
@@ -161,7 +161,7 @@ func (s *Service) Upload(ctx context.Context, p UploadParams) ([]FileResult, err
 			containers[it.container] = true
 		}
 		if err := s.ensureContainers(ctx, containers); err != nil {
-			return nil, fmt.Errorf("models: upload: %w", err)
+			return nil, fmt.Errorf("atoms: upload: %w", err)
 		}
 	}
 	var results []FileResult
@@ -217,7 +217,7 @@ func (s *Service) plan(ctx context.Context, p UploadParams) ([]*uploadItem, erro
 		it := &uploadItem{path: path, container: s.cfg.ModelsContainer}
 		want, err := location.ParseContentName(filepath.Base(path))
 		if err != nil {
-			it.outcome, it.err = OutcomeFailed, fmt.Errorf("models: %s: refused: %w (a file given by name must be named by its SHA-256; upload other files with --from-catalog)", path, err)
+			it.outcome, it.err = OutcomeFailed, fmt.Errorf("atoms: %s: refused: %w (a file given by name must be named by its SHA-256; upload other files with --from-catalog)", path, err)
 		} else {
 			it.want = want
 			stat(it)
@@ -227,7 +227,7 @@ func (s *Service) plan(ctx context.Context, p UploadParams) ([]*uploadItem, erro
 	if p.Source != "" {
 		entries, err := os.ReadDir(p.Source)
 		if err != nil {
-			return nil, fmt.Errorf("models: upload: source: %w", err)
+			return nil, fmt.Errorf("atoms: upload: source: %w", err)
 		}
 		for _, e := range entries {
 			if !e.IsDir() {
@@ -252,7 +252,7 @@ func (s *Service) plan(ctx context.Context, p UploadParams) ([]*uploadItem, erro
 	for {
 		atoms, err := s.cfg.Catalog.ListAtoms(ctx, catalog.AtomFilter{Modality: p.Modality, AfterID: after, Limit: pageSize})
 		if err != nil {
-			return nil, fmt.Errorf("models: upload: list atoms: %w", err)
+			return nil, fmt.Errorf("atoms: upload: list atoms: %w", err)
 		}
 		for _, a := range atoms {
 			after = a.ID
@@ -260,18 +260,18 @@ func (s *Service) plan(ctx context.Context, p UploadParams) ([]*uploadItem, erro
 				continue // linked with no file left to upload: link and verify see it
 			}
 			if a.PayloadLocator == "" {
-				refuse(a, OutcomeMissingFile, fmt.Errorf("models: atom %d: no PayloadLocator: nothing names its file", a.ID))
+				refuse(a, OutcomeMissingFile, fmt.Errorf("atoms: atom %d: no PayloadLocator: nothing names its file", a.ID))
 				continue
 			}
 			path, err := m(a.PayloadLocator)
 			if err != nil {
-				refuse(a, OutcomeFailed, fmt.Errorf("models: atom %d: %w", a.ID, err))
+				refuse(a, OutcomeFailed, fmt.Errorf("atoms: atom %d: %w", a.ID, err))
 				continue
 			}
 			want, named := contentName(a.PayloadLocator)
 			if named {
 				if got, err := location.ParseContentName(filepath.Base(path)); err != nil || got != want {
-					refuse(a, OutcomeFailed, fmt.Errorf("models: atom %d: locator map turned %q into %q, which is not named sha256-%s", a.ID, a.PayloadLocator, path, want))
+					refuse(a, OutcomeFailed, fmt.Errorf("atoms: atom %d: locator map turned %q into %q, which is not named sha256-%s", a.ID, a.PayloadLocator, path, want))
 					continue
 				}
 			}
@@ -349,7 +349,7 @@ func (u *fileUpload) run(ctx context.Context, dryRun bool) error {
 		return &outcomeError{it.outcome, it.err}
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("models: %s: %w", it.path, err)
+		return fmt.Errorf("atoms: %s: %w", it.path, err)
 	}
 	if done, err := u.skipIfProven(ctx); done || err != nil {
 		return err
@@ -378,7 +378,7 @@ func (u *fileUpload) skipIfProven(ctx context.Context) (done bool, err error) {
 	if it.want == "" {
 		name, props, ok, err := u.s.linkedAndProven(ctx, it)
 		if err != nil {
-			return false, fmt.Errorf("models: %s: %w", it.path, err)
+			return false, fmt.Errorf("atoms: %s: %w", it.path, err)
 		}
 		if ok {
 			u.r.Outcome, u.r.BlobName, u.r.Sha256, u.r.Size = OutcomeSkipped, name, name[len(location.ContentPrefix):], props.Size
@@ -387,7 +387,7 @@ func (u *fileUpload) skipIfProven(ctx context.Context) (done bool, err error) {
 	}
 	blob, found, err := u.s.find(ctx, it.container, u.r.BlobName)
 	if err != nil {
-		return false, fmt.Errorf("models: %s: %w", it.path, err)
+		return false, fmt.Errorf("atoms: %s: %w", it.path, err)
 	}
 	if found && blob.Meta(MetaSha256) == it.want && (blob.Size == it.size || !it.statOK) {
 		u.r.Outcome, u.r.Size = OutcomeSkipped, blob.Size
@@ -402,18 +402,18 @@ func (u *fileUpload) skipIfProven(ctx context.Context) (done bool, err error) {
 func (u *fileUpload) open() error {
 	f, err := os.Open(u.it.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &outcomeError{OutcomeMissingFile, fmt.Errorf("models: no file %s", u.it.path)}
+		return &outcomeError{OutcomeMissingFile, fmt.Errorf("atoms: no file %s", u.it.path)}
 	}
 	if err != nil {
-		return fmt.Errorf("models: %w", err)
+		return fmt.Errorf("atoms: %w", err)
 	}
 	u.f = f
 	fi, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("models: %w", err)
+		return fmt.Errorf("atoms: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("models: %s: not a regular file", u.it.path)
+		return fmt.Errorf("atoms: %s: not a regular file", u.it.path)
 	}
 	u.size, u.r.Size = fi.Size(), fi.Size()
 	return nil
@@ -429,19 +429,19 @@ func (u *fileUpload) nameByContent(ctx context.Context) (done bool, err error) {
 	sum, err := hashStream(cr)
 	u.read += cr.n
 	if err != nil {
-		return false, fmt.Errorf("models: hash %s: %w", it.path, err)
+		return false, fmt.Errorf("atoms: hash %s: %w", it.path, err)
 	}
 	if cr.n != u.size {
-		return false, fmt.Errorf("models: %s: read %d bytes, the file had %d when opened (changed while hashing?)", it.path, cr.n, u.size)
+		return false, fmt.Errorf("atoms: %s: read %d bytes, the file had %d when opened (changed while hashing?)", it.path, cr.n, u.size)
 	}
 	if _, err := u.f.Seek(0, io.SeekStart); err != nil {
-		return false, fmt.Errorf("models: %s: %w", it.path, err)
+		return false, fmt.Errorf("atoms: %s: %w", it.path, err)
 	}
 	u.want = hex.EncodeToString(sum[:])
 	u.r.BlobName, u.r.Sha256 = location.ContentPrefix+u.want, u.want
 	blob, found, err := u.s.find(ctx, it.container, u.r.BlobName)
 	if err != nil {
-		return false, fmt.Errorf("models: %s: %w", it.path, err)
+		return false, fmt.Errorf("atoms: %s: %w", it.path, err)
 	}
 	if found && blob.Meta(MetaSha256) == u.want && blob.Size == u.size {
 		u.r.Outcome = OutcomeSkipped
@@ -482,10 +482,10 @@ func (u *fileUpload) send(ctx context.Context) error {
 	u.read += cr.n
 	u.r.BlocksStaged, u.r.BlocksSkipped = res.BlocksStaged, res.BlocksSkipped
 	if errors.Is(err, errNameLies) {
-		return &outcomeError{OutcomeUnproven, fmt.Errorf("models: %s: %w", it.path, err)}
+		return &outcomeError{OutcomeUnproven, fmt.Errorf("atoms: %s: %w", it.path, err)}
 	}
 	if err != nil {
-		return fmt.Errorf("models: %s: %w", it.path, err)
+		return fmt.Errorf("atoms: %s: %w", it.path, err)
 	}
 	if it.want == "" {
 		if err := u.s.receipts(ctx, it, u.want, u.size); err != nil {
@@ -564,7 +564,7 @@ func (s *Service) receipts(ctx context.Context, it *uploadItem, digest string, s
 			continue
 		}
 		if err := s.writeReceipt(ctx, it.container, a.PayloadLocator, digest, size); err != nil {
-			return fmt.Errorf("models: %s: uploaded as %s%s, but %w (run upload again)", it.path, location.ContentPrefix, digest, err)
+			return fmt.Errorf("atoms: %s: uploaded as %s%s, but %w (run upload again)", it.path, location.ContentPrefix, digest, err)
 		}
 		done[a.PayloadLocator] = true
 	}

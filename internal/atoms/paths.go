@@ -1,4 +1,4 @@
-package models
+package atoms
 
 import (
 	"context"
@@ -38,7 +38,7 @@ func (s *Service) recordPaths(ctx context.Context, results []FileResult) {
 		case errors.As(err, &pe):
 			r.Files = "not readable through Files: " + pe.Reason
 		case err != nil:
-			r.Outcome, r.Err = OutcomeFailed, fmt.Errorf("models: atom %d: uploaded as %s/%s, but %w", r.AtomID, r.Container, r.BlobName, err)
+			r.Outcome, r.Err = OutcomeFailed, fmt.Errorf("atoms: atom %d: uploaded as %s/%s, but %w", r.AtomID, r.Container, r.BlobName, err)
 			r.Reason = r.Err.Error()
 		default:
 			r.Files = s.readable(r.Locator)

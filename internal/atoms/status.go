@@ -1,4 +1,4 @@
-package models
+package atoms
 
 import (
 	"context"
@@ -29,7 +29,7 @@ type Status struct {
 func (s *Service) Status(ctx context.Context) (Status, error) {
 	rows, err := s.cfg.Catalog.AtomStatus(ctx)
 	if err != nil {
-		return Status{}, fmt.Errorf("models: status: %w", err)
+		return Status{}, fmt.Errorf("atoms: status: %w", err)
 	}
 	st := Status{ByModality: map[string]Count{}}
 	for _, r := range rows {

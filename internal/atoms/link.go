@@ -1,4 +1,4 @@
-package models
+package atoms
 
 import (
 	"context"
@@ -73,7 +73,7 @@ func (s *Service) Link(ctx context.Context, p LinkParams) ([]LinkResult, error) 
 	for {
 		atoms, err := s.cfg.Catalog.ListAtoms(ctx, catalog.AtomFilter{Modality: p.Modality, AfterID: after, Limit: pageSize})
 		if err != nil {
-			return results, fmt.Errorf("models: link: list atoms: %w", err)
+			return results, fmt.Errorf("atoms: link: list atoms: %w", err)
 		}
 		for _, a := range atoms {
 			after = a.ID
@@ -291,10 +291,10 @@ func (s *Service) hashBlob(ctx context.Context, container, name string) ([32]byt
 	cr := &countingReader{r: body}
 	sum, err := hashStream(cr)
 	if err != nil {
-		return sum, cr.n, props, fmt.Errorf("models: read %s/%s: %w", container, name, err)
+		return sum, cr.n, props, fmt.Errorf("atoms: read %s/%s: %w", container, name, err)
 	}
 	if cr.n != props.Size {
-		return sum, cr.n, props, fmt.Errorf("models: read %s/%s: %d bytes, the blob has %d", container, name, cr.n, props.Size)
+		return sum, cr.n, props, fmt.Errorf("atoms: read %s/%s: %d bytes, the blob has %d", container, name, cr.n, props.Size)
 	}
 	return sum, cr.n, props, nil
 }
