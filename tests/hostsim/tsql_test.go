@@ -407,8 +407,9 @@ SELECT @rc, CAST(JSON_VALUE(@r, '$.response.status.http.code') AS int);`,
 }
 
 // After migration, T-SQL reads an atom's file by the path it always had:
-// the demo catalog on the engine, its atom files uploaded, proven and
-// linked by the command line, then each atom's PayloadLocator read back
+// the demo catalog on the engine, its atom files of every modality (model,
+// image, audio) uploaded, proven and linked by the command line, whatever
+// container each went to, then each atom's PayloadLocator read back
 // through usp_ReadFileBytes and usp_FileExists, byte for byte, whatever
 // container the upload chose; a write to such a path is refused.
 func TestMigratedAtomsOnTSQL(t *testing.T) {
@@ -424,8 +425,8 @@ func TestMigratedAtomsOnTSQL(t *testing.T) {
 	if out := w.a.cli("schema", "apply", "--with-file-procs", "--function-url", w.h.URL()); !strings.Contains(out, "-- file procedures: base64 with") {
 		t.Fatalf("schema apply --with-file-procs:\n%s", out)
 	}
-	w.a.cli("models", "upload", "--from-catalog")
-	w.a.cli("models", "link")
+	w.a.cli("atoms", "upload")
+	w.a.cli("atoms", "link")
 
 	rows, err := w.db.Query("SELECT Modality, PayloadLocator FROM dbo.Atoms WHERE PayloadLocator IS NOT NULL AND BlobUri IS NOT NULL")
 	if err != nil {
@@ -442,8 +443,8 @@ func TestMigratedAtomsOnTSQL(t *testing.T) {
 	if err := rows.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if len(byModality["model"]) == 0 {
-		t.Fatalf("no linked model atom: %v", byModality)
+	if len(byModality["model"]) == 0 || len(byModality["image"]) == 0 {
+		t.Fatalf("linked atoms by modality: %v; want model and image atoms", byModality)
 	}
 	for modality, locs := range byModality {
 		for _, loc := range locs {
