@@ -417,7 +417,8 @@ func TestMigratedAtomsOnTSQL(t *testing.T) {
 	w := setupTSQL(t, func(a *app, dsn string) {
 		files = filepath.Join(a.dir, ".offload", "files")
 		a.settings["SQL_CONNECTION_STRING"] = dsn
-		a.settings["FILES_ROOTS"] = files + "/=" + a.settings["MODELS_CONTAINER"]
+		// The demo puts model files under files and media beside it.
+		a.settings["FILES_ROOTS"] = filepath.Dir(files) + "/=" + a.settings["MODELS_CONTAINER"]
 	})
 	w.a.cli("demo", "seed", "--small", "--files-dir", files)
 	// The procedures again, as a user makes them: the command picks the
