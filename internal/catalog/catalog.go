@@ -302,6 +302,8 @@ type Catalog interface {
 
 	// ReleasePayload empties RawPayload for a verified row (see
 	// ReleaseParams). ErrConflict when the row is not verified or changed.
+	// The same release again (same blob, same Now: a retry after its
+	// answer was lost) succeeds and changes nothing.
 	ReleasePayload(ctx context.Context, p ReleaseParams) error
 
 	// Status groups segments by model and state.

@@ -27,6 +27,7 @@ import (
 	"github.com/golang-sql/civil"
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/internal/dialect"
+	"github.com/hartonomous/offload/internal/catalog/internal/retry"
 
 	mssqldb "github.com/microsoft/go-mssqldb"   // driver "sqlserver"
 	_ "github.com/microsoft/go-mssqldb/azuread" // driver "azuresql" (fedauth=)
@@ -45,6 +46,9 @@ type Options struct {
 	// falling back to READ COMMITTED where the database refuses it),
 	// IsolationSnapshot or IsolationReadCommitted (tests force each).
 	PayloadIsolation string
+	// Retrier, when set, retries Open's first contact with the server (a
+	// database that is failing over answers within a minute).
+	Retrier *retry.Retrier
 }
 
 var reIdent = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
@@ -93,14 +97,19 @@ func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 	if strings.TrimSpace(dsn) == "" {
 		return nil, errors.New("mssql: empty connection string")
 	}
-	sqldb, err := sql.Open(driverFor(dsn), dsn)
+	conn, err := newConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("mssql: open: %w", Redact(err, dsn))
 	}
+	sqldb := sql.OpenDB(conn)
 	sqldb.SetMaxOpenConns(opt.MaxOpenConns)
 	sqldb.SetMaxIdleConns(opt.MaxOpenConns)
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
-	if err := sqldb.PingContext(ctx); err != nil {
+	ping := sqldb.PingContext
+	if opt.Retrier != nil {
+		ping = func(ctx context.Context) error { return opt.Retrier.Do(ctx, retry.Repeatable, sqldb.PingContext) }
+	}
+	if err := ping(ctx); err != nil {
 		sqldb.Close()
 		return nil, fmt.Errorf("mssql: connect: %w", Redact(err, dsn))
 	}

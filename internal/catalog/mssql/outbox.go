@@ -347,10 +347,14 @@ func (d *DB) MarkOutboxSent(ctx context.Context, token string, sent []catalog.Ou
 			ids[i] = s.ID
 		}
 		at, tok := p.add(dt2(now)), p.add(token)
+		// A row already sent with the same queue message id is this mark
+		// retried after its answer was lost: counted, its SentAt kept.
 		n, err := affected(d.db.ExecContext(ctx, d.q(`
-UPDATE dbo.OffloadOutbox SET OutboxState = N'sent', SentAt = `+at+`, QueueMessageId = CASE OutboxId`+cases.String()+` END,
+UPDATE dbo.OffloadOutbox SET OutboxState = N'sent', QueueMessageId = CASE OutboxId`+cases.String()+` END,
+  SentAt = CASE WHEN OutboxState = N'sent' THEN SentAt ELSE `+at+` END,
   ClaimToken = NULL, ClaimedUntil = NULL, LastError = NULL
-WHERE OutboxId IN (`+p.list(ids)+`) AND ClaimToken = `+tok+` AND OutboxState = N'pending'`), p.args...))
+WHERE OutboxId IN (`+p.list(ids)+`) AND ((ClaimToken = `+tok+` AND OutboxState = N'pending')
+  OR (OutboxState = N'sent' AND QueueMessageId = CASE OutboxId`+cases.String()+` END))`), p.args...))
 		if err != nil {
 			return total, fmt.Errorf("mssql: mark outbox sent: %w", err)
 		}

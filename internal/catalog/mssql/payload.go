@@ -1,7 +1,10 @@
 package mssql
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"hash"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
@@ -12,8 +15,11 @@ import (
 
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/internal/dialect"
+	"github.com/hartonomous/offload/internal/catalog/internal/retry"
 	mssqldb "github.com/microsoft/go-mssqldb"
 )
+
+var _ retry.Resumer = (*payloadReader)(nil)
 
 // Isolation for payload reads (Options.PayloadIsolation).
 const (
@@ -79,7 +85,7 @@ func (d *DB) openPayload(ctx context.Context, id int64, chunk int, level sql.Iso
 		c.Close()
 		return nil, fmt.Errorf("mssql: open payload %d: %w", id, err)
 	}
-	r := &payloadReader{ctx: ctx, c: c, tx: tx, id: id, chunk: chunk,
+	r := &payloadReader{ctx: ctx, c: c, tx: tx, id: id, chunk: chunk, d: d, level: level, sum: sha256.New(),
 		query: d.q("SELECT SUBSTRING(RawPayload, @p1, @p2) FROM dbo.LayerTensorSegments WHERE LayerTensorSegmentId = @p3")}
 	size := "DATALENGTH(RawPayload)"
 	if !d.hasPayload.Load() {
@@ -105,6 +111,11 @@ type payloadReader struct {
 	id    int64
 	chunk int
 	query string
+	d     *DB
+	level sql.IsolationLevel
+	// sum hashes the bytes fetched so far, so that Resume can prove them
+	// equal to the row's first off bytes on a new snapshot.
+	sum hash.Hash
 
 	mu      sync.Mutex
 	size    int64
@@ -165,6 +176,7 @@ func (r *payloadReader) fetch() error {
 		r.buf = make([]byte, r.chunk)
 	}
 	r.pending = r.buf[:copy(r.buf[:len(b)], b)]
+	r.sum.Write(r.pending)
 	r.off += want
 	return rows.Close()
 }
@@ -180,8 +192,8 @@ func (r *payloadReader) Close() error {
 	r.closed = true
 	r.pending, r.buf = nil, nil
 	err := r.tx.Rollback() // read-only: nothing to commit
-	if errors.Is(err, sql.ErrTxDone) {
-		err = nil // the context ended: database/sql already rolled back
+	if errors.Is(err, sql.ErrTxDone) || errors.Is(err, sql.ErrConnDone) {
+		err = nil // the context ended, or a failed Resume dropped the connection
 	}
 	// The isolation level of a TDS transaction sticks to the session: put
 	// the pooled connection back to the default, or discard it.
@@ -190,11 +202,62 @@ func (r *payloadReader) Close() error {
 	if _, rerr := r.c.ExecContext(ctx, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"); rerr != nil {
 		_ = r.c.Raw(func(any) error { return driver.ErrBadConn })
 	}
-	if cerr := r.c.Close(); err == nil {
+	if cerr := r.c.Close(); err == nil && !errors.Is(cerr, sql.ErrConnDone) {
 		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("mssql: close payload %d: %w", r.id, err)
 	}
 	return nil
+}
+
+// Resume implements retry.Resumer: the connection of the read broke (a
+// failover, a reset), so the reader takes a new connection and transaction
+// at the same isolation and goes on from the offset it reached, but only
+// once the server proves the row unchanged for this reader: the same
+// DATALENGTH, and HASHBYTES of its first off bytes equal to the SHA-256 of
+// the bytes already returned. A new transaction may see a newer row
+// version; if that version starts with the same bytes and has the same
+// length, what is returned is exactly that version's content (its prefix,
+// then its rest). Otherwise catalog.ErrConflict: start over. The check
+// reads the prefix once more on the server, never over the network.
+func (r *payloadReader) Resume(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return fmt.Errorf("mssql: payload %d: resume after close", r.id)
+	}
+	r.drop()
+	c, err := r.d.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("mssql: resume payload %d at %d: %w", r.id, r.off, err)
+	}
+	tx, err := c.BeginTx(ctx, &sql.TxOptions{Isolation: r.level})
+	if err != nil {
+		c.Close()
+		return fmt.Errorf("mssql: resume payload %d at %d: %w", r.id, r.off, err)
+	}
+	r.c, r.tx = c, tx
+	var size sql.NullInt64
+	var prefix []byte
+	err = tx.QueryRowContext(ctx, r.d.q(`SELECT DATALENGTH(RawPayload),
+  CASE WHEN @p2 = 0 THEN 0x ELSE HASHBYTES('SHA2_256', SUBSTRING(RawPayload, 1, @p2)) END
+FROM dbo.LayerTensorSegments WHERE LayerTensorSegmentId = @p1`), r.id, r.off).Scan(&size, &prefix)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("mssql: resume payload %d: row vanished: %w", r.id, catalog.ErrConflict)
+	case err != nil:
+		return fmt.Errorf("mssql: resume payload %d at %d: %w", r.id, r.off, err)
+	case size.Int64 != r.size || (r.off > 0 && !bytes.Equal(prefix, r.sum.Sum(nil))):
+		return fmt.Errorf("mssql: resume payload %d at %d: the row changed since the read began (start over): %w", r.id, r.off, catalog.ErrConflict)
+	}
+	return nil
+}
+
+// drop abandons the current connection: rolled back if it still answers,
+// and never given back to the pool.
+func (r *payloadReader) drop() {
+	_ = r.tx.Rollback()
+	_ = r.c.Raw(func(any) error { return driver.ErrBadConn })
+	_ = r.c.Close()
 }

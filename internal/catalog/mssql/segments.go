@@ -298,6 +298,18 @@ WHERE LayerTensorSegmentId = @p2 AND OffloadState = N'verified'
 	if n == 1 {
 		return nil
 	}
+	// The same release (same blob, same Now) already recorded is this
+	// release retried after its answer was lost: success. Another
+	// releaser's (another Now) is a conflict.
+	var one int
+	err = d.db.QueryRowContext(ctx, d.q(`SELECT 1 FROM dbo.LayerTensorSegments WHERE LayerTensorSegmentId = @p1
+  AND ReleasedAt = @p4 AND PayloadSha256 = @p2 AND ISNULL(BlobETag, N'') = @p3`), p.ID, sha(p.ExpectSha256), p.ExpectETag, dt(p.Now)).Scan(&one)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("mssql: release %d: %w", p.ID, err)
+	}
 	return d.missOr(ctx, p.ID, fmt.Errorf("mssql: release %d: not verified or changed since: %w", p.ID, catalog.ErrConflict))
 }
 

@@ -263,11 +263,16 @@ func (d *DB) MarkOutboxSent(ctx context.Context, token string, sent []catalog.Ou
 			args = append(args, s.ID, s.QueueMessageID)
 			ids[i] = s.ID
 		}
-		args = append(append(args, ids...), token)
+		// A row already sent with the same queue message id is this mark
+		// retried after its answer was lost: counted, its SentAt kept.
+		whens := args[1:]
+		args = append(append(append(args, ids...), token), whens...)
 		n, err := affected(d.db.ExecContext(ctx, `
-UPDATE OffloadOutbox SET OutboxState = 'sent', SentAt = ?, QueueMessageId = CASE OutboxId`+cases.String()+` END,
+UPDATE OffloadOutbox SET OutboxState = 'sent', SentAt = CASE WHEN OutboxState = 'sent' THEN SentAt ELSE ? END,
+  QueueMessageId = CASE OutboxId`+cases.String()+` END,
   ClaimToken = NULL, ClaimedUntil = NULL, LastError = NULL
-WHERE OutboxId IN (`+placeholders(len(batch))+`) AND ClaimToken = ? AND OutboxState = 'pending'`, args...))
+WHERE OutboxId IN (`+placeholders(len(batch))+`) AND ((ClaimToken = ? AND OutboxState = 'pending')
+  OR (OutboxState = 'sent' AND QueueMessageId = CASE OutboxId`+cases.String()+` END))`, args...))
 		if err != nil {
 			return total, fmt.Errorf("sqlite: mark outbox sent: %w", err)
 		}

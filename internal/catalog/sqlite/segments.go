@@ -362,6 +362,18 @@ WHERE o.LayerTensorSegmentId = LayerTensorSegments.LayerTensorSegmentId
 	if ok {
 		return nil
 	}
+	// The same release (same blob, same Now) already recorded is this
+	// release retried after its answer was lost: success. Another
+	// releaser's (another Now) is a conflict.
+	var one int
+	err = d.db.QueryRowContext(ctx, `SELECT 1 FROM OffloadSegments WHERE LayerTensorSegmentId = ?
+  AND ReleasedAt = ? AND PayloadSha256 = ? AND coalesce(BlobETag, '') = ?`, p.ID, ts(p.Now), p.ExpectSha256, p.ExpectETag).Scan(&one)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlite: release %d: %w", p.ID, err)
+	}
 	return d.missOr(ctx, p.ID, fmt.Errorf("sqlite: release %d: not verified or changed since: %w", p.ID, catalog.ErrConflict))
 }
 
