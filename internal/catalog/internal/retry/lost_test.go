@@ -3,8 +3,8 @@ package retry_test
 import (
 	"context"
 	"net"
-	"syscall"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
