@@ -244,9 +244,14 @@ func TestSecretsNeverLogged(t *testing.T) {
 				{"schema", "apply", "--verbose"}, {"segments", "status"}, {"segments", "enqueue", "--verbose"},
 				{"segments", "migrate", "--verbose"}, {"segments", "verify"}, {"models", "link"},
 			} {
-				out, errs, code := w.runBounded(time.Minute, args...)
+				// A budget shorter than the first retry's wait: the
+				// command fails after one attempt, naming the server.
+				out, errs, code := w.runBounded(time.Minute, append(args, "--retry-budget", "1s")...)
 				if code == 0 {
 					t.Errorf("offload %s with an unreachable SQL server: exit 0", strings.Join(args, " "))
+				}
+				if !strings.Contains(errs, "127.0.0.1") {
+					t.Errorf("offload %s with an unreachable SQL server does not name it:\n%s", strings.Join(args, " "), errs)
 				}
 				l.check(fmt.Sprintf("sql: offload %s (exit %d)", strings.Join(args, " "), code), out+errs)
 			}

@@ -35,6 +35,16 @@ type Tuning struct {
 	// OutboxClaimTTL is how long a killed drainer's claims on outbox rows
 	// hold them (outbox.DefaultClaimTTL when zero).
 	OutboxClaimTTL time.Duration
+	// RetryBudget bounds how long one catalog operation retries transient
+	// faults (the commands' --retry-budget; 3 minutes when zero). An
+	// invocation's deadline bounds it too.
+	RetryBudget time.Duration
+}
+
+// OpenCatalog opens the catalog cfg names with the retry policy, t's
+// budget and cfg's cap on payload readers.
+func OpenCatalog(ctx context.Context, cfg config.Config, log *slog.Logger, t Tuning) (catalog.Catalog, error) {
+	return engines.OpenWith(ctx, cfg.SQL, engines.Options{Logger: log, RetryBudget: t.RetryBudget, PayloadReaders: cfg.PayloadReaders})
 }
 
 // App is a wired Offload.
@@ -59,7 +69,7 @@ type App struct {
 // Open connects to the catalog and storage and builds the services. It does
 // not change anything (no schema, no containers): see Prepare.
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger, t Tuning) (*App, error) {
-	cat, err := engines.Open(ctx, cfg.SQL)
+	cat, err := OpenCatalog(ctx, cfg, log, t)
 	if err != nil {
 		return nil, fmt.Errorf("catalog (%s): %w", config.SettingSQL, err)
 	}

@@ -30,7 +30,7 @@ type StartOptions struct {
 	// PrepareTimeout bounds one round of Prepare (containers and queue);
 	// rounds repeat, with the same back-off, until one succeeds. Default 30s.
 	PrepareTimeout time.Duration
-	// Open opens the catalog (engines.Open; tests inject).
+	// Open opens the catalog (OpenCatalog; tests inject).
 	Open func(ctx context.Context, dsn string) (catalog.Catalog, error)
 }
 
@@ -87,6 +87,9 @@ var _ server.Provider = (*Starter)(nil)
 // preparing storage in the background. It fails only when the storage
 // settings cannot make a client (no request is made).
 func Start(cfg config.Config, host config.Host, log *slog.Logger, t Tuning, opt StartOptions) (*Starter, error) {
+	if opt.Open == nil {
+		opt.Open = func(ctx context.Context, _ string) (catalog.Catalog, error) { return OpenCatalog(ctx, cfg, log, t) }
+	}
 	opt.defaults()
 	base, err := openStorage(cfg, log)
 	if err != nil {

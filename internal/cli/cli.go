@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hartonomous/offload/internal/app"
 	"github.com/hartonomous/offload/internal/config"
@@ -60,6 +61,9 @@ type session struct {
 	log     *slog.Logger
 	app     *app.App
 	tuning  app.Tuning
+	// retryBudget is --retry-budget: how long one catalog operation
+	// retries a transient fault before the command fails.
+	retryBudget time.Duration
 }
 
 // Main runs the command line and returns the exit code.
@@ -86,6 +90,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 	fs.SetOutput(env.Stderr)
 	s := &session{Env: env}
 	fs.BoolVar(&s.verbose, "verbose", false, "log every step (JSON lines on stderr)")
+	fs.DurationVar(&s.retryBudget, "retry-budget", 3*time.Minute,
+		"how long a catalog operation retries transient faults (failover, throttling) before the command fails")
 	run := cmd.flags(fs)
 	usage := func(w io.Writer) {
 		fmt.Fprintf(w, "Usage: offload %s [flags] %s\n\n%s\n\nFlags:\n", strings.Join(path, " "), cmd.usage, cmd.summary)
@@ -198,7 +204,9 @@ func (s *session) App(ctx context.Context) (*app.App, error) {
 	if err != nil {
 		return nil, errSettings{err}
 	}
-	a, err := app.Open(ctx, cfg, s.log, s.tuning)
+	t := s.tuning
+	t.RetryBudget = s.retryBudget
+	a, err := app.Open(ctx, cfg, s.log, t)
 	if err != nil {
 		return nil, err
 	}

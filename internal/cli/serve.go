@@ -54,6 +54,9 @@ func serveCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error 
 		// The server logs JSON to stdout, where the Functions host collects it.
 		s.log = slog.New(slog.NewJSONHandler(s.Stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		t := s.tuning
+		// An invocation's catalog retries end with its deadline (host.json
+		// functionTimeout less a margin), not with the command's budget.
+		t.RetryBudget = max(s.retryBudget, host.InvocationDeadline())
 		t.ClaimTTL = serveClaimTTL
 		if host.FunctionTimeout > 0 {
 			t.ClaimTTL = min(t.ClaimTTL, host.FunctionTimeout)

@@ -33,6 +33,7 @@ const (
 	SettingOutboxSchedule  = "OUTBOX_SCHEDULE"
 	SettingOutboxRetention = "OUTBOX_RETENTION"
 	SettingBrokerQueues    = "BROKER_SERVICE_QUEUES"
+	SettingPayloadReaders  = "SQL_PAYLOAD_READERS"
 	SettingHandlerPort     = "FUNCTIONS_CUSTOMHANDLER_PORT"
 )
 
@@ -47,6 +48,8 @@ const (
 	DefaultPublishQueues    = "neo4j-sync"
 	DefaultOutboxSchedule   = "*/10 * * * * *"
 	DefaultOutboxRetention  = "7d"
+	// DefaultPayloadReaders: docs/RETRIES.md has the arithmetic.
+	DefaultPayloadReaders = 4
 )
 
 // Config is the typed form of every setting Offload reads.
@@ -74,6 +77,9 @@ type Config struct {
 	// BrokerQueues maps a Service Broker service to the Storage Queue its
 	// waiting messages move to at cutover (BROKER_SERVICE_QUEUES).
 	BrokerQueues map[string]string
+	// PayloadReaders caps the segment payloads this instance reads from
+	// the catalog at once (SQL_PAYLOAD_READERS).
+	PayloadReaders int
 
 	// HandlerPort is FUNCTIONS_CUSTOMHANDLER_PORT: set by the Functions host
 	// when it starts us as a custom handler, empty on the command line.
@@ -162,6 +168,9 @@ func Load(getenv Getenv) (Config, error) {
 	if c.OutboxRetention, err = ParseRetention(get(SettingOutboxRetention, DefaultOutboxRetention)); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", SettingOutboxRetention, err))
 	}
+	if c.PayloadReaders, err = parseReaders(get(SettingPayloadReaders, strconv.Itoa(DefaultPayloadReaders))); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", SettingPayloadReaders, err))
+	}
 	roots, err := ParseRoots(get(SettingFilesRoots, DefaultFilesRoots))
 	if err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", SettingFilesRoots, err))
@@ -181,6 +190,15 @@ func Load(getenv Getenv) (Config, error) {
 		errs = append(errs, fmt.Errorf("%s: %q is not a port number", SettingHandlerPort, c.HandlerPort))
 	}
 	return c, errors.Join(errs...)
+}
+
+// parseReaders reads SQL_PAYLOAD_READERS: a whole number from 1 to 256.
+func parseReaders(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 256 {
+		return 0, fmt.Errorf("%q is not a number of readers from 1 to 256", s)
+	}
+	return n, nil
 }
 
 func splitList(s string) []string {

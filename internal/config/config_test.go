@@ -156,3 +156,20 @@ func TestBrokerQueues(t *testing.T) {
 		t.Fatalf("Load: %v", err)
 	}
 }
+
+func TestPayloadReaders(t *testing.T) {
+	base := map[string]string{SettingSQL: "sqlite:x.db", SettingStorage: "UseDevelopmentStorage=true"}
+	if c, err := Load(env(base)); err != nil || c.PayloadReaders != DefaultPayloadReaders {
+		t.Fatalf("default: %d, %v", c.PayloadReaders, err)
+	}
+	base[SettingPayloadReaders] = "12"
+	if c, err := Load(env(base)); err != nil || c.PayloadReaders != 12 {
+		t.Fatalf("12: %d, %v", c.PayloadReaders, err)
+	}
+	for _, bad := range []string{"0", "-1", "many", "1000"} {
+		base[SettingPayloadReaders] = bad
+		if _, err := Load(env(base)); err == nil || !strings.Contains(err.Error(), SettingPayloadReaders) {
+			t.Errorf("%q: %v, want an error naming the setting", bad, err)
+		}
+	}
+}

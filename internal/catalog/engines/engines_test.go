@@ -30,9 +30,14 @@ func TestOpenErrorsDoNotEchoSecrets(t *testing.T) {
 		"server=127.0.0.1,1;user id=sa;password=" + "plainPassw0rd" + ";connection timeout=2",
 		"sqlserver://sa:pw@127.0.0.1:1?database=x&port=notaport&password=" + "qsecret99",
 	} {
-		_, err := Open(ctx, dsn)
+		// A budget shorter than the first wait: one attempt, then the
+		// error that names the server.
+		_, err := OpenWith(ctx, dsn, Options{RetryBudget: time.Nanosecond})
 		if err == nil {
 			t.Fatalf("opening an unreachable server succeeded")
+		}
+		if !strings.Contains(dsn, "notaport") && !strings.Contains(err.Error(), "SQL_CONNECTION_STRING's server 127.0.0.1:1") {
+			t.Errorf("the error does not name the server: %v", err)
 		}
 		for _, s := range []string{dsn, secret, "S3cr3t-P%40ss%3Bword", "plainPassw0rd", "qsecret99"} {
 			if strings.Contains(err.Error(), s) {
