@@ -2,8 +2,8 @@ package faultproxy
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"sync"
+
+	"github.com/hartonomous/offload/tests/faultdraw"
 )
 
 // Kind is a fault the proxy injects into one request.
@@ -76,13 +76,7 @@ func (k Kind) Forwards() bool {
 }
 
 // AllKinds lists every fault kind (None excluded).
-func AllKinds() []Kind {
-	out := make([]Kind, 0, numKinds-1)
-	for k := None + 1; k < numKinds; k++ {
-		out = append(out, k)
-	}
-	return out
-}
+func AllKinds() []Kind { return faultdraw.All(numKinds) }
 
 // fault is the chooser's decision for one request.
 type fault struct {
@@ -92,52 +86,16 @@ type fault struct {
 	frac float64
 }
 
-// chooser draws one fault per request from a seeded PRNG. Every draw takes
-// the same three numbers whatever the outcome, so the sequence of kinds is
-// a function of the seed and the request's position alone: changing the
-// rate (SetRate) only changes which positions get their fault.
-type chooser struct {
-	mu    sync.Mutex
-	rng   *rand.Rand
-	rate  float64
-	kinds []Kind
-}
+// chooser draws one fault per request (faultdraw.Draw).
+type chooser struct{ d *faultdraw.Draw[Kind] }
 
 func newChooser(seed int64, rate float64, kinds []Kind) *chooser {
-	s := uint64(seed)
-	return &chooser{
-		rng:   rand.New(rand.NewPCG(s, s^0x9e3779b97f4a7c15)),
-		rate:  clampRate(rate),
-		kinds: append([]Kind(nil), kinds...),
-	}
+	return &chooser{faultdraw.New(seed, rate, kinds)}
 }
 
 func (c *chooser) next() fault {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	u := c.rng.Float64()
-	k := c.kinds[c.rng.IntN(len(c.kinds))]
-	frac := c.rng.Float64()
-	if u >= c.rate {
-		return fault{kind: None}
-	}
+	k, frac := c.d.Next()
 	return fault{kind: k, frac: frac}
 }
 
-func (c *chooser) setRate(r float64) {
-	c.mu.Lock()
-	c.rate = clampRate(r)
-	c.mu.Unlock()
-}
-
-// clampRate keeps r in [0,1]; NaN is 0.
-func clampRate(r float64) float64 {
-	switch {
-	case r > 1:
-		return 1
-	case r > 0:
-		return r
-	default:
-		return 0
-	}
-}
+func (c *chooser) setRate(r float64) { c.d.SetRate(r) }

@@ -84,16 +84,3 @@ func TestChooserSetRateKeepsSequence(t *testing.T) {
 		t.Fatal("SetRate shifted the fault sequence")
 	}
 }
-
-func TestClampRate(t *testing.T) {
-	nan := 0.0
-	nan /= nan
-	for in, want := range map[float64]float64{-1: 0, 0: 0, 0.25: 0.25, 1: 1, 3: 1} {
-		if got := clampRate(in); got != want {
-			t.Errorf("clampRate(%v) = %v, want %v", in, got, want)
-		}
-	}
-	if got := clampRate(nan); got != 0 {
-		t.Errorf("clampRate(NaN) = %v, want 0", got)
-	}
-}

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/hartonomous/offload/internal/config"
+	"github.com/hartonomous/offload/tests/faultdraw"
 )
 
 // DefaultMaxDelay bounds a Delay fault when Config.MaxDelay is zero.
@@ -62,13 +63,8 @@ func (c *Config) defaults() error {
 	if len(c.Faults) == 0 {
 		c.Faults = AllKinds()
 	}
-	for _, k := range c.Faults {
-		if k <= None || k >= numKinds {
-			return fmt.Errorf("faultproxy: unknown fault kind %v", k)
-		}
-	}
-	if c.Rate < 0 || c.Rate > 1 || c.Rate != c.Rate {
-		return fmt.Errorf("faultproxy: rate %v is not within 0..1", c.Rate)
+	if err := faultdraw.Check(c.Faults, numKinds, c.Rate); err != nil {
+		return fmt.Errorf("faultproxy: %w", err)
 	}
 	if c.MaxDelay <= 0 {
 		c.MaxDelay = DefaultMaxDelay

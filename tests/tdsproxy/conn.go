@@ -85,7 +85,7 @@ func (c *conn) requests() {
 // answered here (the request must not be forwarded), a ResetBeforeForward
 // is the caller's to apply, the reply faults are left for the reply pump.
 func (c *conn) inject(pkt packet) Kind {
-	k, ae := c.p.decide(pkt)
+	k, ae, frac := c.p.decide(pkt)
 	switch k {
 	case AzureError:
 		c.p.log.Info("tdsproxy: fault", "kind", k.String(), "number", ae.Number)
@@ -96,7 +96,7 @@ func (c *conn) inject(pkt packet) Kind {
 			c.reset()
 		}
 	case Delay:
-		time.Sleep(time.Duration(c.p.choose.delay(int64(c.p.cfg.MaxDelay))))
+		time.Sleep(time.Duration(frac * float64(c.p.cfg.MaxDelay)))
 	case ResetAfterApply, ResetMidReply:
 		c.reply.Store(int32(k))
 	}

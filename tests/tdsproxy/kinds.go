@@ -2,8 +2,8 @@ package tdsproxy
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"sync"
+
+	"github.com/hartonomous/offload/tests/faultdraw"
 )
 
 // Kind is a fault the proxy injects into one request (a SQL batch, an RPC,
@@ -52,13 +52,7 @@ func (k Kind) String() string {
 }
 
 // AllKinds lists every fault kind (None excluded).
-func AllKinds() []Kind {
-	out := make([]Kind, 0, numKinds-1)
-	for k := None + 1; k < numKinds; k++ {
-		out = append(out, k)
-	}
-	return out
-}
+func AllKinds() []Kind { return faultdraw.All(numKinds) }
 
 // AzureErr is one of Azure SQL Database's transient errors as the server
 // sends it (sql-docs azure-sql/database/troubleshoot-common-errors-issues.md).
@@ -88,42 +82,19 @@ func AzureErrorFor(number int32) (AzureErr, bool) {
 	return AzureErr{}, false
 }
 
-// chooser draws faults from a seeded PRNG: the same seed and order of
-// requests give the same faults.
-type chooser struct {
-	mu    sync.Mutex
-	rng   *rand.Rand
-	rate  float64
-	kinds []Kind
-}
+// chooser draws the random faults (faultdraw.Draw) and, for AzureError,
+// which of AzureNumbers it answers with (placed by the draw's fraction).
+type chooser struct{ d *faultdraw.Draw[Kind] }
 
 func newChooser(seed int64, rate float64, kinds []Kind) *chooser {
-	return &chooser{rng: rand.New(rand.NewPCG(uint64(seed), 0x7d5)), rate: rate, kinds: kinds}
+	return &chooser{faultdraw.New(seed, rate, kinds)}
 }
 
-// next is the fault of the next request and, for AzureError, its error.
-func (c *chooser) next() (Kind, AzureErr) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.rate <= 0 || c.rng.Float64() >= c.rate {
-		return None, AzureErr{}
-	}
-	k := c.kinds[c.rng.IntN(len(c.kinds))]
-	return k, AzureNumbers[c.rng.IntN(len(AzureNumbers))]
+// next is the fault of the next request and, for AzureError, its error;
+// frac places a Delay within MaxDelay.
+func (c *chooser) next() (Kind, AzureErr, float64) {
+	k, frac := c.d.Next()
+	return k, AzureNumbers[int(frac*float64(len(AzureNumbers)))], frac
 }
 
-func (c *chooser) setRate(r float64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.rate = min(max(r, 0), 1)
-}
-
-// delay is a random wait in [0, max).
-func (c *chooser) delay(max int64) int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if max <= 0 {
-		return 0
-	}
-	return c.rng.Int64N(max)
-}
+func (c *chooser) setRate(r float64) { c.d.SetRate(r) }

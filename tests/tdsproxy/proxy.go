@@ -26,6 +26,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/hartonomous/offload/tests/faultdraw"
 )
 
 // DefaultMaxDelay bounds a Delay fault when Config.MaxDelay is zero.
@@ -51,13 +53,8 @@ func (c *Config) defaults() error {
 	if len(c.Faults) == 0 {
 		c.Faults = AllKinds()
 	}
-	for _, k := range c.Faults {
-		if k <= None || k >= numKinds {
-			return fmt.Errorf("tdsproxy: unknown fault kind %v", k)
-		}
-	}
-	if c.Rate < 0 || c.Rate > 1 || c.Rate != c.Rate {
-		return fmt.Errorf("tdsproxy: rate %v is not within 0..1", c.Rate)
+	if err := faultdraw.Check(c.Faults, numKinds, c.Rate); err != nil {
+		return fmt.Errorf("tdsproxy: %w", err)
 	}
 	host, _, err := net.SplitHostPort(c.Target)
 	if err != nil || !isLoopback(host) {
@@ -237,7 +234,7 @@ func (p *Proxy) accept() {
 }
 
 // decide is the fault of a request whose first packet is pkt.
-func (p *Proxy) decide(pkt packet) (Kind, AzureErr) {
+func (p *Proxy) decide(pkt packet) (Kind, AzureErr, float64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.stats.Requests++
@@ -254,8 +251,9 @@ func (p *Proxy) decide(pkt packet) (Kind, AzureErr) {
 			break
 		}
 	}
+	frac := 1.0 // an armed Delay waits MaxDelay
 	if k == None {
-		k, ae = p.choose.next()
+		k, ae, frac = p.choose.next()
 	}
 	if k != None {
 		p.stats.Faults[k]++
@@ -263,7 +261,7 @@ func (p *Proxy) decide(pkt packet) (Kind, AzureErr) {
 			p.stats.Errors[ae.Number]++
 		}
 	}
-	return k, ae
+	return k, ae, frac
 }
 
 func (p *Proxy) track(c *conn, on bool) bool {

@@ -137,7 +137,7 @@ func TestSeededFaults(t *testing.T) {
 		c := newChooser(seed, 0.5, AllKinds())
 		var out []Kind
 		for range 200 {
-			k, _ := c.next()
+			k, _, _ := c.next()
 			out = append(out, k)
 		}
 		return out
