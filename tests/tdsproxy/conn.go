@@ -7,8 +7,12 @@ import (
 	"time"
 )
 
-// cutNext is ResetMidReply's second step: cut the reply's next packet.
-const cutNext = numKinds
+// Kinds of the proxy's own: cutNext is ResetMidReply's second step (cut
+// the reply's next packet); down starts a DownAt outage.
+const (
+	cutNext = numKinds + iota
+	down
+)
 
 // conn is one client connection and its server connection. TDS is
 // request-reply: the client pump decides the fault of each request and,
@@ -64,6 +68,9 @@ func (c *conn) requests() {
 		}
 		if first && isRequest(pkt.typ()) {
 			switch c.inject(pkt) {
+			case down:
+				c.p.SetDown(true) // resets this connection too
+				return
 			case ResetBeforeForward:
 				c.p.log.Info("tdsproxy: fault", "kind", ResetBeforeForward.String())
 				return

@@ -85,12 +85,14 @@ type Rule struct {
 	Kind   Kind
 	Number int32
 	Times  int
+	outage time.Duration // DownAt's
 }
 
 // Stats counts what a Proxy did.
 type Stats struct {
 	Connections int64 // accepted and forwarded
 	Refused     int64 // accepted during an outage and reset at once
+	Outages     int64 // started by DownAt
 	Requests    int64
 	Faults      map[Kind]int64
 	Errors      map[int32]int64 // AzureError replies by number
@@ -146,6 +148,21 @@ func (p *Proxy) Arm(r Rule) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.rules = append(p.rules, r)
+}
+
+// DownAt arms an outage: the next request whose SQL text mentions match
+// starts it (it and every open connection are reset), and it ends d later.
+// Arming it on a statement of the work under test puts the outage in the
+// middle of that work, whatever the machine's speed.
+func (p *Proxy) DownAt(match string, d time.Duration) {
+	p.Arm(Rule{Match: match, Kind: down, Times: 1, outage: d})
+}
+
+// Outages is how many outages started.
+func (p *Proxy) Outages() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stats.Outages
 }
 
 // Armed is how many armed injections are still to happen.
@@ -244,6 +261,11 @@ func (p *Proxy) decide(pkt packet) (Kind, AzureErr, float64) {
 		if r.Times > 0 && (r.Match == "" || mentions(pkt, r.Match)) {
 			r.Times--
 			k = r.Kind
+			if k == down {
+				p.stats.Outages++
+				d := r.outage
+				time.AfterFunc(d, func() { p.SetDown(false) })
+			}
 			ae, _ = AzureErrorFor(r.Number)
 			if ae.Number == 0 {
 				ae = AzureNumbers[0]

@@ -172,3 +172,32 @@ func TestLoopbackOnly(t *testing.T) {
 		t.Error("rate 2 accepted")
 	}
 }
+
+// DownAt starts an outage at the matching request, which never reaches
+// the server, and ends it after the duration.
+func TestDownAt(t *testing.T) {
+	p, f := setup(t, Config{})
+	p.DownAt("ClaimToken", time.Millisecond)
+	cl := dial(t, p)
+	if _, err := cl.batch("SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.batch("UPDATE s SET ClaimToken = 1"); err == nil {
+		t.Fatal("the request that starts the outage was answered")
+	}
+	if p.Outages() != 1 || f.requests.Load() != 1 {
+		t.Fatalf("outages %d, server requests %d", p.Outages(), f.requests.Load())
+	}
+	for { // the outage ends by itself; each try is refused until then
+		c, err := net.Dial("tcp", p.Addr())
+		if err != nil {
+			continue
+		}
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		got, err := (&client{t: t, c: c}).batch("SELECT 1")
+		c.Close()
+		if err == nil && string(got) == "ok" {
+			return
+		}
+	}
+}
