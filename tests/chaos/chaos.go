@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"regexp"
@@ -51,6 +52,8 @@ type Config struct {
 	FaultRate float64
 	// MaxDelay bounds a Delay fault (250ms).
 	MaxDelay time.Duration
+	// Catalog are the faults of a T-SQL catalog's connections (none).
+	Catalog CatalogFaults
 	// Full seeds the whole demo set (34 segments, ~220 MiB, one of 72 MiB);
 	// otherwise `demo seed --small` (34 segments, ~1 MiB).
 	Full bool
@@ -173,9 +176,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if dsn == "" {
 		dsn = "sqlite:" + filepath.Join(cfg.Dir, "catalog.db")
 	}
+	tds, workDSN, err := catalogProxy(cfg.Catalog, dsn, cfg.Seed+2, cfg.MaxDelay)
+	if err != nil {
+		return nil, err
+	}
+	if tds != nil {
+		defer tds.Close()
+	}
 	names := names(cfg.Name)
 	off := Offload{Bin: cfg.Bin, Dir: cfg.Dir, Env: map[string]string{
-		"SQL_CONNECTION_STRING": dsn,
+		"SQL_CONNECTION_STRING": workDSN,
 		"AzureWebJobsStorage":   faultproxy.DevConnectionString(blobProxy.URL(), queueProxy.URL()),
 		"TENSORS_CONTAINER":     names.tensors,
 		"MODELS_CONTAINER":      names.models,
@@ -186,8 +196,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Seeding and the schema step go to the catalog directly.
+	setup := Offload{Bin: cfg.Bin, Dir: cfg.Dir, Env: maps.Clone(off.Env)}
+	setup.Env["SQL_CONNECTION_STRING"] = dsn
 	must := func(timeout time.Duration, args ...string) (Result, error) {
-		r, err := off.Run(ctx, timeout, args...)
+		r, err := setup.Run(ctx, timeout, args...)
 		if err == nil && r.Code != 0 {
 			err = errors.New(r.String())
 		}
@@ -327,6 +340,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	//    segment is verified.
 	blobProxy.SetRate(0)
 	queueProxy.SetRate(0)
+	if tds != nil {
+		tds.SetRate(0)
+	}
 	// The claims of the last killed worker block its segments until they
 	// expire (as they would for ClaimTTL in production): wait them out,
 	// so each pass below can make progress.
@@ -378,6 +394,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	rep.BlobRequests, rep.QueueRequests = blobProxy.Stats().Requests, queueProxy.Stats().Requests
+	rep.Catalog = catalogReport(cfg.Catalog, tds)
 	if err := check(ctx, cfg, dsn, names, before, rep); err != nil {
 		return rep, err
 	}

@@ -72,21 +72,60 @@ func TestChaos(t *testing.T) {
 		}
 		cfg.Kills = n
 	}
-	runChaos(t, cfg, timeout)
+	runChaos(t, cfg, timeout, "chaos")
 }
 
 // TestChaosOnTSQL is the short chaos run with the catalog on the T-SQL
-// engine of MSSQL_TEST_DSN (a throwaway database).
+// engine of MSSQL_TEST_DSN (a throwaway database), reached through the TDS
+// fault proxy: 3% of the catalog's requests reset, cut, delayed or
+// answered with Azure SQL's transient errors, on top of the storage faults
+// and the kills. OFFLOAD_CHAOS=long: the full demo set, 24 kills.
 func TestChaosOnTSQL(t *testing.T) {
 	cfg := chaos.Config{Bin: binPath, Azurite: az, Dir: t.TempDir(), Name: "chaos-tsql", Logf: t.Logf,
-		CatalogDSN: mssqltest.Database(t),
+		CatalogDSN: mssqltest.Database(t), Catalog: chaos.CatalogFaults{Rate: 0.03},
 		Kills:      5, Workers: 2, KillAfterMin: 1, KillAfterMax: 4, KillJitter: 30 * time.Millisecond}
-	runChaos(t, cfg, 10*time.Minute)
+	timeout := 10 * time.Minute
+	if os.Getenv("OFFLOAD_CHAOS") == "long" {
+		cfg.Name, cfg.Full, cfg.Kills = "chaos-tsql-long", true, 24
+		cfg.Workers, cfg.KillAfterMin, cfg.KillAfterMax, cfg.KillJitter = 4, 3, 12, 100*time.Millisecond
+		cfg.Visibility, cfg.ClaimTTL, cfg.BlockSizeMiB = 3*time.Second, 4*time.Second, 1
+		timeout = 45 * time.Minute
+	}
+	runChaos(t, cfg, timeout, "chaos-tsql")
+}
+
+// TestChaosCatalogOutageOnTSQL: the catalog alone is hostile. A 30 s
+// outage (every connection reset and refused) starts at the first segment
+// claim, and 5% of the catalog's requests get a fault; storage is clean
+// and nothing is killed, so whatever fails, fails because of the catalog:
+// every segment must be migrated and verified with no failed attempt
+// recorded and nothing poisoned. OFFLOAD_CHAOS=long: the full demo set.
+func TestChaosCatalogOutageOnTSQL(t *testing.T) {
+	cfg := chaos.Config{Bin: binPath, Azurite: az, Dir: t.TempDir(), Name: "chaos-tsql-outage", Logf: t.Logf,
+		CatalogDSN: mssqltest.Database(t), Catalog: chaos.CatalogFaults{Rate: 0.05, Outage: 30 * time.Second},
+		FaultRate: -1, Kills: -1, Workers: 4}
+	timeout := 10 * time.Minute
+	if os.Getenv("OFFLOAD_CHAOS") == "long" {
+		cfg.Name, cfg.Full, cfg.BlockSizeMiB = "chaos-tsql-outage-long", true, 1
+		timeout = 45 * time.Minute
+	}
+	rep := runChaos(t, cfg, timeout, "chaos-tsql-outage")
+	if rep == nil {
+		return
+	}
+	if rep.Attempts != 0 || rep.MigrateFailed != 0 || rep.MigratePoisoned != 0 || rep.PoisonedBeforeConverge != 0 || rep.Poisoned != 0 {
+		t.Errorf("catalog faults cost %d recorded attempts, %d failed and %d poisoned deliveries, %d/%d in the poison queue: want none",
+			rep.Attempts, rep.MigrateFailed, rep.MigratePoisoned, rep.PoisonedBeforeConverge, rep.Poisoned)
+	}
+	if c := rep.Catalog; c == nil || c.Outages != 1 || len(c.Faults) == 0 {
+		t.Errorf("the catalog was not hostile: %+v", c)
+	}
 }
 
 // runChaos runs cfg and checks its report: every segment verified, every
-// source intact, faults injected and every planned kill delivered.
-func runChaos(t *testing.T, cfg chaos.Config, timeout time.Duration) {
+// source intact, faults injected and every planned kill delivered. With
+// OFFLOAD_CHAOS_REPORT, the report replaces docs/RELIABILITY.md's section.
+func runChaos(t *testing.T, cfg chaos.Config, timeout time.Duration, section string) *chaos.Report {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -99,6 +138,9 @@ func runChaos(t *testing.T, cfg chaos.Config, timeout time.Duration) {
 	}
 	for _, p := range rep.Problems {
 		t.Errorf("problem: %s", p)
+	}
+	if cfg.Catalog.Rate > 0 && (rep.Catalog == nil || rep.Catalog.Requests == 0) {
+		t.Error("catalog faults asked for, but no catalog request went through the TDS proxy")
 	}
 	if rep.Verified != rep.Segments || rep.SourcesIntact != rep.Segments || rep.Segments == 0 {
 		t.Errorf("verified %d, sources intact %d, of %d segments", rep.Verified, rep.SourcesIntact, rep.Segments)
@@ -116,11 +158,12 @@ func runChaos(t *testing.T, cfg chaos.Config, timeout time.Duration) {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join("..", "..", path) // relative to the module root
 		}
-		if err := chaos.ReplaceSection(path, "chaos", rep.Markdown()); err != nil {
+		if err := chaos.ReplaceSection(path, section, rep.Markdown()); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("wrote the chaos table into %s", path)
+		t.Logf("wrote the %s table into %s", section, path)
 	}
+	return rep
 }
 
 // TestOutboxChaos publishes to the outbox, SIGKILLs `offload messages
@@ -140,7 +183,9 @@ func TestOutboxChaosOnTSQL(t *testing.T) {
 	runOutboxChaos(t, chaos.OutboxConfig{Bin: binPath, Azurite: az, Dir: t.TempDir(), Name: "outbox-chaos-tsql", Logf: t.Logf,
 		// Catalog round trips are slower there: claims long enough that a
 		// pass gets to send before half of them has gone.
-		CatalogDSN: mssqltest.Database(t), ClaimTTL: 4 * time.Second})
+		CatalogDSN: mssqltest.Database(t), ClaimTTL: 4 * time.Second,
+		// and 5% of its catalog requests faulted while killing.
+		Catalog: chaos.CatalogFaults{Rate: 0.05}})
 }
 
 func runOutboxChaos(t *testing.T, cfg chaos.OutboxConfig) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -43,6 +44,10 @@ type OutboxConfig struct {
 	KillAfterMin, KillAfterMax int64
 	// FaultRate of the queue proxy while killing (0.10; negative: none).
 	FaultRate float64
+	// Catalog are the faults of a T-SQL catalog's connections while
+	// killing (none; an Outage starts at the first segment claim, which an
+	// outbox run never makes: use Rate).
+	Catalog CatalogFaults
 	// ClaimTTL is drain --claim-ttl: how soon a killed drainer's rows are
 	// sent again (1s).
 	ClaimTTL time.Duration
@@ -65,6 +70,8 @@ type OutboxReport struct {
 	Received, Duplicates int
 	// Delivered by inbox.Buffer: each event once, in order.
 	Delivered int
+	// Catalog is what the TDS fault proxy did while killing (nil: none).
+	Catalog *CatalogReport
 	Problems  []string
 }
 
@@ -136,11 +143,21 @@ func RunOutbox(ctx context.Context, cfg OutboxConfig) (*OutboxReport, error) {
 	if dsn == "" {
 		dsn = "sqlite:" + filepath.Join(cfg.Dir, "catalog.db")
 	}
-	off := Offload{Bin: cfg.Bin, Dir: cfg.Dir, Env: map[string]string{
+	tds, workDSN, err := catalogProxy(cfg.Catalog, dsn, cfg.Seed+2, 0)
+	if err != nil {
+		return nil, err
+	}
+	if tds != nil {
+		defer tds.Close()
+	}
+	setup := Offload{Bin: cfg.Bin, Dir: cfg.Dir, Env: map[string]string{
 		"SQL_CONNECTION_STRING": dsn,
 		"AzureWebJobsStorage":   faultproxy.DevConnectionString(fmt.Sprintf("http://127.0.0.1:%d", cfg.Azurite.BlobPort), proxy.URL()),
 		"PUBLISH_QUEUES":        queue,
 	}}
+	// The drains reach the catalog through the TDS proxy, when there is one.
+	off := Offload{Bin: cfg.Bin, Dir: cfg.Dir, Env: maps.Clone(setup.Env)}
+	off.Env["SQL_CONNECTION_STRING"] = workDSN
 	// On T-SQL the demo creates the Hartonomous tables the schema step
 	// needs (SQLite's schema step creates them itself); the schema step adds
 	// the outbox and its procedure.
@@ -149,7 +166,7 @@ func RunOutbox(ctx context.Context, cfg OutboxConfig) (*OutboxReport, error) {
 		steps = append([][]string{{"demo", "seed", "--small", "--files-dir", filepath.Join(cfg.Dir, "models")}}, steps...)
 	}
 	for _, args := range steps {
-		if r, err := off.Run(ctx, 5*time.Minute, args...); err != nil || r.Code != 0 {
+		if r, err := setup.Run(ctx, 5*time.Minute, args...); err != nil || r.Code != 0 {
 			return nil, fmt.Errorf("chaos: %v: %v %s", args, err, r)
 		}
 	}
@@ -219,6 +236,10 @@ func RunOutbox(ctx context.Context, cfg OutboxConfig) (*OutboxReport, error) {
 
 	// 3. Faults off; two drainers race to finish.
 	proxy.SetRate(0)
+	if tds != nil {
+		rep.Catalog = catalogReport(cfg.Catalog, tds)
+		tds.SetRate(0)
+	}
 	time.Sleep(cfg.ClaimTTL)
 	for round := 0; ; round++ {
 		var wg sync.WaitGroup

@@ -29,6 +29,8 @@ type Report struct {
 	// Retried is how many requests repeated one that a fault failed (the
 	// SDK's retries, a redelivered message re-staging a block).
 	Retried int64
+	// Catalog is what the TDS fault proxy did (nil: no catalog faults).
+	Catalog *CatalogReport
 
 	EnqueueRuns int
 	// Rounds of migrate under faults: SIGKILLed, or ended by themselves.
@@ -96,6 +98,7 @@ func (r *Report) Markdown() string {
 	}
 	row("faults injected", "%d: %s", r.Faulted, strings.Join(kinds, ", "))
 	row("requests sent again after a failing fault (retries)", "%d", r.Retried)
+	r.Catalog.rows(row)
 	row("SIGKILLs (planned)", "%d (%d)", r.Kills, r.KillsPlanned)
 	row("migrate rounds under faults", "%d (%d ran to the end)", r.Rounds, r.NaturalExits)
 	row("enqueue runs until one succeeded", "%d", r.EnqueueRuns)

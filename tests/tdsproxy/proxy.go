@@ -323,3 +323,30 @@ func (p *Proxy) DSN(dsn string) (string, error) {
 	u.RawQuery = q.Encode()
 	return u.String(), nil
 }
+
+// StartFor starts a proxy in front of the server dsn (a sqlserver:// URL)
+// names and returns it with dsn rewritten to go through it.
+func StartFor(dsn string, cfg Config) (*Proxy, string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme != "sqlserver" || u.Hostname() == "" {
+		return nil, "", errors.New("tdsproxy: want a sqlserver://host:port URL")
+	}
+	port := u.Port()
+	if port == "" {
+		port = u.Query().Get("port")
+	}
+	if port == "" {
+		port = "1433"
+	}
+	cfg.Target = net.JoinHostPort(u.Hostname(), port)
+	p, err := Start(cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	proxied, err := p.DSN(dsn)
+	if err != nil {
+		p.Close()
+		return nil, "", err
+	}
+	return p, proxied, nil
+}
