@@ -37,8 +37,8 @@ run: deps build ## the whole local job: Azurite + demo catalog when nothing is c
 bench: deps ## benchmarks as a table of medians of BENCH_COUNT (3) runs (OFFLOAD_BENCH_SCALE=full for the issue sizes)
 	$(GO) run ./tools/benchtable -count $${BENCH_COUNT:-3}
 
-chaos: deps ## long reliability runs (full demo set, 24 SIGKILLs, 10% faults; 60s load); rewrite docs/RELIABILITY.md
-	OFFLOAD_CHAOS=long OFFLOAD_CHAOS_REPORT=docs/RELIABILITY.md $(GO) test -count=1 -v -timeout 60m -run '^TestChaos$$' ./tests/chaos/
+chaos: deps ## long reliability runs (full demo set, 24 SIGKILLs, 10% faults; catalog faults and a 30s outage on T-SQL with MSSQL_TEST_DSN; 60s load); rewrite docs/RELIABILITY.md
+	OFFLOAD_CHAOS=long OFFLOAD_CHAOS_REPORT=docs/RELIABILITY.md $(GO) test -count=1 -v -timeout 120m -run '^(TestChaos|TestChaosOnTSQL|TestChaosCatalogOutageOnTSQL)$$' ./tests/chaos/
 	OFFLOAD_LOAD_DURATION=$${OFFLOAD_LOAD_DURATION:-60s} OFFLOAD_LOAD_REPORT=docs/RELIABILITY.md $(GO) test -count=1 -v -timeout 30m -run '^TestFilesLoad$$' ./tests/load/
 
 chaos-short: deps ## the short chaos and load runs that make test includes, with their reports

@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${MSSQL_TEST_DSN:-}" ]; then
-  echo "make test-mssql: MSSQL_TEST_DSN is not set: skipped every T-SQL suite (catalog conformance, schema apply twice, finalize, payload isolation, file and publish procedures called for real through sp_invoke_external_rest_endpoint (also MSSQL_TEST_CA_FILE), migrated atoms read back from T-SQL, outbox, whole job and short chaos on T-SQL)"
+  echo "make test-mssql: MSSQL_TEST_DSN is not set: skipped every T-SQL suite (catalog conformance, schema apply twice, finalize, payload isolation, file and publish procedures called for real through sp_invoke_external_rest_endpoint (also MSSQL_TEST_CA_FILE), migrated atoms read back from T-SQL, outbox, whole job and short chaos on T-SQL, catalog faults and a 30 s outage through the TDS proxy)"
   exit 0
 fi
 log=$(mktemp)
