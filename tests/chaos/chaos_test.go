@@ -83,7 +83,7 @@ func TestChaos(t *testing.T) {
 func TestChaosOnTSQL(t *testing.T) {
 	cfg := chaos.Config{Bin: binPath, Azurite: az, Dir: t.TempDir(), Name: "chaos-tsql", Logf: t.Logf,
 		CatalogDSN: mssqltest.Database(t), Catalog: chaos.CatalogFaults{Rate: 0.03},
-		Kills:      5, Workers: 2, KillAfterMin: 1, KillAfterMax: 4, KillJitter: 30 * time.Millisecond}
+		Kills: 5, Workers: 2, KillAfterMin: 1, KillAfterMax: 4, KillJitter: 30 * time.Millisecond}
 	timeout := 10 * time.Minute
 	if os.Getenv("OFFLOAD_CHAOS") == "long" {
 		cfg.Name, cfg.Full, cfg.Kills = "chaos-tsql-long", true, 24

@@ -71,8 +71,8 @@ type OutboxReport struct {
 	// Delivered by inbox.Buffer: each event once, in order.
 	Delivered int
 	// Catalog is what the TDS fault proxy did while killing (nil: none).
-	Catalog *CatalogReport
-	Problems  []string
+	Catalog  *CatalogReport
+	Problems []string
 }
 
 func (r *OutboxReport) problem(format string, args ...any) {
