@@ -44,7 +44,11 @@ type Tuning struct {
 // OpenCatalog opens the catalog cfg names with the retry policy, t's
 // budget and cfg's cap on payload readers.
 func OpenCatalog(ctx context.Context, cfg config.Config, log *slog.Logger, t Tuning) (catalog.Catalog, error) {
-	return engines.OpenWith(ctx, cfg.SQL, engines.Options{Logger: log, RetryBudget: t.RetryBudget, PayloadReaders: cfg.PayloadReaders})
+	return engines.OpenWith(ctx, cfg.SQL, catalogOptions(cfg, log, t))
+}
+
+func catalogOptions(cfg config.Config, log *slog.Logger, t Tuning) engines.Options {
+	return engines.Options{Logger: log, RetryBudget: t.RetryBudget, PayloadReaders: cfg.PayloadReaders}
 }
 
 // App is a wired Offload.

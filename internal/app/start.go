@@ -88,7 +88,11 @@ var _ server.Provider = (*Starter)(nil)
 // settings cannot make a client (no request is made).
 func Start(cfg config.Config, host config.Host, log *slog.Logger, t Tuning, opt StartOptions) (*Starter, error) {
 	if opt.Open == nil {
-		opt.Open = func(ctx context.Context, _ string) (catalog.Catalog, error) { return OpenCatalog(ctx, cfg, log, t) }
+		// The Starter retries the connection in rounds of its own and reports
+		// a refusing catalog at once: Open pings once.
+		o := catalogOptions(cfg, log, t)
+		o.PingOnce = true
+		opt.Open = func(ctx context.Context, dsn string) (catalog.Catalog, error) { return engines.OpenWith(ctx, dsn, o) }
 	}
 	opt.defaults()
 	base, err := openStorage(cfg, log)

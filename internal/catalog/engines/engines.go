@@ -32,6 +32,11 @@ type Options struct {
 	PayloadReaders int
 	// NoRetry opens the bare dialect (benchmarks compare with it).
 	NoRetry bool
+	// PingOnce makes Open's first contact with the server a single try,
+	// for a caller that retries the connection itself (the handler's
+	// Starter, which must report a refusing catalog at once); the
+	// operations are retried all the same.
+	PingOnce bool
 	// Sleep and Now replace the retries' wait and clock (tests).
 	Sleep func(ctx context.Context, d time.Duration) error
 	Now   func() time.Time
@@ -65,7 +70,7 @@ func OpenWith(ctx context.Context, dsn string, opt Options) (catalog.Catalog, er
 	default:
 		r := opt.retrier(mssql.Classify, mssql.ServerName(dsn))
 		mo := mssql.Options{Logger: opt.Logger}
-		if !opt.NoRetry {
+		if !opt.NoRetry && !opt.PingOnce {
 			mo.Retrier = r
 		}
 		db, err := mssql.Open(ctx, dsn, mo)
