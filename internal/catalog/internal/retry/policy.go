@@ -235,6 +235,9 @@ func (r *Retrier) Do(ctx context.Context, kind Kind, op func(context.Context) er
 		}
 		r.failed(f, err)
 		if serr := r.p.Sleep(ctx, wait); serr != nil {
+			if errors.Is(serr, context.DeadlineExceeded) {
+				return r.exhausted(start, n, f, err)
+			}
 			return err
 		}
 	}
