@@ -326,6 +326,9 @@ type Catalog interface {
 	// Outbox is the transactional outbox (outbox.go).
 	Outbox
 
+	// Monitor is what the live migration page reads (monitor.go).
+	Monitor
+
 	// Seeder is for demo data and tests.
 	Seeder
 

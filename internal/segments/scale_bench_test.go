@@ -196,12 +196,7 @@ func sendLoop(b *testing.B, q *azqueue.QueueClient, n, parallel int) {
 // counter), and marks every tenth verified.
 func seedSQLite(b *testing.B, e *env, n int) {
 	db := e.cat.(*sqlite.DB).SQL()
-	if _, err := db.ExecContext(e.ctx, `
-WITH RECURSIVE c(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM c WHERE x + 1 < ?)
-INSERT INTO LayerTensorSegments (LayerId, SegmentOrdinal, QuantizationType, RawPayload)
-SELECT ?, x, 'Q4_K_M', randomblob(8) FROM c`, n, e.layerID); err != nil {
-		b.Fatal(err)
-	}
+	sqlitetest.InsertTinySegments(b, e.ctx, db, e.layerID, n)
 	now := time.Now().UTC().Format("2006-01-02T15:04:05.000000Z")
 	if _, err := db.ExecContext(e.ctx, `
 INSERT INTO OffloadSegments (LayerTensorSegmentId, OffloadState, PayloadSha256, BlobUri, BlobETag, BlobSizeBytes, MigratedAt, VerifiedAt, VerifyResult)
@@ -215,28 +210,10 @@ FROM LayerTensorSegments WHERE LayerId = ? AND SegmentOrdinal % 10 = 9`,
 	}
 }
 
-// seedTSQL inserts n segments of 8 bytes, 1,000 rows per INSERT (the
-// VALUES limit; one parameter a row, far below the 2,100 limit), and marks
-// every tenth verified.
+// seedTSQL inserts n segments of 8 bytes and marks every tenth verified.
 func seedTSQL(b *testing.B, e *env, n int) {
 	db := e.cat.(*mssql.DB).SQL()
-	const per = 1000
-	for lo := 0; lo < n; lo += per {
-		hi := min(lo+per, n)
-		var sb strings.Builder
-		sb.WriteString("INSERT INTO dbo.LayerTensorSegments (LayerId, SegmentOrdinal, QuantizationType, RawPayload) VALUES ")
-		args := []any{e.layerID}
-		for i := lo; i < hi; i++ {
-			if i > lo {
-				sb.WriteString(", ")
-			}
-			fmt.Fprintf(&sb, "(@p1, @p%d, N'Q4_K_M', CONVERT(varbinary(8), CAST(@p%[1]d AS bigint)))", len(args)+1)
-			args = append(args, int64(i))
-		}
-		if _, err := db.ExecContext(e.ctx, sb.String(), args...); err != nil {
-			b.Fatal(err)
-		}
-	}
+	mssqltest.InsertTinySegments(b, e.ctx, db, e.layerID, n)
 	now := time.Now().UTC()
 	if _, err := db.ExecContext(e.ctx, `
 UPDATE dbo.LayerTensorSegments SET OffloadState = N'verified', PayloadSha256 = @p1, BlobUri = N'http://example.invalid/x',

@@ -220,10 +220,31 @@ func (s *Service) Verify(ctx context.Context, p VerifyParams, atoms AtomVerifier
 	s.log.Info("verification run", "fullChecked", rep.FullChecked, "cheapChecked", rep.CheapChecked,
 		"verified", rep.Verified, "mismatched", rep.Mismatched, "lost", rep.Lost, "requeued", rep.Requeued,
 		"atomsChecked", rep.AtomsChecked, "outOfBudget", rep.OutOfBudget, "seconds", rep.Seconds)
+	if !p.DryRun {
+		s.recordRun(ctx, start, rep)
+	}
 	if len(rep.Errors) > 0 {
 		return rep, fmt.Errorf("segments: verify: %d errors, first: %s", len(rep.Errors), rep.Errors[0])
 	}
 	return rep, nil
+}
+
+// verifyRunsKept is how long the catalog keeps the record of a
+// verification run (what the live page reads).
+const verifyRunsKept = 30 * 24 * time.Hour
+
+// recordRun keeps the run's outcome for the live page. It is bookkeeping
+// about verification, not verification: a failure is logged, never the
+// run's failure.
+func (s *Service) recordRun(ctx context.Context, start time.Time, rep VerifyReport) {
+	end := s.cfg.Now()
+	err := s.cfg.Catalog.RecordVerifyRun(ctx, catalog.RecordVerifyRunParams{StartedAt: start, EndedAt: end,
+		FullChecked: rep.FullChecked, CheapChecked: rep.CheapChecked, Verified: rep.Verified, Mismatched: rep.Mismatched,
+		Lost: rep.Lost, Requeued: rep.Requeued, BytesHashed: rep.BytesHashed, AtomsChecked: rep.AtomsChecked,
+		AtomsFailed: rep.AtomsFailed, Errors: int64(len(rep.Errors)), KeepAfter: end.Add(-verifyRunsKept)})
+	if err != nil {
+		s.log.Warn("verification run not recorded", "err", err)
+	}
 }
 
 // parallel runs fn over rows with n workers, starting nothing once stop()

@@ -57,6 +57,9 @@ func Run(t *testing.T, open func(t *testing.T) catalog.Catalog) {
 	for _, tc := range outboxCases {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, setup(t, open)) })
 	}
+	for _, tc := range monitorCases {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, setup(t, open)) })
+	}
 }
 
 // RunPayload runs the payload-reading cases only (a dialect's other read

@@ -216,7 +216,7 @@ WHERE LayerTensorSegmentId = @p6 AND ClaimToken = @p7 AND PayloadSha256 IS NULL
 func (d *DB) RecordFailure(ctx context.Context, id int64, token, msg string, now time.Time) error {
 	n, err := affected(d.db.ExecContext(ctx, d.q(`
 UPDATE dbo.LayerTensorSegments SET
-  OffloadAttempts = OffloadAttempts + 1, OffloadError = @p1,
+  OffloadAttempts = OffloadAttempts + 1, OffloadError = @p1, OffloadErrorAt = @p4,
   ClaimToken = NULL, ClaimedUntil = NULL
 WHERE LayerTensorSegmentId = @p2 AND (ClaimToken IS NULL OR ClaimToken = @p3 OR ClaimedUntil <= @p4)`),
 		dialect.Truncate(msg, dialect.MaxErrorLen), id, token, dt(now)))
@@ -266,10 +266,10 @@ func (d *DB) ResetBlob(ctx context.Context, id int64, expectETag, reason string,
 	n, err := affected(d.db.ExecContext(ctx, d.q(`
 UPDATE dbo.LayerTensorSegments SET
   OffloadState = N'pending', PayloadSha256 = NULL, BlobUri = NULL, BlobETag = NULL, BlobSizeBytes = 0,
-  MigratedAt = NULL, VerifiedAt = NULL, VerifyResult = NULL, OffloadError = @p1
+  MigratedAt = NULL, VerifiedAt = NULL, VerifyResult = NULL, OffloadError = @p1, OffloadErrorAt = @p4
 WHERE LayerTensorSegmentId = @p2 AND ISNULL(BlobETag, N'') = @p3
   AND ReleasedAt IS NULL AND OffloadState NOT IN (N'released', N'lost')`),
-		dialect.Truncate(reason, dialect.MaxErrorLen), id, expectETag))
+		dialect.Truncate(reason, dialect.MaxErrorLen), id, expectETag, dt(now)))
 	if err != nil {
 		return fmt.Errorf("mssql: reset blob %d: %w", id, err)
 	}

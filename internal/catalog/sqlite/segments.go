@@ -247,10 +247,10 @@ WHERE s.LayerTensorSegmentId = ?`, p.ID).Scan(&sha)
 func (d *DB) RecordFailure(ctx context.Context, id int64, token, msg string, now time.Time) error {
 	ok, err := d.change(ctx, id, `
 UPDATE OffloadSegments SET
-  OffloadAttempts = OffloadAttempts + 1, OffloadError = ?,
+  OffloadAttempts = OffloadAttempts + 1, OffloadError = ?, OffloadErrorAt = ?,
   ClaimToken = NULL, ClaimedUntil = NULL
 WHERE LayerTensorSegmentId = ? AND (ClaimToken IS NULL OR ClaimToken = ? OR ClaimedUntil <= ?)`,
-		dialect.Truncate(msg, dialect.MaxErrorLen), id, token, ts(now))
+		dialect.Truncate(msg, dialect.MaxErrorLen), ts(now), id, token, ts(now))
 	if err != nil {
 		return fmt.Errorf("sqlite: record failure %d: %w", id, err)
 	}
@@ -315,10 +315,10 @@ func (d *DB) ResetBlob(ctx context.Context, id int64, expectETag, reason string,
 	ok, err := d.change(ctx, id, `
 UPDATE OffloadSegments SET
   OffloadState = 'pending', PayloadSha256 = NULL, BlobUri = NULL, BlobETag = NULL, BlobSizeBytes = 0,
-  MigratedAt = NULL, VerifiedAt = NULL, VerifyResult = NULL, OffloadError = ?
+  MigratedAt = NULL, VerifiedAt = NULL, VerifyResult = NULL, OffloadError = ?, OffloadErrorAt = ?
 WHERE LayerTensorSegmentId = ? AND coalesce(BlobETag, '') = ?
   AND ReleasedAt IS NULL AND OffloadState NOT IN ('released', 'lost')`,
-		dialect.Truncate(reason, dialect.MaxErrorLen), id, expectETag)
+		dialect.Truncate(reason, dialect.MaxErrorLen), ts(now), id, expectETag)
 	if err != nil {
 		return fmt.Errorf("sqlite: reset blob %d: %w", id, err)
 	}
