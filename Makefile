@@ -23,7 +23,14 @@ deps: node_modules/.package-lock.json ## install Azurite (npm ci) and Go modules
 build: ## build bin/offload from handler/
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN) $(PKG)
 
-test: deps ## vet, unit and integration tests (Azurite + embedded SQLite), under the race detector (TESTFLAGS= without)
+# The dashboard's browser test needs Chromium: Debian's package, installed
+# here when missing (as root, as CI runs; elsewhere the test says it skipped).
+browser: ## install Debian's chromium for the dashboard's browser test, if missing
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
+		echo "make browser: chromium is not installed and cannot be installed here: the dashboard's browser test will skip"; }
+
+test: deps browser ## vet, unit and integration tests (Azurite + embedded SQLite, Chromium for the dashboard), under the race detector (TESTFLAGS= without)
 	$(GO) vet ./...
 	$(GO) test $(TESTFLAGS) -count=1 -timeout 45m ./...
 
@@ -73,4 +80,4 @@ azurite: deps ## run Azurite in the foreground on the default ports (10000/10001
 clean: ## remove build outputs and local state
 	rm -rf bin $(DIST) $(ZIP) .offload
 
-.PHONY: help deps build test test-mssql run bench chaos chaos-short fuzz package trigger-settings start azurite clean
+.PHONY: help deps browser build test test-mssql run bench chaos chaos-short fuzz package trigger-settings start azurite clean

@@ -17,6 +17,7 @@ import (
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/engines"
 	"github.com/hartonomous/offload/internal/config"
+	"github.com/hartonomous/offload/internal/dashboard"
 	"github.com/hartonomous/offload/internal/files"
 	"github.com/hartonomous/offload/internal/location"
 	"github.com/hartonomous/offload/internal/outbox"
@@ -68,6 +69,9 @@ type App struct {
 	Index   *location.Index
 	Publish *publish.Service
 	Outbox  *outbox.Service
+	// Dashboard is the live migration page (the Dashboard function and
+	// `offload dashboard`).
+	Dashboard *dashboard.Service
 }
 
 // Open connects to the catalog and storage and builds the services. It does
@@ -122,6 +126,11 @@ func (a *App) withCatalog(cat catalog.Catalog, t Tuning) (*App, error) {
 		BlockSize: t.BlockSize, Concurrency: t.Concurrency, Logger: a.Log})
 	if full.Outbox, err = outbox.New(outbox.Config{Catalog: cat, Sender: a.Broker,
 		Allowed: a.Config.PublishQueues, Retention: a.Config.OutboxRetention, ClaimTTL: t.OutboxClaimTTL, Logger: a.Log}); err != nil {
+		cat.Close()
+		return nil, err
+	}
+	if full.Dashboard, err = dashboard.New(dashboard.Config{Catalog: cat, QueueLength: a.Broker.Length,
+		PoisonQueue: broker.PoisonQueue(a.Config.SegmentQueue), Logger: a.Log}); err != nil {
 		cat.Close()
 		return nil, err
 	}

@@ -87,3 +87,20 @@ func classify(err error, re *azcore.ResponseError) error {
 	}
 	return nil
 }
+
+// Length is the approximate number of messages in queue (the service's
+// x-ms-approximate-messages-count): 0 when the queue does not exist.
+func (c *Client) Length(ctx context.Context, queue string) (int64, error) {
+	props, err := c.queue(queue).GetProperties(ctx, nil)
+	if err != nil {
+		err = normalize(err)
+		if errors.Is(err, ErrNotFound) {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("broker: length of queue %s: %w", queue, err)
+	}
+	if props.ApproximateMessagesCount == nil {
+		return 0, nil
+	}
+	return int64(*props.ApproximateMessagesCount), nil
+}

@@ -153,6 +153,7 @@ func runCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
 		} else if err != nil {
 			statusErr = errors.Join(statusErr, err)
 		}
+		fmt.Fprintf(s.Stdout, "\nlive page: %s dashboard, then open http://127.0.0.1:7072/api/dashboard\n", commandName())
 		err = errors.Join(migErr, atomErr, verErr, relErr, finErr, statusErr)
 		if err == nil && (st.failed > 0 || st.poisoned > 0 || rep.Mismatched > 0 || rep.Lost > 0) {
 			err = fmt.Errorf("%d failed, %d poisoned, %d mismatched, %d lost", st.failed, st.poisoned, rep.Mismatched, rep.Lost)

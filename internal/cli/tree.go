@@ -37,6 +37,7 @@ func tree() *command {
 				{name: "assess", summary: "Microsoft's migration assessment rules, down to the calling line; exit 0 only when nothing blocks", flags: cutoverAssessCmd},
 				{name: "apply", summary: "retire FILESTREAM, Service Broker (moving its messages) and the replaced CLR functions (plan only unless --confirm)", flags: cutoverApplyCmd},
 			}},
+			{name: "dashboard", summary: "serve the live migration page locally (api/dashboard, its data at api/dashboard/data)", flags: dashboardCmd},
 			{name: "demo", summary: "demo data for the embedded catalog", subs: []*command{
 				{name: "seed", summary: "fill the embedded catalog with a Hartonomous-shaped demo data set", flags: demoSeedCmd},
 			}},

@@ -288,6 +288,8 @@ var targets = []target{
 	{what: "outbox drain vs raw SendMessage (msg/s)", pkg: "outbox", bench: "Drain", over: "RawSend", metric: "msg/s", min: 0.80, ratioGoal: true},
 	{what: "outbox drain on T-SQL vs raw SendMessage (msg/s)", pkg: "outbox", bench: "DrainTSQL", over: "RawSend", metric: "msg/s", min: 0.80, ratioGoal: true},
 	{what: "publish in the caller's transaction, p99 (ms)", pkg: "outbox", bench: "Publish", metric: "p99-ms", max: 10},
+	{what: "dashboard refresh at 100k rows, SQLite, warm (s)", pkg: "dashboard", bench: "Refresh/sqlite/100000", metric: "sec/op", max: 1},
+	{what: "dashboard refresh at 100k rows, T-SQL, warm (s)", pkg: "dashboard", bench: "Refresh/tsql/100000", metric: "sec/op", max: 1},
 }
 
 // growthTarget: a scale benchmark's cost from 10k to 100k rows must grow
