@@ -2,6 +2,7 @@ package segments_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -13,7 +14,9 @@ import (
 
 	"github.com/hartonomous/offload/internal/blobstore"
 	"github.com/hartonomous/offload/internal/catalog"
+	"github.com/hartonomous/offload/internal/catalog/engines"
 	"github.com/hartonomous/offload/internal/catalog/sqlite"
+	"github.com/hartonomous/offload/internal/catalog/sqlite/sqlitetest"
 	"github.com/hartonomous/offload/internal/demo"
 	"github.com/hartonomous/offload/internal/segments"
 	"github.com/hartonomous/offload/tests/benchmeter"
@@ -44,9 +47,15 @@ const benchWorkers = 4
 
 // setupBench seeds the sizes with production block size and concurrency.
 func setupBench(b *testing.B) (*env, []int64, int64) {
-	e := setup(b, func(c *segments.Config) {
-		c.BlockSize, c.Concurrency = segments.DefaultBlockSize, segments.DefaultConcurrency
-	})
+	return seedBench(b, setup(b, prodConfig))
+}
+
+func prodConfig(c *segments.Config) {
+	c.BlockSize, c.Concurrency = segments.DefaultBlockSize, segments.DefaultConcurrency
+}
+
+// seedBench seeds benchSizes into e's catalog.
+func seedBench(b *testing.B, e *env) (*env, []int64, int64) {
 	var ids []int64
 	var total int64
 	for i, n := range benchSizes() {
@@ -73,7 +82,11 @@ func setupBench(b *testing.B) (*env, []int64, int64) {
 // seconds to some runs and not others. Last it waits for Azurite to be idle
 // (benchmeter.Quiesce).
 func (e *env) settle(b *testing.B) {
-	if db, ok := e.cat.(*sqlite.DB); ok {
+	cat := e.cat
+	if w, ok := cat.(interface{ Unwrap() catalog.Catalog }); ok {
+		cat = w.Unwrap() // the retry layer's dialect
+	}
+	if db, ok := cat.(*sqlite.DB); ok {
 		if _, err := db.SQL().ExecContext(e.ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 			b.Fatal(err)
 		}
@@ -93,14 +106,7 @@ func BenchmarkMigrate(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		m.Stop()
-		for _, id := range ids { // make the next round migrate again
-			seg := e.segment(id)
-			if seg.BlobETag != "" {
-				if err := e.cat.ResetBlob(e.ctx, id, seg.BlobETag, "bench", timeNow()); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
+		e.resetAll(b, ids) // make the next round migrate again
 		e.settle(b)
 		m.Start()
 		b.StartTimer()
@@ -112,6 +118,54 @@ func BenchmarkMigrate(b *testing.B) {
 	b.StopTimer()
 	m.Report(b, total*int64(b.N))
 	m.ReportRequests(b, int64(len(ids)*b.N))
+}
+
+// BenchmarkMigrateRetry is BenchmarkMigrate with the embedded catalog
+// opened as the binary opens it, bare (retry=off, as before the catalog's
+// retry layer) and wrapped in it (retry=on), no fault: the layer must
+// cost nothing measurable.
+func BenchmarkMigrateRetry(b *testing.B) {
+	for _, mode := range []string{"off", "on"} {
+		b.Run("retry="+mode, func(b *testing.B) {
+			_, path := sqlitetest.OpenPath(b)
+			cat, err := engines.OpenWith(context.Background(), "sqlite:"+path, engines.Options{NoRetry: mode == "off"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { cat.Close() })
+			e, ids, total := seedBench(b, setupOn(b, cat, prodConfig))
+			b.SetBytes(total)
+			e.settle(b)
+			m := benchmeter.New(az.Get(b).Pids...)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				m.Stop()
+				e.resetAll(b, ids)
+				e.settle(b)
+				m.Start()
+				b.StartTimer()
+				parallelIDs(b, ids, func(id int64) error {
+					_, err := e.svc.Migrate(e.ctx, id)
+					return err
+				})
+			}
+			b.StopTimer()
+			m.Report(b, total*int64(b.N))
+		})
+	}
+}
+
+// resetAll puts the rows back to unmigrated, so that a round migrates again.
+func (e *env) resetAll(b *testing.B, ids []int64) {
+	for _, id := range ids {
+		seg := e.segment(id)
+		if seg.BlobETag != "" {
+			if err := e.cat.ResetBlob(e.ctx, id, seg.BlobETag, "bench", timeNow()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 }
 
 // BenchmarkUploadSDKEqual is BenchmarkMigrate's baseline: the same bytes

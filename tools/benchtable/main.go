@@ -282,6 +282,7 @@ var targets = []target{
 	growthTarget("sqlite", "enqueue", "msgs/s"), growthTarget("tsql", "enqueue", "msgs/s"),
 	{what: "T-SQL migration (4 MiB chunks) vs slower of raw upload / SELECT RawPayload", pkg: "tests", bench: "TSQLMigrate/chunk=4MiB",
 		overs: []string{"TSQLRawUpload", "TSQLSelectRawPayload"}, metric: "MB/s", min: 0.85, ratioGoal: true},
+	{what: "SQLite migration with the catalog's retry layer vs without, no fault", pkg: "segments", bench: "MigrateRetry/retry=on", over: "MigrateRetry/retry=off", metric: "MB/s", min: 0.95, ratioGoal: true},
 	{what: "T-SQL migration with the catalog's retry layer vs without, no fault", pkg: "tests", bench: "TSQLMigrateRetry/retry=on", over: "TSQLMigrateRetry/retry=off", metric: "MB/s", min: 0.95, ratioGoal: true},
 	{what: "T-SQL recovery after a 30 s catalog outage: end of outage to first segment migrated (s)", pkg: "tests", bench: "TSQLOutageRecovery", metric: "recover-s", max: 15},
 	{what: "T-SQL large payload migration peak RSS (MiB)", pkg: "tests", bench: "TSQLMigrateLargeRSS", metric: "peak-RSS-MiB", max: 128},
