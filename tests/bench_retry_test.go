@@ -56,7 +56,7 @@ func migrateAll(b *testing.B, svc *segments.Service, ids []int64) {
 // rounds' spread; benchtable -count interleaves the rounds).
 func BenchmarkTSQLMigrateRetry(b *testing.B) {
 	tb := tsqlData(b)
-	for _, mode := range []string{"off", "on"} {
+	for _, mode := range benchmeter.Alternating("off", "on") {
 		b.Run("retry="+mode, func(b *testing.B) {
 			svc, _ := retryBench(b, tb.dsn, mode == "off")
 			b.SetBytes(tb.total)

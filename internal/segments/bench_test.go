@@ -125,7 +125,7 @@ func BenchmarkMigrate(b *testing.B) {
 // retry layer) and wrapped in it (retry=on), no fault: the layer must
 // cost nothing measurable.
 func BenchmarkMigrateRetry(b *testing.B) {
-	for _, mode := range []string{"off", "on"} {
+	for _, mode := range benchmeter.Alternating("off", "on") {
 		b.Run("retry="+mode, func(b *testing.B) {
 			_, path := sqlitetest.OpenPath(b)
 			cat, err := engines.OpenWith(context.Background(), "sqlite:"+path, engines.Options{NoRetry: mode == "off"})
