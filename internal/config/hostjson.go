@@ -65,59 +65,16 @@ const HostOverridePrefix = "AzureFunctionsJobHost__"
 // from getenv (nil: none). A missing file yields the defaults; a file that
 // is not JSON or holds a bad duration is an error naming the key.
 func LoadHost(dir string, getenv Getenv) (Host, error) {
-	var raw struct {
-		FunctionTimeout *string `json:"functionTimeout"`
-		Extensions      struct {
-			HTTP struct {
-				RoutePrefix *string `json:"routePrefix"`
-			} `json:"http"`
-			Queues struct {
-				BatchSize          *int    `json:"batchSize"`
-				NewBatchThreshold  *int    `json:"newBatchThreshold"`
-				MaxDequeueCount    *int    `json:"maxDequeueCount"`
-				VisibilityTimeout  *string `json:"visibilityTimeout"`
-				MaxPollingInterval *string `json:"maxPollingInterval"`
-				MessageEncoding    *string `json:"messageEncoding"`
-			} `json:"queues"`
-		} `json:"extensions"`
-		CustomHandler struct {
-			Description struct {
-				DefaultExecutablePath string   `json:"defaultExecutablePath"`
-				WorkingDirectory      string   `json:"workingDirectory"`
-				Arguments             []string `json:"arguments"`
-			} `json:"description"`
-			EnableForwardingHttpRequest bool `json:"enableForwardingHttpRequest"`
-		} `json:"customHandler"`
-	}
 	path := filepath.Join(dir, HostFile)
-	b, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		return Host{}, fmt.Errorf("%s: %w", path, err)
-	default:
-		if err := json.Unmarshal(b, &raw); err != nil {
-			return Host{}, fmt.Errorf("%s is not valid JSON: %w", path, err)
+	raw, err := readHostJSON(path)
+	if err != nil {
+		return Host{}, err
+	}
+	if getenv != nil {
+		if err := raw.override(getenv); err != nil {
+			return Host{}, err
 		}
 	}
-	if getenv == nil {
-		getenv = func(string) string { return "" }
-	}
-	override := func(key string, dst **string) {
-		if v := strings.TrimSpace(getenv(HostOverridePrefix + key)); v != "" {
-			*dst = &v
-		}
-	}
-	override("functionTimeout", &raw.FunctionTimeout)
-	override("extensions__queues__visibilityTimeout", &raw.Extensions.Queues.VisibilityTimeout)
-	if v := strings.TrimSpace(getenv(HostOverridePrefix + "extensions__queues__maxDequeueCount")); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return Host{}, fmt.Errorf("%sextensions__queues__maxDequeueCount: %q is not a number", HostOverridePrefix, v)
-		}
-		raw.Extensions.Queues.MaxDequeueCount = &n
-	}
-
 	h := Host{
 		FunctionTimeout:             DefaultFunctionTimeout,
 		RoutePrefix:                 DefaultRoutePrefix,
@@ -125,28 +82,11 @@ func LoadHost(dir string, getenv Getenv) (Host, error) {
 		Arguments:                   raw.CustomHandler.Description.Arguments,
 		WorkingDirectory:            raw.CustomHandler.Description.WorkingDirectory,
 		EnableForwardingHttpRequest: raw.CustomHandler.EnableForwardingHttpRequest,
-		Queues: HostQueues{
-			BatchSize:          DefaultQueueBatchSize,
-			MaxDequeueCount:    DefaultMaxDequeueCount,
-			MaxPollingInterval: DefaultMaxPollingInterval,
-			MessageEncoding:    "base64",
-		},
-	}
-	duration := func(key string, v *string, dst *time.Duration) error {
-		if v == nil {
-			return nil
-		}
-		d, err := ParseTimeSpan(*v)
-		if err != nil {
-			return fmt.Errorf("%s: %s: %w", path, key, err)
-		}
-		*dst = d
-		return nil
 	}
 	if v := raw.FunctionTimeout; v != nil {
 		if strings.TrimSpace(*v) == "-1" {
 			h.FunctionTimeout = 0
-		} else if err := duration("functionTimeout", v, &h.FunctionTimeout); err != nil {
+		} else if err := hostDuration(path, "functionTimeout", v, &h.FunctionTimeout); err != nil {
 			return Host{}, err
 		} else if h.FunctionTimeout <= 0 {
 			return Host{}, fmt.Errorf("%s: functionTimeout %q must be positive (or -1 for unlimited)", path, *v)
@@ -155,38 +95,128 @@ func LoadHost(dir string, getenv Getenv) (Host, error) {
 	if v := raw.Extensions.HTTP.RoutePrefix; v != nil {
 		h.RoutePrefix = strings.Trim(*v, "/")
 	}
-	q := raw.Extensions.Queues
+	if h.Queues, err = raw.Extensions.Queues.settings(path); err != nil {
+		return Host{}, err
+	}
+	return h, nil
+}
+
+// hostJSON is what Offload reads of host.json; nil is a value not given.
+type hostJSON struct {
+	FunctionTimeout *string `json:"functionTimeout"`
+	Extensions      struct {
+		HTTP struct {
+			RoutePrefix *string `json:"routePrefix"`
+		} `json:"http"`
+		Queues hostJSONQueues `json:"queues"`
+	} `json:"extensions"`
+	CustomHandler struct {
+		Description struct {
+			DefaultExecutablePath string   `json:"defaultExecutablePath"`
+			WorkingDirectory      string   `json:"workingDirectory"`
+			Arguments             []string `json:"arguments"`
+		} `json:"description"`
+		EnableForwardingHttpRequest bool `json:"enableForwardingHttpRequest"`
+	} `json:"customHandler"`
+}
+
+type hostJSONQueues struct {
+	BatchSize          *int    `json:"batchSize"`
+	NewBatchThreshold  *int    `json:"newBatchThreshold"`
+	MaxDequeueCount    *int    `json:"maxDequeueCount"`
+	VisibilityTimeout  *string `json:"visibilityTimeout"`
+	MaxPollingInterval *string `json:"maxPollingInterval"`
+	MessageEncoding    *string `json:"messageEncoding"`
+}
+
+// readHostJSON reads path; a missing file gives every value unset.
+func readHostJSON(path string) (hostJSON, error) {
+	var raw hostJSON
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return raw, fmt.Errorf("%s: %w", path, err)
+	default:
+		if err := json.Unmarshal(b, &raw); err != nil {
+			return raw, fmt.Errorf("%s is not valid JSON: %w", path, err)
+		}
+	}
+	return raw, nil
+}
+
+// override applies the AzureFunctionsJobHost__ app settings Offload reads,
+// which win over host.json.
+func (raw *hostJSON) override(getenv Getenv) error {
+	str := func(key string, dst **string) {
+		if v := strings.TrimSpace(getenv(HostOverridePrefix + key)); v != "" {
+			*dst = &v
+		}
+	}
+	str("functionTimeout", &raw.FunctionTimeout)
+	str("extensions__queues__visibilityTimeout", &raw.Extensions.Queues.VisibilityTimeout)
+	if v := strings.TrimSpace(getenv(HostOverridePrefix + "extensions__queues__maxDequeueCount")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%sextensions__queues__maxDequeueCount: %q is not a number", HostOverridePrefix, v)
+		}
+		raw.Extensions.Queues.MaxDequeueCount = &n
+	}
+	return nil
+}
+
+// settings checks extensions.queues of path and fills in the defaults.
+func (q hostJSONQueues) settings(path string) (HostQueues, error) {
+	hq := HostQueues{
+		BatchSize:          DefaultQueueBatchSize,
+		MaxDequeueCount:    DefaultMaxDequeueCount,
+		MaxPollingInterval: DefaultMaxPollingInterval,
+		MessageEncoding:    "base64",
+	}
 	if q.BatchSize != nil {
 		if *q.BatchSize < 1 || *q.BatchSize > 32 {
-			return Host{}, fmt.Errorf("%s: extensions.queues.batchSize %d is outside 1-32", path, *q.BatchSize)
+			return hq, fmt.Errorf("%s: extensions.queues.batchSize %d is outside 1-32", path, *q.BatchSize)
 		}
-		h.Queues.BatchSize = *q.BatchSize
+		hq.BatchSize = *q.BatchSize
 	}
-	h.Queues.NewBatchThreshold = h.Queues.BatchSize / 2
+	hq.NewBatchThreshold = hq.BatchSize / 2
 	if q.NewBatchThreshold != nil {
-		h.Queues.NewBatchThreshold = max(*q.NewBatchThreshold, 0)
+		hq.NewBatchThreshold = max(*q.NewBatchThreshold, 0)
 	}
 	if q.MaxDequeueCount != nil {
 		if *q.MaxDequeueCount < 1 {
-			return Host{}, fmt.Errorf("%s: extensions.queues.maxDequeueCount %d must be at least 1", path, *q.MaxDequeueCount)
+			return hq, fmt.Errorf("%s: extensions.queues.maxDequeueCount %d must be at least 1", path, *q.MaxDequeueCount)
 		}
-		h.Queues.MaxDequeueCount = *q.MaxDequeueCount
+		hq.MaxDequeueCount = *q.MaxDequeueCount
 	}
-	if err := duration("extensions.queues.visibilityTimeout", q.VisibilityTimeout, &h.Queues.VisibilityTimeout); err != nil {
-		return Host{}, err
+	if err := hostDuration(path, "extensions.queues.visibilityTimeout", q.VisibilityTimeout, &hq.VisibilityTimeout); err != nil {
+		return hq, err
 	}
-	if err := duration("extensions.queues.maxPollingInterval", q.MaxPollingInterval, &h.Queues.MaxPollingInterval); err != nil {
-		return Host{}, err
+	if err := hostDuration(path, "extensions.queues.maxPollingInterval", q.MaxPollingInterval, &hq.MaxPollingInterval); err != nil {
+		return hq, err
 	}
 	if v := q.MessageEncoding; v != nil {
 		switch e := strings.ToLower(strings.TrimSpace(*v)); e {
 		case "base64", "none":
-			h.Queues.MessageEncoding = e
+			hq.MessageEncoding = e
 		default:
-			return Host{}, fmt.Errorf("%s: extensions.queues.messageEncoding %q is neither base64 nor none", path, *v)
+			return hq, fmt.Errorf("%s: extensions.queues.messageEncoding %q is neither base64 nor none", path, *v)
 		}
 	}
-	return h, nil
+	return hq, nil
+}
+
+// hostDuration parses v (a TimeSpan) into dst when it is set.
+func hostDuration(path, key string, v *string, dst *time.Duration) error {
+	if v == nil {
+		return nil
+	}
+	d, err := ParseTimeSpan(*v)
+	if err != nil {
+		return fmt.Errorf("%s: %s: %w", path, key, err)
+	}
+	*dst = d
+	return nil
 }
 
 // InvocationDeadline is how long one invocation may run in the handler: a
