@@ -140,86 +140,25 @@ func (p passResult) progress() bool {
 func (s *Service) pass(ctx context.Context) (passResult, error) {
 	var pr passResult
 	token := newToken()
-	now := s.now()
-	until := now.Add(s.cfg.ClaimTTL)
-	cat := s.cfg.Catalog
-
-	// 1. Sequence what became visible, failing what can never be sent.
-	fresh, err := cat.Unsequenced(ctx, s.cfg.Batch)
+	bodies, err := s.sequence(ctx, token, &pr)
 	if err != nil {
-		return pr, fmt.Errorf("outbox: %w", err)
+		return pr, err
 	}
-	bodies := make(map[int64]string, len(fresh))
-	var good []int64
-	var bad []catalog.OutboxFailure
-	for _, r := range fresh {
-		if reason := s.check(r); reason != "" {
-			bad = append(bad, catalog.OutboxFailure{ID: r.ID, Reason: reason})
-			continue
-		}
-		good = append(good, r.ID)
-		bodies[r.ID] = r.Message
-	}
-	if len(bad) > 0 {
-		if _, err := cat.FailOutbox(ctx, bad, now); err != nil {
-			return pr, fmt.Errorf("outbox: %w", err)
-		}
-		for _, f := range bad {
-			s.log.Warn("outbox message failed for good", "outboxId", f.ID, "reason", f.Reason)
-			pr.failures = append(pr.failures, fmt.Sprintf("outbox row %d: %s", f.ID, f.Reason))
-		}
-	}
-	if len(good) > 0 {
-		n, err := cat.SequenceOutbox(ctx, catalog.SequenceParams{IDs: good, Token: token, Now: now, Until: until})
-		switch {
-		case errors.Is(err, catalog.ErrConflict):
-			s.log.Info("outbox: another drainer sequenced at the same time; the next pass reads again")
-		case err != nil:
-			return pr, fmt.Errorf("outbox: %w", err)
-		}
-		pr.sequenced = n
-	}
-
 	// 2. Claim what earlier passes left, and list everything this pass
 	//    holds, with every claim renewed from now: however long step 1
 	//    took, the sends get half a ClaimTTL.
-	now = s.now()
-	until = now.Add(s.cfg.ClaimTTL)
-	// A claim that lost a race with another drainer (a deadlock victim on
-	// SQL Server) changed nothing: try again at once, a few times.
-	var held []catalog.OutboxRow
-	for try := 1; ; try++ {
-		held, err = cat.ClaimOutbox(ctx, catalog.ClaimOutboxParams{Token: token, Now: now, Until: until,
-			Limit: max(0, s.cfg.Batch-int(pr.sequenced))})
-		if !errors.Is(err, catalog.ErrConflict) || try == 3 {
-			break
-		}
-	}
-	if errors.Is(err, catalog.ErrConflict) {
-		s.log.Info("outbox: claims kept losing races with another drainer; this pass's rows wait for their claims to expire", "err", err)
-		return pr, nil
-	}
-	if err != nil {
-		return pr, fmt.Errorf("outbox: %w", err)
-	}
-	if len(held) == 0 {
+	now := s.now()
+	held, lost, err := s.claim(ctx, catalog.ClaimOutboxParams{Token: token, Now: now, Until: now.Add(s.cfg.ClaimTTL),
+		Limit: max(0, s.cfg.Batch-int(pr.sequenced))})
+	switch {
+	case err != nil || lost:
+		return pr, err
+	case len(held) == 0:
 		return pr, s.maybePurge(ctx, &pr)
 	}
-	var need []int64
-	for _, r := range held {
-		if _, ok := bodies[r.ID]; !ok {
-			need = append(need, r.ID)
-		}
-	}
-	if len(need) > 0 {
-		more, err := cat.OutboxMessages(ctx, need)
-		if err != nil {
-			s.release(token, rowIDs(held))
-			return pr, fmt.Errorf("outbox: %w", err)
-		}
-		for id, m := range more {
-			bodies[id] = m
-		}
+	if err := s.completeBodies(ctx, held, bodies); err != nil {
+		s.release(token, rowIDs(held))
+		return pr, err
 	}
 
 	// 3. Each conversation's run: the held rows that follow its head
@@ -239,6 +178,90 @@ func (s *Service) pass(ctx context.Context) (passResult, error) {
 		return pr, sr.err
 	}
 	return pr, s.maybePurge(ctx, &pr)
+}
+
+// sequence is step 1: it sequences what became visible under token,
+// failing what can never be sent, and returns the bodies it read.
+func (s *Service) sequence(ctx context.Context, token string, pr *passResult) (map[int64]string, error) {
+	cat := s.cfg.Catalog
+	now := s.now()
+	fresh, err := cat.Unsequenced(ctx, s.cfg.Batch)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	bodies := make(map[int64]string, len(fresh))
+	var good []int64
+	var bad []catalog.OutboxFailure
+	for _, r := range fresh {
+		if reason := s.check(r); reason != "" {
+			bad = append(bad, catalog.OutboxFailure{ID: r.ID, Reason: reason})
+			continue
+		}
+		good = append(good, r.ID)
+		bodies[r.ID] = r.Message
+	}
+	if len(bad) > 0 {
+		if _, err := cat.FailOutbox(ctx, bad, now); err != nil {
+			return nil, fmt.Errorf("outbox: %w", err)
+		}
+		for _, f := range bad {
+			s.log.Warn("outbox message failed for good", "outboxId", f.ID, "reason", f.Reason)
+			pr.failures = append(pr.failures, fmt.Sprintf("outbox row %d: %s", f.ID, f.Reason))
+		}
+	}
+	if len(good) > 0 {
+		n, err := cat.SequenceOutbox(ctx, catalog.SequenceParams{IDs: good, Token: token, Now: now, Until: now.Add(s.cfg.ClaimTTL)})
+		switch {
+		case errors.Is(err, catalog.ErrConflict):
+			s.log.Info("outbox: another drainer sequenced at the same time; the next pass reads again")
+		case err != nil:
+			return nil, fmt.Errorf("outbox: %w", err)
+		}
+		pr.sequenced = n
+	}
+	return bodies, nil
+}
+
+// claim claims and lists the rows the pass holds. A claim that lost a race
+// with another drainer (a deadlock victim on SQL Server) changed nothing:
+// it is tried again at once, a few times, then left to the next pass
+// (lost).
+func (s *Service) claim(ctx context.Context, p catalog.ClaimOutboxParams) (held []catalog.OutboxRow, lost bool, err error) {
+	for try := 1; ; try++ {
+		held, err = s.cfg.Catalog.ClaimOutbox(ctx, p)
+		if !errors.Is(err, catalog.ErrConflict) || try == 3 {
+			break
+		}
+	}
+	switch {
+	case errors.Is(err, catalog.ErrConflict):
+		s.log.Info("outbox: claims kept losing races with another drainer; this pass's rows wait for their claims to expire", "err", err)
+		return nil, true, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("outbox: %w", err)
+	}
+	return held, false, nil
+}
+
+// completeBodies reads the bodies of the held rows step 1 did not read.
+func (s *Service) completeBodies(ctx context.Context, held []catalog.OutboxRow, bodies map[int64]string) error {
+	var need []int64
+	for _, r := range held {
+		if _, ok := bodies[r.ID]; !ok {
+			need = append(need, r.ID)
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	more, err := s.cfg.Catalog.OutboxMessages(ctx, need)
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	for id, m := range more {
+		bodies[id] = m
+	}
+	return nil
 }
 
 // runsOf splits claimed rows (ordered by conversation and sequence) into

@@ -113,109 +113,42 @@ type check struct {
 func (s *Service) Verify(ctx context.Context, p VerifyParams, atoms AtomVerifier) (VerifyReport, error) {
 	p.defaults()
 	start := s.cfg.Now()
-	deadline := start.Add(p.Budget)
-	var rep VerifyReport
-	var mu sync.Mutex
-	fail := func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		rep.Errors = append(rep.Errors, err.Error())
-		s.log.Error("verification error", "err", err)
-	}
+	v := &verifyRun{s: s, ctx: ctx, p: p, deadline: start.Add(p.Budget)}
 	if p.IsPastDue {
 		s.log.Warn("verification timer is past due; running now")
 	}
-	overBudget := func() bool {
-		if s.cfg.Now().After(deadline) {
-			rep.OutOfBudget = true
-			return true
-		}
-		return ctx.Err() != nil
-	}
-
 	// Re-queueing needs the queue; it may not exist yet on a fresh account.
 	if s.cfg.Broker != nil && !p.DryRun {
 		if err := s.cfg.Broker.Ensure(ctx, s.cfg.Queue); err != nil {
-			return rep, fmt.Errorf("segments: verify: %w", err)
+			return v.rep, fmt.Errorf("segments: verify: %w", err)
 		}
 	}
-
-	// 1. First verification of freshly migrated segments: full read-back.
-	fresh, err := s.cfg.Catalog.ListSegments(ctx, catalog.SegmentFilter{States: []catalog.State{catalog.StateMigrated}, Limit: p.Batch})
-	if err != nil {
-		return rep, fmt.Errorf("segments: verify: %w", err)
+	if err := v.fresh(); err != nil {
+		return v.rep, err
 	}
-	s.parallel(ctx, p.Workers, fresh, overBudget, func(seg catalog.Segment) {
-		c, err := s.fullCheck(ctx, seg, true)
-		mu.Lock()
-		rep.FullChecked++
-		rep.BytesHashed += c.bytes
-		mu.Unlock()
-		if err != nil {
-			fail(err)
-			return
+	if !v.overBudget() {
+		if err := v.rotation(); err != nil {
+			return v.rep, err
 		}
-		s.settle(ctx, seg, c, p, &rep, &mu, fail)
-	})
-
-	// 2. Cheap checks on a rotating window of verified/released segments,
-	//    and a full re-hash of a random sample of them.
-	if !overBudget() {
-		old, err := s.cfg.Catalog.ListSegments(ctx, catalog.SegmentFilter{
-			States: []catalog.State{catalog.StateVerified, catalog.StateReleased}, Limit: p.Batch,
-			VerifiedBefore: s.now().Add(-p.CheapEvery),
-		})
-		if err != nil {
-			return rep, fmt.Errorf("segments: verify: %w", err)
-		}
-		sample := map[int64]bool{}
-		for _, i := range rand.Perm(len(old)) {
-			if len(sample) >= p.Sample {
-				break
-			}
-			sample[old[i].ID] = true
-		}
-		s.parallel(ctx, p.Workers, old, overBudget, func(seg catalog.Segment) {
-			var c check
-			var err error
-			if sample[seg.ID] {
-				c, err = s.fullCheck(ctx, seg, false)
-				mu.Lock()
-				rep.FullChecked++
-				rep.BytesHashed += c.bytes
-				mu.Unlock()
-			} else {
-				c, err = s.cheapCheck(ctx, seg)
-				mu.Lock()
-				rep.CheapChecked++
-				mu.Unlock()
-			}
-			if err != nil {
-				fail(err)
-				return
-			}
-			s.settle(ctx, seg, c, p, &rep, &mu, fail)
-		})
 	}
-
 	// 3. Model atoms.
-	if atoms != nil && !overBudget() && !p.DryRun {
+	if atoms != nil && !v.overBudget() && !p.DryRun {
 		n, bad, err := atoms(ctx, p.AtomLimit)
-		rep.AtomsChecked, rep.AtomsFailed = n, bad
+		v.rep.AtomsChecked, v.rep.AtomsFailed = n, bad
 		if err != nil {
-			fail(fmt.Errorf("segments: verify model atoms: %w", err))
+			v.fail(fmt.Errorf("segments: verify model atoms: %w", err))
 		}
 	}
-
 	// 4. Converge: queue unmigrated segments whose message is overdue
 	//    (poisoned, lost, or never sent).
-	if !overBudget() && s.cfg.Broker != nil && !p.DryRun {
+	if !v.overBudget() && s.cfg.Broker != nil && !p.DryRun {
 		n, err := s.requeueOverdue(ctx, p)
-		rep.Requeued += n
+		v.rep.Requeued += n
 		if err != nil {
-			fail(err)
+			v.fail(err)
 		}
 	}
+	rep := v.rep
 	rep.Seconds = s.cfg.Now().Sub(start).Seconds()
 	s.log.Info("verification run", "fullChecked", rep.FullChecked, "cheapChecked", rep.CheapChecked,
 		"verified", rep.Verified, "mismatched", rep.Mismatched, "lost", rep.Lost, "requeued", rep.Requeued,
@@ -245,6 +178,97 @@ func (s *Service) recordRun(ctx context.Context, start time.Time, rep VerifyRepo
 	if err != nil {
 		s.log.Warn("verification run not recorded", "err", err)
 	}
+}
+
+// verifyRun is the state of one Verify: its report, which its workers
+// add to under mu.
+type verifyRun struct {
+	s        *Service
+	ctx      context.Context
+	p        VerifyParams
+	deadline time.Time
+
+	mu  sync.Mutex
+	rep VerifyReport
+}
+
+func (v *verifyRun) fail(err error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.rep.Errors = append(v.rep.Errors, err.Error())
+	v.s.log.Error("verification error", "err", err)
+}
+
+// overBudget reports whether no check may start: the budget is spent (which
+// the report records) or ctx has ended.
+func (v *verifyRun) overBudget() bool {
+	if v.s.cfg.Now().After(v.deadline) {
+		v.rep.OutOfBudget = true
+		return true
+	}
+	return v.ctx.Err() != nil
+}
+
+// checked counts a check done and settles its segment.
+func (v *verifyRun) checked(seg catalog.Segment, full bool, c check, err error) {
+	v.mu.Lock()
+	if full {
+		v.rep.FullChecked++
+		v.rep.BytesHashed += c.bytes
+	} else {
+		v.rep.CheapChecked++
+	}
+	v.mu.Unlock()
+	if err != nil {
+		v.fail(err)
+		return
+	}
+	v.s.settle(v.ctx, seg, c, v.p, &v.rep, &v.mu, v.fail)
+}
+
+// fresh is step 1: the first verification of freshly migrated segments, a
+// full read-back.
+func (v *verifyRun) fresh() error {
+	s := v.s
+	fresh, err := s.cfg.Catalog.ListSegments(v.ctx, catalog.SegmentFilter{States: []catalog.State{catalog.StateMigrated}, Limit: v.p.Batch})
+	if err != nil {
+		return fmt.Errorf("segments: verify: %w", err)
+	}
+	s.parallel(v.ctx, v.p.Workers, fresh, v.overBudget, func(seg catalog.Segment) {
+		c, err := s.fullCheck(v.ctx, seg, true)
+		v.checked(seg, true, c, err)
+	})
+	return nil
+}
+
+// rotation is step 2: cheap checks on a rotating window of verified and
+// released segments, and a full re-hash of a random sample of them.
+func (v *verifyRun) rotation() error {
+	s, p := v.s, v.p
+	old, err := s.cfg.Catalog.ListSegments(v.ctx, catalog.SegmentFilter{
+		States: []catalog.State{catalog.StateVerified, catalog.StateReleased}, Limit: p.Batch,
+		VerifiedBefore: s.now().Add(-p.CheapEvery),
+	})
+	if err != nil {
+		return fmt.Errorf("segments: verify: %w", err)
+	}
+	sample := map[int64]bool{}
+	for _, i := range rand.Perm(len(old)) {
+		if len(sample) >= p.Sample {
+			break
+		}
+		sample[old[i].ID] = true
+	}
+	s.parallel(v.ctx, p.Workers, old, v.overBudget, func(seg catalog.Segment) {
+		if sample[seg.ID] {
+			c, err := s.fullCheck(v.ctx, seg, false)
+			v.checked(seg, true, c, err)
+			return
+		}
+		c, err := s.cheapCheck(v.ctx, seg)
+		v.checked(seg, false, c, err)
+	})
+	return nil
 }
 
 // parallel runs fn over rows with n workers, starting nothing once stop()
