@@ -29,6 +29,7 @@ import (
 	"github.com/hartonomous/offload/internal/broker"
 	"github.com/hartonomous/offload/internal/config"
 	"github.com/hartonomous/offload/tests/faultproxy"
+	"github.com/hartonomous/offload/tests/tdsproxy"
 )
 
 // Config is one chaos run. Zero fields take the defaults of the short form.
@@ -158,233 +159,319 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{Seed: cfg.Seed, FaultRate: cfg.FaultRate, Full: cfg.Full, KillsPlanned: cfg.Kills,
 		Faults: map[string]int64{}, EndStates: map[string]int64{}}
 	defer func() { rep.Wall = time.Since(start) }()
+	r, err := startRun(ctx, cfg, rep)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	before, err := r.seed()
+	if err != nil {
+		return nil, err
+	}
+	for _, step := range []func() error{r.enqueue, r.migrateUnderFaults, r.converge} {
+		if err := step(); err != nil {
+			return rep, err
+		}
+	}
+	r.figures()
+	if err := check(ctx, cfg, r.dsn, r.names, before, rep); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
 
-	blobProxy, err := faultproxy.Start(faultproxy.Config{Target: fmt.Sprintf("http://127.0.0.1:%d", cfg.Azurite.BlobPort),
+// chaosRun is the state of one Run: the proxies, the offload binary
+// behind them, and what the rounds have done so far.
+type chaosRun struct {
+	ctx         context.Context
+	cfg         Config
+	rep         *Report
+	blob, queue *faultproxy.Proxy
+	tds         *tdsproxy.Proxy // the catalog's faults (nil: none)
+	off         Offload         // through the proxies
+	setup       Offload         // seeding and the schema step go to the catalog directly
+	direct      *broker.Client  // the queue without faults
+	names       resourceNames
+	dsn         string
+	migrateArgs []string
+	lastKill    time.Time
+}
+
+// startRun puts the fault proxies in front of Azurite and points offload
+// at them.
+func startRun(ctx context.Context, cfg Config, rep *Report) (*chaosRun, error) {
+	r := &chaosRun{ctx: ctx, cfg: cfg, rep: rep, names: names(cfg.Name), dsn: cfg.CatalogDSN}
+	var err error
+	r.blob, err = faultproxy.Start(faultproxy.Config{Target: fmt.Sprintf("http://127.0.0.1:%d", cfg.Azurite.BlobPort),
 		Seed: cfg.Seed, Rate: cfg.FaultRate, MaxDelay: cfg.MaxDelay})
 	if err != nil {
 		return nil, err
 	}
-	defer blobProxy.Close()
-	queueProxy, err := faultproxy.Start(faultproxy.Config{Target: fmt.Sprintf("http://127.0.0.1:%d", cfg.Azurite.QueuePort),
+	r.queue, err = faultproxy.Start(faultproxy.Config{Target: fmt.Sprintf("http://127.0.0.1:%d", cfg.Azurite.QueuePort),
 		Seed: cfg.Seed + 1, Rate: cfg.FaultRate, MaxDelay: cfg.MaxDelay})
 	if err != nil {
+		r.blob.Close()
 		return nil, err
 	}
-	defer queueProxy.Close()
-
-	dsn := cfg.CatalogDSN
-	if dsn == "" {
-		dsn = "sqlite:" + filepath.Join(cfg.Dir, "catalog.db")
+	if r.dsn == "" {
+		r.dsn = "sqlite:" + filepath.Join(cfg.Dir, "catalog.db")
 	}
-	tds, workDSN, err := catalogProxy(cfg.Catalog, dsn, cfg.Seed+2, cfg.MaxDelay)
+	tds, workDSN, err := catalogProxy(cfg.Catalog, r.dsn, cfg.Seed+2, cfg.MaxDelay)
 	if err != nil {
+		r.close()
 		return nil, err
 	}
-	if tds != nil {
-		defer tds.Close()
-	}
-	names := names(cfg.Name)
-	off := Offload{Bin: cfg.Bin, Dir: cfg.Dir, Env: map[string]string{
+	r.tds = tds
+	r.off = Offload{Bin: cfg.Bin, Dir: cfg.Dir, Env: map[string]string{
 		"SQL_CONNECTION_STRING": workDSN,
-		"AzureWebJobsStorage":   faultproxy.DevConnectionString(blobProxy.URL(), queueProxy.URL()),
-		"TENSORS_CONTAINER":     names.tensors,
-		"MODELS_CONTAINER":      names.models,
-		"ATOMS_CONTAINER":       names.atoms,
-		"SEGMENT_QUEUE":         names.queue,
+		"AzureWebJobsStorage":   faultproxy.DevConnectionString(r.blob.URL(), r.queue.URL()),
+		"TENSORS_CONTAINER":     r.names.tensors,
+		"MODELS_CONTAINER":      r.names.models,
+		"ATOMS_CONTAINER":       r.names.atoms,
+		"SEGMENT_QUEUE":         r.names.queue,
 	}}
-	direct, err := broker.New(config.Storage{ConnectionString: cfg.Azurite.ConnectionString}, broker.Options{})
-	if err != nil {
+	r.setup = Offload{Bin: cfg.Bin, Dir: cfg.Dir, Env: maps.Clone(r.off.Env)}
+	r.setup.Env["SQL_CONNECTION_STRING"] = r.dsn
+	if r.direct, err = broker.New(config.Storage{ConnectionString: cfg.Azurite.ConnectionString}, broker.Options{}); err != nil {
+		r.close()
 		return nil, err
 	}
-	// Seeding and the schema step go to the catalog directly.
-	setup := Offload{Bin: cfg.Bin, Dir: cfg.Dir, Env: maps.Clone(off.Env)}
-	setup.Env["SQL_CONNECTION_STRING"] = dsn
-	must := func(timeout time.Duration, args ...string) (Result, error) {
-		r, err := setup.Run(ctx, timeout, args...)
-		if err == nil && r.Code != 0 {
-			err = errors.New(r.String())
-		}
-		return r, err
-	}
-
-	// 1. The catalog: demo set, schema, and the source hashes before the run.
-	seedArgs := []string{"demo", "seed", "--files-dir", filepath.Join(cfg.Dir, "models")}
-	if !cfg.Full {
-		seedArgs = append(seedArgs, "--small")
-	}
-	if _, err := must(5*time.Minute, seedArgs...); err != nil {
-		return nil, err
-	}
-	if _, err := must(2*time.Minute, "schema", "apply"); err != nil {
-		return nil, err
-	}
-	before, err := sourceHashes(ctx, dsn)
-	if err != nil {
-		return nil, err
-	}
-	rep.Segments = int64(len(before))
-	for _, s := range before {
-		rep.PayloadBytes += s.size
-		if s.hash != s.demoHash {
-			rep.problem("segment %d: seeded payload %s is not the demo generator's %s", s.id, s.hash, s.demoHash)
-		}
-	}
-	cfg.Logf("chaos: seeded %d segments (%d bytes); faults %.0f%% seed %d", rep.Segments, rep.PayloadBytes, cfg.FaultRate*100, cfg.Seed)
-
-	// 2. Enqueue through the faults. A Put Message whose answer is lost is
-	//    not retried (POST) and fails the run although the message was
-	//    queued; the rerun queues what is still pending (duplicates are
-	//    harmless: migration is idempotent).
-	for {
-		rep.EnqueueRuns++
-		r, err := off.Run(ctx, 2*time.Minute, "segments", "enqueue")
-		if err != nil {
-			return rep, err
-		}
-		if r.Code == 0 {
-			break
-		}
-		if rep.EnqueueRuns >= 10 {
-			rep.problem("segments enqueue failed %d times under faults; last: %s", rep.EnqueueRuns, r)
-			break
-		}
-	}
-
-	// 3. Migrate, SIGKILLed at seeded moments, until a run drains the queue
-	//    and nothing is left unmigrated. When a drained queue leaves rows
-	//    behind (a redelivered message found a killed worker's live claim,
-	//    or was poisoned), the verification timer's pass re-queues them,
-	//    through the faults too, and the rounds go on.
-	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0xc4a05))
-	migrateArgs := []string{"segments", "migrate", "--workers", strconv.Itoa(cfg.Workers),
+	r.migrateArgs = []string{"segments", "migrate", "--workers", strconv.Itoa(cfg.Workers),
 		"--visibility", cfg.Visibility.String(), "--claim-ttl", cfg.ClaimTTL.String()}
 	if cfg.BlockSizeMiB > 0 {
-		migrateArgs = append(migrateArgs, "--block-size-mib", strconv.Itoa(cfg.BlockSizeMiB))
+		r.migrateArgs = append(r.migrateArgs, "--block-size-mib", strconv.Itoa(cfg.BlockSizeMiB))
 	}
-	var lastKill time.Time
+	return r, nil
+}
+
+func (r *chaosRun) close() {
+	r.blob.Close()
+	r.queue.Close()
+	if r.tds != nil {
+		r.tds.Close()
+	}
+}
+
+// must runs an offload command that has to succeed, on the catalog
+// directly.
+func (r *chaosRun) must(timeout time.Duration, args ...string) error {
+	res, err := r.setup.Run(r.ctx, timeout, args...)
+	if err == nil && res.Code != 0 {
+		err = errors.New(res.String())
+	}
+	return err
+}
+
+// seed is step 1: the catalog (demo set, schema) and the source hashes
+// before the run.
+func (r *chaosRun) seed() (map[int64]source, error) {
+	seedArgs := []string{"demo", "seed", "--files-dir", filepath.Join(r.cfg.Dir, "models")}
+	if !r.cfg.Full {
+		seedArgs = append(seedArgs, "--small")
+	}
+	if err := r.must(5*time.Minute, seedArgs...); err != nil {
+		return nil, err
+	}
+	if err := r.must(2*time.Minute, "schema", "apply"); err != nil {
+		return nil, err
+	}
+	before, err := sourceHashes(r.ctx, r.dsn)
+	if err != nil {
+		return nil, err
+	}
+	r.rep.Segments = int64(len(before))
+	for _, s := range before {
+		r.rep.PayloadBytes += s.size
+		if s.hash != s.demoHash {
+			r.rep.problem("segment %d: seeded payload %s is not the demo generator's %s", s.id, s.hash, s.demoHash)
+		}
+	}
+	r.cfg.Logf("chaos: seeded %d segments (%d bytes); faults %.0f%% seed %d", r.rep.Segments, r.rep.PayloadBytes, r.cfg.FaultRate*100, r.cfg.Seed)
+	return before, nil
+}
+
+// enqueue is step 2: enqueue through the faults. A Put Message whose
+// answer is lost is not retried (POST) and fails the run although the
+// message was queued; the rerun queues what is still pending (duplicates
+// are harmless: migration is idempotent).
+func (r *chaosRun) enqueue() error {
+	rep := r.rep
+	for {
+		rep.EnqueueRuns++
+		res, err := r.off.Run(r.ctx, 2*time.Minute, "segments", "enqueue")
+		if err != nil {
+			return err
+		}
+		if res.Code == 0 {
+			return nil
+		}
+		if rep.EnqueueRuns >= 10 {
+			rep.problem("segments enqueue failed %d times under faults; last: %s", rep.EnqueueRuns, res)
+			return nil
+		}
+	}
+}
+
+// migrateUnderFaults is step 3: migrate, SIGKILLed at seeded moments,
+// until a run drains the queue and nothing is left unmigrated. When a
+// drained queue leaves rows behind (a redelivered message found a killed
+// worker's live claim, or was poisoned), the verification timer's pass
+// re-queues them, through the faults too, and the rounds go on.
+func (r *chaosRun) migrateUnderFaults() error {
+	rep := r.rep
+	rng := rand.New(rand.NewPCG(uint64(r.cfg.Seed), 0xc4a05))
 	converged := false
-	for !converged && rep.Rounds < cfg.MaxRounds {
+	for !converged && rep.Rounds < r.cfg.MaxRounds {
 		rep.Rounds++
-		p, err := off.Start(migrateArgs...)
+		drained, err := r.round(rng)
 		if err != nil {
-			return rep, err
+			return err
 		}
-		kill := rep.Kills < cfg.Kills
-		var at killAt
-		if kill {
-			at = killAt{requests: cfg.KillAfterMin + rng.Int64N(cfg.KillAfterMax-cfg.KillAfterMin+1),
-				jitter: time.Duration(rng.Int64N(int64(cfg.KillJitter)))}
+		if drained {
+			if converged, err = r.verifyUnderFaults(); err != nil {
+				return err
+			}
 		}
-		if err := waitRound(ctx, p, kill, at, cfg.RoundTimeout, blobProxy); err != nil {
-			return rep, err
-		}
-		r := p.Wait()
-		switch {
-		case r.Killed && kill:
-			rep.Kills++
-			lastKill = time.Now()
-			cfg.Logf("chaos: round %d: SIGKILL %s after its blob request %d", rep.Rounds, at.jitter.Round(time.Millisecond), at.requests)
-			continue
-		case r.Killed:
-			rep.problem("round %d: segments migrate still running after %s; killed", rep.Rounds, cfg.RoundTimeout)
-			continue
-		}
-		rep.NaturalExits++
-		st := parseMigrate(r.Stdout)
-		rep.MigrateFailed += st.failed
-		rep.MigratePoisoned += st.poisoned
-		cfg.Logf("chaos: round %d: exit %d after %s (migrated %d, failed attempts %d, poisoned %d)",
-			rep.Rounds, r.Code, r.Wall.Round(time.Millisecond), st.migrated, st.failed, st.poisoned)
-		if r.Code != 0 && st.failed == 0 && st.poisoned == 0 {
-			// Not the failures of single messages that the queue retries:
-			// the run itself stopped (a receive that failed every retry).
-			cfg.Logf("chaos: round %d stopped: %s", rep.Rounds, tail(r.Stderr))
-		}
-		n, err := direct.Count(ctx, names.queue)
-		if err != nil {
-			return rep, fmt.Errorf("chaos: count %s: %w", names.queue, err)
-		}
-		if n > 0 {
-			continue
-		}
-		states, err := statusStates(ctx, off)
-		if err != nil {
-			return rep, err
-		}
-		if states["pending"]+states["queued"]+states["mismatch"] == 0 {
-			converged = true
-			break
-		}
-		// Let the last killed worker's claims expire, as the timer's
-		// schedule would, then run its pass.
-		if wait := cfg.ClaimTTL - time.Since(lastKill); wait > 0 {
-			time.Sleep(wait)
-		}
-		vr, r, err := verify(ctx, off)
-		if err != nil {
-			return rep, err
-		}
-		rep.FaultVerifyRuns++
-		rep.FaultMismatched += vr.Mismatched
-		rep.Requeued += vr.Requeued
-		cfg.Logf("chaos: round %d: queue drained with %v; verify under faults: exit %d, verified %d, re-queued %d, mismatched %d",
-			rep.Rounds, states, r.Code, vr.Verified, vr.Requeued, vr.Mismatched)
 	}
 	if !converged {
 		rep.problem("under faults, %d rounds did not migrate every segment", rep.Rounds)
 	}
-	rep.PoisonedBeforeConverge, _ = direct.Count(ctx, broker.PoisonQueue(names.queue))
+	rep.PoisonedBeforeConverge, _ = r.direct.Count(r.ctx, broker.PoisonQueue(r.names.queue))
+	return nil
+}
 
-	// 4. Faults off: verification re-queues what the kills and the poison
-	//    queue left unmigrated, a final migrate drains it, until every
-	//    segment is verified.
-	blobProxy.SetRate(0)
-	queueProxy.SetRate(0)
-	if tds != nil {
-		tds.SetRate(0)
+// round runs one migrate, SIGKILLed when kills remain, and reports whether
+// it drained the queue.
+func (r *chaosRun) round(rng *rand.Rand) (drained bool, err error) {
+	rep, cfg := r.rep, r.cfg
+	p, err := r.off.Start(r.migrateArgs...)
+	if err != nil {
+		return false, err
 	}
-	// The claims of the last killed worker block its segments until they
-	// expire (as they would for ClaimTTL in production): wait them out,
-	// so each pass below can make progress.
-	if wait := cfg.ClaimTTL - time.Since(lastKill); wait > 0 {
+	kill := rep.Kills < cfg.Kills
+	var at killAt
+	if kill {
+		at = killAt{requests: cfg.KillAfterMin + rng.Int64N(cfg.KillAfterMax-cfg.KillAfterMin+1),
+			jitter: time.Duration(rng.Int64N(int64(cfg.KillJitter)))}
+	}
+	if err := waitRound(r.ctx, p, kill, at, cfg.RoundTimeout, r.blob); err != nil {
+		return false, err
+	}
+	res := p.Wait()
+	switch {
+	case res.Killed && kill:
+		rep.Kills++
+		r.lastKill = time.Now()
+		cfg.Logf("chaos: round %d: SIGKILL %s after its blob request %d", rep.Rounds, at.jitter.Round(time.Millisecond), at.requests)
+		return false, nil
+	case res.Killed:
+		rep.problem("round %d: segments migrate still running after %s; killed", rep.Rounds, cfg.RoundTimeout)
+		return false, nil
+	}
+	rep.NaturalExits++
+	st := parseMigrate(res.Stdout)
+	rep.MigrateFailed += st.failed
+	rep.MigratePoisoned += st.poisoned
+	cfg.Logf("chaos: round %d: exit %d after %s (migrated %d, failed attempts %d, poisoned %d)",
+		rep.Rounds, res.Code, res.Wall.Round(time.Millisecond), st.migrated, st.failed, st.poisoned)
+	if res.Code != 0 && st.failed == 0 && st.poisoned == 0 {
+		// Not the failures of single messages that the queue retries:
+		// the run itself stopped (a receive that failed every retry).
+		cfg.Logf("chaos: round %d stopped: %s", rep.Rounds, tail(res.Stderr))
+	}
+	n, err := r.direct.Count(r.ctx, r.names.queue)
+	if err != nil {
+		return false, fmt.Errorf("chaos: count %s: %w", r.names.queue, err)
+	}
+	return n == 0, nil
+}
+
+// verifyUnderFaults runs the timer's pass after a round drained the queue,
+// unless every segment is migrated (converged).
+func (r *chaosRun) verifyUnderFaults() (converged bool, err error) {
+	rep := r.rep
+	states, err := statusStates(r.ctx, r.off)
+	if err != nil {
+		return false, err
+	}
+	if states["pending"]+states["queued"]+states["mismatch"] == 0 {
+		return true, nil
+	}
+	// Let the last killed worker's claims expire, as the timer's schedule
+	// would, then run its pass.
+	r.waitOutClaims()
+	vr, res, err := verify(r.ctx, r.off)
+	if err != nil {
+		return false, err
+	}
+	rep.FaultVerifyRuns++
+	rep.FaultMismatched += vr.Mismatched
+	rep.Requeued += vr.Requeued
+	r.cfg.Logf("chaos: round %d: queue drained with %v; verify under faults: exit %d, verified %d, re-queued %d, mismatched %d",
+		rep.Rounds, states, res.Code, vr.Verified, vr.Requeued, vr.Mismatched)
+	return false, nil
+}
+
+// waitOutClaims waits until the last killed worker's claims have expired:
+// they block its segments for ClaimTTL, as they would in production (a
+// wall-clock time the claims are compared with, not a synchronisation).
+func (r *chaosRun) waitOutClaims() {
+	if wait := r.cfg.ClaimTTL - time.Since(r.lastKill); wait > 0 {
 		time.Sleep(wait)
 	}
-	for i := 0; i < cfg.Converge; i++ {
+}
+
+// converge is step 4, faults off: verification re-queues what the kills
+// and the poison queue left unmigrated, a final migrate drains it, until
+// every segment is verified.
+func (r *chaosRun) converge() error {
+	rep := r.rep
+	r.blob.SetRate(0)
+	r.queue.SetRate(0)
+	if r.tds != nil {
+		r.tds.SetRate(0)
+	}
+	r.waitOutClaims() // so each pass below can make progress
+	for i := 0; i < r.cfg.Converge; i++ {
 		rep.VerifyRuns++
-		vr, r, err := verify(ctx, off)
+		vr, res, err := verify(r.ctx, r.off)
 		if err != nil {
-			return rep, err
+			return err
 		}
 		rep.Requeued += vr.Requeued
 		rep.Mismatched += vr.Mismatched
-		if r.Code != 0 {
-			rep.problem("segments verify (faults off) failed: %s", r)
+		if res.Code != 0 {
+			rep.problem("segments verify (faults off) failed: %s", res)
 		}
-		states, err := statusStates(ctx, off)
+		states, err := statusStates(r.ctx, r.off)
 		if err != nil {
-			return rep, err
+			return err
 		}
-		cfg.Logf("chaos: verify %d: verified %d, re-queued %d, states %v", rep.VerifyRuns, vr.Verified, vr.Requeued, states)
+		r.cfg.Logf("chaos: verify %d: verified %d, re-queued %d, states %v", rep.VerifyRuns, vr.Verified, vr.Requeued, states)
 		if states["verified"] == rep.Segments {
-			break
+			return nil
 		}
 		if vr.Requeued == 0 && states["migrated"] == 0 {
 			// Nothing to migrate and nothing left to verify: stuck.
 			rep.problem("verify re-queued nothing but only %d of %d segments are verified: %v", states["verified"], rep.Segments, states)
-			break
+			return nil
 		}
 		rep.FinalMigrates++
-		r, err = off.Run(ctx, cfg.RoundTimeout, migrateArgs...)
+		res, err = r.off.Run(r.ctx, r.cfg.RoundTimeout, r.migrateArgs...)
 		if err != nil {
-			return rep, err
+			return err
 		}
-		if r.Code != 0 {
-			rep.problem("segments migrate (faults off) failed: %s", r)
+		if res.Code != 0 {
+			rep.problem("segments migrate (faults off) failed: %s", res)
 		}
 	}
+	return nil
+}
 
-	// 5. Independent checks, and the figures.
-	for _, p := range []*faultproxy.Proxy{blobProxy, queueProxy} {
+// figures adds up what the proxies saw (step 5 checks the outcome).
+func (r *chaosRun) figures() {
+	rep := r.rep
+	for _, p := range []*faultproxy.Proxy{r.blob, r.queue} {
 		s := p.Stats()
 		rep.Requests += s.Requests
 		rep.Retried += s.Retried
@@ -393,12 +480,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			rep.Faulted += n
 		}
 	}
-	rep.BlobRequests, rep.QueueRequests = blobProxy.Stats().Requests, queueProxy.Stats().Requests
-	rep.Catalog = catalogReport(cfg.Catalog, tds)
-	if err := check(ctx, cfg, dsn, names, before, rep); err != nil {
-		return rep, err
-	}
-	return rep, nil
+	rep.BlobRequests, rep.QueueRequests = r.blob.Stats().Requests, r.queue.Stats().Requests
+	rep.Catalog = catalogReport(r.cfg.Catalog, r.tds)
 }
 
 // killAt is when a round's SIGKILL lands: jitter after the blob proxy saw

@@ -132,62 +132,13 @@ func check(ctx context.Context, cfg Config, dsn string, names resourceNames, bef
 			rep.problem("segment %d appeared during the run", s.ID)
 			continue
 		}
-		name := segments.BlobName(s)
-		expected[name] = true
-
-		// The source is intact: RawPayload has the bytes it had.
-		h, n, err := payloadHash(ctx, cat, s.ID)
-		switch {
-		case err != nil:
-			rep.problem("segment %d: source unreadable after the run: %v", s.ID, err)
-		case h != src.hash || n != src.size:
-			rep.problem("segment %d: RawPayload changed: %d bytes sha256 %s, was %d bytes %s", s.ID, n, h, src.size, src.hash)
-		default:
-			rep.SourcesIntact++
-		}
-
+		expected[segments.BlobName(s)] = true
+		checkSource(ctx, cat, s, src, rep)
 		if !s.ClaimedUntil.IsZero() && s.ClaimedUntil.After(now) {
 			rep.problem("segment %d: a live claim is left (until %s)", s.ID, s.ClaimedUntil.Format(time.RFC3339Nano))
 		}
-		if s.State != catalog.StateVerified {
-			rep.problem("segment %d ended %s (attempts %d, last error %q)", s.ID, s.State, s.Attempts, s.LastError)
-			continue
-		}
-		// The row records the source's hash and size and points at its own
-		// blob, whose bytes hash to the source's SHA-256.
-		if s.Sha256 != src.hash || s.BlobSizeBytes != src.size {
-			rep.problem("segment %d: row records %d bytes sha256 %s; the source is %d bytes %s", s.ID, s.BlobSizeBytes, s.Sha256, src.size, src.hash)
-			continue
-		}
-		if !strings.HasSuffix(s.BlobURI, "/"+names.tensors+"/"+name) {
-			rep.problem("segment %d: BlobUri %q is not %s/%s", s.ID, s.BlobURI, names.tensors, name)
-			continue
-		}
-		body, props, err := blobs.Download(ctx, names.tensors, name, 0, 0)
-		if err != nil {
-			rep.problem("segment %d: blob %s: %v", s.ID, name, err)
-			continue
-		}
-		bh, bn, err := hashOf(body)
-		body.Close()
-		switch {
-		case err != nil:
-			rep.problem("segment %d: read blob %s: %v", s.ID, name, err)
-		case bh != src.hash || bn != src.size:
-			rep.problem("segment %d: blob %s is %d bytes sha256 %s; the source is %d bytes %s", s.ID, name, bn, bh, src.size, src.hash)
-		case props.ETag != s.BlobETag:
-			rep.problem("segment %d: row records ETag %s, blob %s has %s", s.ID, s.BlobETag, name, props.ETag)
-		case props.Meta("Sha256") != src.hash:
-			rep.problem("segment %d: blob metadata Sha256 %q, source %s", s.ID, props.Meta("Sha256"), src.hash)
-		case props.Meta("SegmentOrdinal") != strconv.FormatInt(s.SegmentOrdinal, 10) ||
-			props.Meta("LayerId") != strconv.FormatInt(s.LayerID, 10) || props.Meta("ModelId") != strconv.FormatInt(s.ModelID, 10):
-			rep.problem("segment %d: blob metadata %v does not name it", s.ID, props.Metadata)
-		default:
-			rep.Verified++
-			rep.BytesChecked += bn
-		}
+		checkBlob(ctx, blobs, names, s, src, rep)
 	}
-
 	// No blob that no row explains (names are deterministic per segment).
 	err = blobs.List(ctx, names.tensors, "", "", func(it blobstore.Item) error {
 		if !expected[it.Name] {
@@ -198,9 +149,67 @@ func check(ctx context.Context, cfg Config, dsn string, names resourceNames, bef
 	if err != nil {
 		return fmt.Errorf("chaos: list %s: %w", names.tensors, err)
 	}
+	return checkQueues(ctx, q, cat, names, rep)
+}
 
-	// The queue is drained; every poisoned message is explained: its
-	// segment ended verified anyway.
+// checkSource checks that the source is intact: RawPayload has the bytes
+// it had.
+func checkSource(ctx context.Context, cat catalog.Catalog, s catalog.Segment, src source, rep *Report) {
+	h, n, err := payloadHash(ctx, cat, s.ID)
+	switch {
+	case err != nil:
+		rep.problem("segment %d: source unreadable after the run: %v", s.ID, err)
+	case h != src.hash || n != src.size:
+		rep.problem("segment %d: RawPayload changed: %d bytes sha256 %s, was %d bytes %s", s.ID, n, h, src.size, src.hash)
+	default:
+		rep.SourcesIntact++
+	}
+}
+
+// checkBlob checks that the segment ended verified, its row records the
+// source's hash and size and points at its own blob, whose bytes hash to
+// the source's SHA-256 and whose metadata names it.
+func checkBlob(ctx context.Context, blobs *blobstore.Client, names resourceNames, s catalog.Segment, src source, rep *Report) {
+	name := segments.BlobName(s)
+	switch {
+	case s.State != catalog.StateVerified:
+		rep.problem("segment %d ended %s (attempts %d, last error %q)", s.ID, s.State, s.Attempts, s.LastError)
+		return
+	case s.Sha256 != src.hash || s.BlobSizeBytes != src.size:
+		rep.problem("segment %d: row records %d bytes sha256 %s; the source is %d bytes %s", s.ID, s.BlobSizeBytes, s.Sha256, src.size, src.hash)
+		return
+	case !strings.HasSuffix(s.BlobURI, "/"+names.tensors+"/"+name):
+		rep.problem("segment %d: BlobUri %q is not %s/%s", s.ID, s.BlobURI, names.tensors, name)
+		return
+	}
+	body, props, err := blobs.Download(ctx, names.tensors, name, 0, 0)
+	if err != nil {
+		rep.problem("segment %d: blob %s: %v", s.ID, name, err)
+		return
+	}
+	bh, bn, err := hashOf(body)
+	body.Close()
+	switch {
+	case err != nil:
+		rep.problem("segment %d: read blob %s: %v", s.ID, name, err)
+	case bh != src.hash || bn != src.size:
+		rep.problem("segment %d: blob %s is %d bytes sha256 %s; the source is %d bytes %s", s.ID, name, bn, bh, src.size, src.hash)
+	case props.ETag != s.BlobETag:
+		rep.problem("segment %d: row records ETag %s, blob %s has %s", s.ID, s.BlobETag, name, props.ETag)
+	case props.Meta("Sha256") != src.hash:
+		rep.problem("segment %d: blob metadata Sha256 %q, source %s", s.ID, props.Meta("Sha256"), src.hash)
+	case props.Meta("SegmentOrdinal") != strconv.FormatInt(s.SegmentOrdinal, 10) ||
+		props.Meta("LayerId") != strconv.FormatInt(s.LayerID, 10) || props.Meta("ModelId") != strconv.FormatInt(s.ModelID, 10):
+		rep.problem("segment %d: blob metadata %v does not name it", s.ID, props.Metadata)
+	default:
+		rep.Verified++
+		rep.BytesChecked += bn
+	}
+}
+
+// checkQueues checks that the queue is drained and that every poisoned
+// message is explained: its segment ended verified anyway.
+func checkQueues(ctx context.Context, q *broker.Client, cat catalog.Catalog, names resourceNames, rep *Report) error {
 	if n, err := q.Count(ctx, names.queue); err != nil {
 		return err
 	} else if n != 0 {
@@ -213,11 +222,8 @@ func check(ctx context.Context, cfg Config, dsn string, names resourceNames, bef
 	seen := map[string]bool{}
 	for {
 		msgs, err := q.Receive(ctx, poison, 32, 5*time.Minute)
-		if err != nil {
+		if err != nil || len(msgs) == 0 {
 			return err
-		}
-		if len(msgs) == 0 {
-			break
 		}
 		for _, m := range msgs {
 			if seen[m.ID] {
@@ -241,5 +247,4 @@ func check(ctx context.Context, cfg Config, dsn string, names resourceNames, bef
 			rep.PoisonExplained++
 		}
 	}
-	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/hartonomous/offload/internal/catalog/engines"
 	"github.com/hartonomous/offload/internal/config"
 	"github.com/hartonomous/offload/tests/faultproxy"
+	"github.com/hartonomous/offload/tests/tdsproxy"
 )
 
 // OutboxConfig is one outbox chaos run: messages published to the embedded
@@ -131,14 +132,63 @@ func RunOutbox(ctx context.Context, cfg OutboxConfig) (*OutboxReport, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	rep := &OutboxReport{Conversations: cfg.Conversations, KillsPlanned: cfg.Kills}
-	proxy, err := faultproxy.Start(faultproxy.Config{Target: fmt.Sprintf("http://127.0.0.1:%d", cfg.Azurite.QueuePort),
+	r, err := startOutboxRun(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	// 1. Publish, a few messages per transaction, conversations interleaved.
+	want, err := publishAll(ctx, r.cat, r.queue, cfg)
+	if err != nil {
+		return nil, err
+	}
+	r.rep.Published = len(want)
+	if err := r.killDrains(); err != nil {
+		return r.rep, err
+	}
+	if err := r.raceDrains(); err != nil {
+		return r.rep, err
+	}
+	st := r.proxy.Stats()
+	r.rep.Requests, r.rep.Faulted = st.Requests, st.Faulted()
+	// 4. The queue, read directly: nothing lost, duplicates only equal, and
+	//    the consumer rule delivers each message once, in order.
+	return r.rep, checkQueue(ctx, r.direct, r.queue, want, r.rep)
+}
+
+// outboxRun is the state of one RunOutbox: the fault proxy in front of the
+// queue service, the offload binary behind it, and the catalog.
+type outboxRun struct {
+	ctx       context.Context
+	cfg       OutboxConfig
+	rep       *OutboxReport
+	proxy     *faultproxy.Proxy
+	tds       *tdsproxy.Proxy // the catalog's faults while killing (nil: none)
+	queue     string
+	off       Offload // through the proxies
+	cat       catalog.Catalog
+	direct    *broker.Client // the queue without faults
+	drainArgs []string
+}
+
+// startOutboxRun starts the proxy and creates the schema (on T-SQL the demo
+// creates the Hartonomous tables the schema step needs; SQLite's schema
+// step creates them itself); the schema step adds the outbox and its
+// procedure.
+func startOutboxRun(ctx context.Context, cfg OutboxConfig) (_ *outboxRun, err error) {
+	r := &outboxRun{ctx: ctx, cfg: cfg, queue: "obq-" + cfg.Name,
+		rep:       &OutboxReport{Conversations: cfg.Conversations, KillsPlanned: cfg.Kills},
+		drainArgs: []string{"messages", "drain", "--claim-ttl", cfg.ClaimTTL.String()}}
+	r.proxy, err = faultproxy.Start(faultproxy.Config{Target: fmt.Sprintf("http://127.0.0.1:%d", cfg.Azurite.QueuePort),
 		Seed: cfg.Seed, Rate: cfg.FaultRate})
 	if err != nil {
 		return nil, err
 	}
-	defer proxy.Close()
-	queue := "obq-" + cfg.Name
+	defer func() {
+		if err != nil {
+			r.close()
+		}
+	}()
 	dsn := cfg.CatalogDSN
 	if dsn == "" {
 		dsn = "sqlite:" + filepath.Join(cfg.Dir, "catalog.db")
@@ -147,137 +197,141 @@ func RunOutbox(ctx context.Context, cfg OutboxConfig) (*OutboxReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	if tds != nil {
-		defer tds.Close()
-	}
+	r.tds = tds
 	setup := Offload{Bin: cfg.Bin, Dir: cfg.Dir, Env: map[string]string{
 		"SQL_CONNECTION_STRING": dsn,
-		"AzureWebJobsStorage":   faultproxy.DevConnectionString(fmt.Sprintf("http://127.0.0.1:%d", cfg.Azurite.BlobPort), proxy.URL()),
-		"PUBLISH_QUEUES":        queue,
+		"AzureWebJobsStorage":   faultproxy.DevConnectionString(fmt.Sprintf("http://127.0.0.1:%d", cfg.Azurite.BlobPort), r.proxy.URL()),
+		"PUBLISH_QUEUES":        r.queue,
 	}}
 	// The drains reach the catalog through the TDS proxy, when there is one.
-	off := Offload{Bin: cfg.Bin, Dir: cfg.Dir, Env: maps.Clone(setup.Env)}
-	off.Env["SQL_CONNECTION_STRING"] = workDSN
-	// On T-SQL the demo creates the Hartonomous tables the schema step
-	// needs (SQLite's schema step creates them itself); the schema step adds
-	// the outbox and its procedure.
+	r.off = Offload{Bin: cfg.Bin, Dir: cfg.Dir, Env: maps.Clone(setup.Env)}
+	r.off.Env["SQL_CONNECTION_STRING"] = workDSN
 	steps := [][]string{{"schema", "apply"}}
 	if cfg.CatalogDSN != "" {
 		steps = append([][]string{{"demo", "seed", "--small", "--files-dir", filepath.Join(cfg.Dir, "models")}}, steps...)
 	}
 	for _, args := range steps {
-		if r, err := setup.Run(ctx, 5*time.Minute, args...); err != nil || r.Code != 0 {
-			return nil, fmt.Errorf("chaos: %v: %v %s", args, err, r)
+		if res, err := setup.Run(ctx, 5*time.Minute, args...); err != nil || res.Code != 0 {
+			return nil, fmt.Errorf("chaos: %v: %v %s", args, err, res)
 		}
 	}
-	cat, err := engines.Open(ctx, dsn)
-	if err != nil {
+	if r.cat, err = engines.Open(ctx, dsn); err != nil {
 		return nil, err
 	}
-	defer cat.Close()
+	r.direct, err = broker.New(config.Storage{ConnectionString: cfg.Azurite.ConnectionString}, broker.Options{})
+	return r, err
+}
 
-	// 1. Publish, a few messages per transaction, conversations interleaved.
-	want, err := publishAll(ctx, cat, queue, cfg)
-	if err != nil {
-		return nil, err
+func (r *outboxRun) close() {
+	if r.cat != nil {
+		r.cat.Close()
 	}
-	rep.Published = len(want)
-	direct, err := broker.New(config.Storage{ConnectionString: cfg.Azurite.ConnectionString}, broker.Options{})
-	if err != nil {
-		return nil, err
+	r.proxy.Close()
+	if r.tds != nil {
+		r.tds.Close()
 	}
+}
 
-	// 2. Drain, SIGKILLed after a seeded number of queue requests.
+// killDrains is step 2: drain, SIGKILLed after a seeded number of queue
+// requests, Kills times.
+func (r *outboxRun) killDrains() error {
+	ctx, cfg, rep := r.ctx, r.cfg, r.rep
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x0b0c))
-	drainArgs := []string{"messages", "drain", "--claim-ttl", cfg.ClaimTTL.String()}
 	for rep.Kills < cfg.Kills {
-		queuedBefore, sentBefore, err := progressOf(ctx, direct, cat, queue)
+		queuedBefore, sentBefore, err := progressOf(ctx, r.direct, r.cat, r.queue)
 		if err != nil {
-			return rep, err
-		}
-		p, err := off.Start(drainArgs...)
-		if err != nil {
-			return rep, err
+			return err
 		}
 		after := cfg.KillAfterMin + rng.Int64N(cfg.KillAfterMax-cfg.KillAfterMin+1)
-		base := proxy.Stats().Requests
-		killed := false
-		for !killed {
-			select {
-			case <-p.Done():
-			case <-ctx.Done():
-				p.Kill()
-				p.Wait()
-				return rep, ctx.Err()
-			case <-time.After(2 * time.Millisecond):
-				if proxy.Stats().Requests-base >= after {
-					p.Kill()
-					killed = true
-				}
-				continue
-			}
-			break
-		}
-		r := p.Wait()
-		if !r.Killed {
-			cfg.Logf("chaos: outbox: the drain ended before its kill (exit %d): %s", r.Code, tail(r.Stdout+r.Stderr))
-			break
+		killed, err := r.drainUntil(after)
+		if err != nil || !killed {
+			return err
 		}
 		rep.Kills++
-		queuedAfter, sentAfter, err := progressOf(ctx, direct, cat, queue)
+		queuedAfter, sentAfter, err := progressOf(ctx, r.direct, r.cat, r.queue)
 		if err != nil {
-			return rep, err
+			return err
 		}
 		unmarked := (queuedAfter - queuedBefore) - (sentAfter - sentBefore)
 		rep.Unmarked = append(rep.Unmarked, unmarked)
 		cfg.Logf("chaos: outbox: kill %d after %d queue requests: %d message(s) on the queue without their row marked sent", rep.Kills, after, unmarked)
-		time.Sleep(cfg.ClaimTTL) // the dead drainer's claims expire, as they would
+		// The dead drainer's claims expire after ClaimTTL of wall-clock
+		// time, as they would in production: waited out, not synchronised.
+		time.Sleep(cfg.ClaimTTL)
 	}
+	return nil
+}
 
-	// 3. Faults off; two drainers race to finish.
-	proxy.SetRate(0)
-	if tds != nil {
-		rep.Catalog = catalogReport(cfg.Catalog, tds)
-		tds.SetRate(0)
+// drainUntil runs a drain and SIGKILLs it once the proxy has seen after
+// more queue requests; killed is false when it ended before.
+func (r *outboxRun) drainUntil(after int64) (killed bool, err error) {
+	p, err := r.off.Start(r.drainArgs...)
+	if err != nil {
+		return false, err
 	}
-	time.Sleep(cfg.ClaimTTL)
+	base := r.proxy.Stats().Requests
+	for !killed {
+		select {
+		case <-p.Done():
+		case <-r.ctx.Done():
+			p.Kill()
+			p.Wait()
+			return false, r.ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+			if r.proxy.Stats().Requests-base >= after {
+				p.Kill()
+				killed = true
+			}
+			continue
+		}
+		break
+	}
+	res := p.Wait()
+	if !res.Killed {
+		r.cfg.Logf("chaos: outbox: the drain ended before its kill (exit %d): %s", res.Code, tail(res.Stdout+res.Stderr))
+	}
+	return res.Killed, nil
+}
+
+// raceDrains is step 3: faults off, two drainers race to finish.
+func (r *outboxRun) raceDrains() error {
+	r.proxy.SetRate(0)
+	if r.tds != nil {
+		r.rep.Catalog = catalogReport(r.cfg.Catalog, r.tds)
+		r.tds.SetRate(0)
+	}
+	time.Sleep(r.cfg.ClaimTTL) // the last killed drainer's claims expire
 	for round := 0; ; round++ {
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		var failures []string
 		for range 2 {
 			wg.Go(func() {
-				r, err := off.Run(ctx, 2*time.Minute, drainArgs...)
-				if err != nil || r.Code != 0 {
+				res, err := r.off.Run(r.ctx, 2*time.Minute, r.drainArgs...)
+				if err != nil || res.Code != 0 {
 					mu.Lock()
-					failures = append(failures, fmt.Sprintf("%v %s", err, r))
+					failures = append(failures, fmt.Sprintf("%v %s", err, res))
 					mu.Unlock()
 				}
 			})
 		}
 		wg.Wait()
-		pending, err := pendingRows(ctx, cat)
+		pending, err := pendingRows(r.ctx, r.cat)
 		if err != nil {
-			return rep, err
+			return err
 		}
 		if pending == 0 {
 			for _, f := range failures {
-				rep.problem("racing drain failed: %s", f)
+				r.rep.problem("racing drain failed: %s", f)
 			}
-			break
+			return nil
 		}
 		if round >= 10 {
-			rep.problem("%d rows still pending after %d racing rounds; last failures %v", pending, round+1, failures)
-			break
+			r.rep.problem("%d rows still pending after %d racing rounds; last failures %v", pending, round+1, failures)
+			return nil
 		}
 		time.Sleep(1500 * time.Millisecond) // rows in back-off after a fault wait RetryMin
 	}
-	st := proxy.Stats()
-	rep.Requests, rep.Faulted = st.Requests, st.Faulted()
-
-	// 4. The queue, read directly: nothing lost, duplicates only equal, and
-	//    the consumer rule delivers each message once, in order.
-	return rep, checkQueue(ctx, direct, queue, want, rep)
 }
 
 func publishAll(ctx context.Context, cat catalog.Catalog, queue string, cfg OutboxConfig) (map[string]published, error) {
