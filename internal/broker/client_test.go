@@ -8,6 +8,7 @@ import (
 )
 
 func TestNewIdentityAndRefusals(t *testing.T) {
+	t.Parallel()
 	for _, st := range []config.Storage{
 		{BlobServiceURL: "https://a.blob.core.windows.net/", QueueServiceURL: "https://a.queue.core.windows.net/"},
 		{BlobServiceURL: "https://a.blob.core.windows.net/", QueueServiceURL: "https://a.queue.core.windows.net/", ClientID: "11111111-2222-3333-4444-555555555555"},

@@ -16,6 +16,7 @@ import (
 )
 
 func TestPublishReceiveComplete(t *testing.T) {
+	t.Parallel()
 	c, q := setup(t)
 	ctx := context.Background()
 	body := []byte(`{"segmentId":123}`)
@@ -60,6 +61,7 @@ func TestPublishReceiveComplete(t *testing.T) {
 }
 
 func TestBase64OnTheWire(t *testing.T) {
+	t.Parallel()
 	c, q := setup(t)
 	ctx := context.Background()
 	body := []byte("{\"segmentId\":1}\x00\xff")
@@ -81,6 +83,7 @@ func TestBase64OnTheWire(t *testing.T) {
 }
 
 func TestRawTextMessage(t *testing.T) {
+	t.Parallel()
 	c, q := setup(t)
 	ctx := context.Background()
 	text := `{"segmentId":42}` // as another tool writes it: plain JSON, not base64
@@ -118,6 +121,7 @@ func TestRawTextMessage(t *testing.T) {
 }
 
 func TestAbandonRedelivers(t *testing.T) {
+	t.Parallel()
 	c, q := setup(t)
 	ctx := context.Background()
 	if _, err := c.Publish(ctx, q, []byte("work"), 0); err != nil {
@@ -148,6 +152,7 @@ func TestAbandonRedelivers(t *testing.T) {
 }
 
 func TestAbandonWithDelay(t *testing.T) {
+	t.Parallel()
 	c, q := setup(t)
 	ctx := context.Background()
 	if _, err := c.Publish(ctx, q, []byte("later"), 0); err != nil {
@@ -166,6 +171,7 @@ func TestAbandonWithDelay(t *testing.T) {
 }
 
 func TestExtend(t *testing.T) {
+	t.Parallel()
 	c, q := setup(t)
 	ctx := context.Background()
 	if _, err := c.Publish(ctx, q, []byte("long"), 0); err != nil {
@@ -192,6 +198,7 @@ func TestExtend(t *testing.T) {
 }
 
 func TestPublishDelay(t *testing.T) {
+	t.Parallel()
 	c, q := setup(t)
 	ctx := context.Background()
 	if _, err := c.Publish(ctx, q, []byte("x"), time.Hour); err != nil {
@@ -206,6 +213,7 @@ func TestPublishDelay(t *testing.T) {
 }
 
 func TestTooLarge(t *testing.T) {
+	t.Parallel()
 	c, q := setup(t)
 	ctx := context.Background()
 	limit := MaxMessageBytes / 4 * 3 // encodes to exactly MaxMessageBytes
@@ -222,6 +230,7 @@ func TestTooLarge(t *testing.T) {
 }
 
 func TestEnsureAndMissingQueue(t *testing.T) {
+	t.Parallel()
 	c, q := setup(t)
 	ctx := context.Background()
 	fresh, err := New(config.Storage{ConnectionString: az.Get(t).ConnectionString}, Options{}) // no cache: asks the service

@@ -22,7 +22,8 @@ func TestMain(m *testing.M) { az.Main(m) }
 var seq atomic.Int64
 
 // setup returns a Client and an empty queue of the test's own (with room
-// for the -poison suffix).
+// for the -poison suffix): the tests share nothing else, and run in
+// parallel (most of their time is spent waiting out visibility timeouts).
 func setup(t *testing.T) (*Client, string) {
 	t.Helper()
 	c, err := New(config.Storage{ConnectionString: az.Get(t).ConnectionString}, Options{})

@@ -47,6 +47,7 @@ func work(t *testing.T, c *Client, cfg WorkerConfig, h Handler) Stats {
 }
 
 func TestWorkDrainsWithSeveralWorkers(t *testing.T) {
+	t.Parallel()
 	c, q := setup(t)
 	ctx := context.Background()
 	const n = 20
@@ -95,6 +96,7 @@ func TestWorkDrainsWithSeveralWorkers(t *testing.T) {
 }
 
 func TestWorkPoisonsAfterMaxDequeueCount(t *testing.T) {
+	t.Parallel()
 	c, q := setup(t)
 	ctx := context.Background()
 	id, err := c.Publish(ctx, q, []byte(`{"segmentId":-1}`), 0)
@@ -141,6 +143,7 @@ func TestWorkPoisonsAfterMaxDequeueCount(t *testing.T) {
 // A message the worker never answered (the process died) is poisoned once
 // its dequeue count passes the limit, without running the handler again.
 func TestWorkPoisonsOverDeliveredWithoutHandler(t *testing.T) {
+	t.Parallel()
 	c, q := setup(t)
 	ctx := context.Background()
 	if _, err := c.Publish(ctx, q, []byte("crashy"), 0); err != nil {
@@ -169,6 +172,7 @@ func TestWorkPoisonsOverDeliveredWithoutHandler(t *testing.T) {
 }
 
 func TestWorkRetriesThenSucceeds(t *testing.T) {
+	t.Parallel()
 	c, q := setup(t)
 	ctx := context.Background()
 	if _, err := c.Publish(ctx, q, []byte("flaky"), 0); err != nil {
@@ -191,6 +195,7 @@ func TestWorkRetriesThenSucceeds(t *testing.T) {
 // Cancelling Work (SIGTERM) stops the handlers through their context and
 // releases their messages at once.
 func TestWorkCancelReleasesMessage(t *testing.T) {
+	t.Parallel()
 	c, q := setup(t)
 	if _, err := c.Publish(context.Background(), q, []byte("long job"), 0); err != nil {
 		t.Fatal(err)
@@ -219,6 +224,7 @@ func TestWorkCancelReleasesMessage(t *testing.T) {
 // A handler that runs longer than the visibility timeout keeps its message:
 // nobody else receives it meanwhile.
 func TestWorkExtendsVisibility(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("waits out a visibility timeout")
 	}
