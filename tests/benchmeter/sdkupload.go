@@ -16,6 +16,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+	"golang.org/x/sync/errgroup"
 )
 
 // SDKUploadParams shape a baseline upload.
@@ -43,75 +44,88 @@ func SDKUpload(ctx context.Context, bb *blockblob.Client, r io.Reader, p SDKUplo
 	if p.Concurrency <= 0 {
 		p.Concurrency = 1
 	}
-	type blk struct {
-		index int
-		buf   []byte
-		n     int
-		wg    *sync.WaitGroup // hasher + stager
-	}
-	free := make(chan []byte, p.Concurrency+1)
-	for range p.Concurrency + 1 {
-		free <- make([]byte, p.BlockSize)
-	}
+	u := newSDKUploader(bb, p)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-
-	var sha, whole hash.Hash
-	hashIn := make(chan blk, p.Concurrency+1)
-	hashDone := make(chan struct{})
-	if p.Integrity {
-		sha = sha256.New()
-		if p.ContentMD5 {
-			whole = md5.New()
-		}
-	}
-	go func() {
-		defer close(hashDone)
-		for b := range hashIn {
-			if sha != nil {
-				sha.Write(b.buf[:b.n])
-				if whole != nil {
-					whole.Write(b.buf[:b.n])
+	go u.hash()
+	var stagers errgroup.Group
+	stagers.SetLimit(p.Concurrency)
+	single, readErr := u.read(ctx, r, func(b sdkBlock) {
+		stagers.Go(func() error {
+			if ctx.Err() == nil {
+				if err := u.stage(ctx, b); err != nil {
+					cancel(err)
 				}
 			}
 			b.wg.Done()
-		}
-	}()
-
-	var mu sync.Mutex
-	var ids []string
-	jobs := make(chan blk)
-	var stagers sync.WaitGroup
-	for range p.Concurrency {
-		stagers.Add(1)
-		go func() {
-			defer stagers.Done()
-			for b := range jobs {
-				if ctx.Err() == nil {
-					data := b.buf[:b.n]
-					var opt *blockblob.StageBlockOptions
-					var sum [16]byte // Offload's block ids name the content; plain ones only the index
-					if p.Integrity {
-						sum = md5.Sum(data)
-						opt = &blockblob.StageBlockOptions{TransactionalValidation: blob.TransferValidationTypeMD5(sum[:])}
-					}
-					id := base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "%08d-%032x", b.index, sum))
-					mu.Lock()
-					ids[b.index] = id
-					mu.Unlock()
-					if _, err := bb.StageBlock(ctx, id, streaming.NopCloser(bytes.NewReader(data)), opt); err != nil {
-						cancel(err)
-					}
-				}
-				b.wg.Done()
-			}
-		}()
+			return nil
+		})
+	})
+	stagers.Wait()
+	close(u.hashIn)
+	<-u.hashDone
+	if readErr != nil {
+		return "", readErr
 	}
+	if err := context.Cause(ctx); err != nil {
+		return "", err
+	}
+	return u.finish(ctx, single)
+}
 
-	var single []byte
-	var readErr error
+// sdkUploader is the state of one SDKUpload.
+type sdkUploader struct {
+	bb        *blockblob.Client
+	p         SDKUploadParams
+	free      chan []byte // Concurrency+1 buffers: one being read, the others hashed and staged
+	sha, md5s hash.Hash   // nil without Integrity (md5s without ContentMD5)
+	hashIn    chan sdkBlock
+	hashDone  chan struct{}
+	mu        sync.Mutex
+	ids       []string
+}
+
+type sdkBlock struct {
+	index int
+	buf   []byte
+	n     int
+	wg    *sync.WaitGroup // hasher + stager
+}
+
+func newSDKUploader(bb *blockblob.Client, p SDKUploadParams) *sdkUploader {
+	u := &sdkUploader{bb: bb, p: p, free: make(chan []byte, p.Concurrency+1),
+		hashIn: make(chan sdkBlock, p.Concurrency+1), hashDone: make(chan struct{})}
+	for range p.Concurrency + 1 {
+		u.free <- make([]byte, p.BlockSize)
+	}
+	if p.Integrity {
+		u.sha = sha256.New()
+		if p.ContentMD5 {
+			u.md5s = md5.New()
+		}
+	}
+	return u
+}
+
+// hash folds the blocks into the whole-stream digests, in read order.
+func (u *sdkUploader) hash() {
+	defer close(u.hashDone)
+	for b := range u.hashIn {
+		if u.sha != nil {
+			u.sha.Write(b.buf[:b.n])
+			if u.md5s != nil {
+				u.md5s.Write(b.buf[:b.n])
+			}
+		}
+		b.wg.Done()
+	}
+}
+
+// read reads r in blocks, hands each to the hasher and to stage, and
+// returns the whole stream when it fits in one block (a single Put Blob).
+func (u *sdkUploader) read(ctx context.Context, r io.Reader, stage func(sdkBlock)) (single []byte, err error) {
 	for index := 0; ; index++ {
-		buf := <-free
+		buf := <-u.free
 		n, err := io.ReadFull(r, buf)
 		if err == nil && index == 0 {
 			// A full first block may be the whole stream (one Put Blob, as
@@ -128,63 +142,73 @@ func SDKUpload(ctx context.Context, bb *blockblob.Client, r io.Reader, p SDKUplo
 		}
 		last := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 		if err != nil && !last {
-			readErr = err
-			break
+			return nil, err
 		}
 		if n == 0 && index > 0 {
-			break
+			return nil, nil
 		}
 		wg := &sync.WaitGroup{}
 		wg.Add(2)
-		b := blk{index: index, buf: buf, n: n, wg: wg}
-		hashIn <- b
-		go func() { wg.Wait(); free <- buf }()
+		b := sdkBlock{index: index, buf: buf, n: n, wg: wg}
+		u.hashIn <- b
+		go func() { wg.Wait(); u.free <- buf }()
 		if index == 0 && last {
-			single = buf[:n]
-			wg.Done() // no stager: the Put below sends it
-			break
+			wg.Done() // no stager: the Put sends it
+			return buf[:n], nil
 		}
-		mu.Lock()
-		ids = append(ids, "")
-		mu.Unlock()
-		jobs <- b
+		u.mu.Lock()
+		u.ids = append(u.ids, "")
+		u.mu.Unlock()
+		stage(b)
 		if last || ctx.Err() != nil {
-			break
+			return nil, nil
 		}
 	}
-	close(jobs)
-	stagers.Wait()
-	close(hashIn)
-	<-hashDone
-	if readErr != nil {
-		return "", readErr
+}
+
+// stage sends one block, with its transactional MD5 under Integrity.
+func (u *sdkUploader) stage(ctx context.Context, b sdkBlock) error {
+	data := b.buf[:b.n]
+	var opt *blockblob.StageBlockOptions
+	var sum [16]byte // Offload's block ids name the content; plain ones only the index
+	if u.p.Integrity {
+		sum = md5.Sum(data)
+		opt = &blockblob.StageBlockOptions{TransactionalValidation: blob.TransferValidationTypeMD5(sum[:])}
 	}
-	if err := context.Cause(ctx); err != nil {
-		return "", err
-	}
+	id := base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "%08d-%032x", b.index, sum))
+	u.mu.Lock()
+	u.ids[b.index] = id
+	u.mu.Unlock()
+	_, err := u.bb.StageBlock(ctx, id, streaming.NopCloser(bytes.NewReader(data)), opt)
+	return err
+}
+
+// finish puts the single block or commits the block list, with the
+// digests as Offload stores them; it returns the hex SHA-256.
+func (u *sdkUploader) finish(ctx context.Context, single []byte) (string, error) {
 	var shaHex string
 	var md map[string]*string
 	headers := &blob.HTTPHeaders{}
-	if p.Integrity {
-		shaHex = hex.EncodeToString(sha.Sum(nil))
+	if u.p.Integrity {
+		shaHex = hex.EncodeToString(u.sha.Sum(nil))
 		md = map[string]*string{"Sha256": &shaHex}
-		if whole != nil {
-			headers.BlobContentMD5 = whole.Sum(nil)
+		if u.md5s != nil {
+			headers.BlobContentMD5 = u.md5s.Sum(nil)
 		}
 	}
-	if single != nil {
-		opt := &blockblob.UploadOptions{HTTPHeaders: headers, Metadata: md}
-		if p.Integrity {
-			sum := headers.BlobContentMD5
-			if sum == nil {
-				s := md5.Sum(single)
-				sum = s[:]
-			}
-			opt.TransactionalValidation = blob.TransferValidationTypeMD5(sum)
-		}
-		_, err := bb.Upload(ctx, streaming.NopCloser(bytes.NewReader(single)), opt)
+	if single == nil {
+		_, err := u.bb.CommitBlockList(ctx, u.ids, &blockblob.CommitBlockListOptions{HTTPHeaders: headers, Metadata: md})
 		return shaHex, err
 	}
-	_, err := bb.CommitBlockList(ctx, ids, &blockblob.CommitBlockListOptions{HTTPHeaders: headers, Metadata: md})
+	opt := &blockblob.UploadOptions{HTTPHeaders: headers, Metadata: md}
+	if u.p.Integrity {
+		sum := headers.BlobContentMD5
+		if sum == nil {
+			s := md5.Sum(single)
+			sum = s[:]
+		}
+		opt.TransactionalValidation = blob.TransferValidationTypeMD5(sum)
+	}
+	_, err := u.bb.Upload(ctx, streaming.NopCloser(bytes.NewReader(single)), opt)
 	return shaHex, err
 }
