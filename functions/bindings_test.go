@@ -9,6 +9,7 @@ import (
 
 	"github.com/hartonomous/offload/functions"
 	"github.com/hartonomous/offload/internal/config"
+	"github.com/hartonomous/offload/internal/hostproto"
 )
 
 // The binary carries every function.json, and the settings their triggers
@@ -18,7 +19,7 @@ func TestTriggerSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	onDisk, err := functions.ReadDefinitions(os.DirFS("."))
+	onDisk, err := hostproto.ReadDefinitions(os.DirFS("."))
 	if err != nil || len(onDisk) != len(defs) || len(defs) == 0 {
 		t.Fatalf("embedded %d definitions, %d on disk (%v)", len(defs), len(onDisk), err)
 	}

@@ -12,14 +12,22 @@ import (
 	"github.com/hartonomous/offload/internal/server"
 )
 
+func init() {
+	register("DrainOutbox", DrainOutbox)
+	register("DrainOutboxHttp", DrainOutboxHTTP)
+}
+
 // DrainOutbox is the timer-triggered function (%OUTBOX_SCHEDULE%): it moves
 // committed rows of dbo.OffloadOutbox to their queues until nothing is left
 // to send (outbox.DefaultBudget at most).
-func DrainOutbox(d Deps) server.TimerFunc {
-	return func(ctx context.Context, _ hostproto.TimerInfo) error {
+func DrainOutbox(d Deps) server.Entry {
+	if d.Outbox == nil {
+		return server.Entry{}
+	}
+	return server.Entry{Timer: func(ctx context.Context, _ hostproto.TimerInfo) error {
 		_, err := d.Outbox.Drain(ctx, outbox.DrainParams{})
 		return err
-	}
+	}}
 }
 
 // KickBudget bounds a drain run by POST api/messages/drain by default: the
@@ -33,8 +41,18 @@ const maxKickBudget = 200 * time.Second
 // DrainOutboxHTTP is POST api/messages/drain (function DrainOutboxHttp),
 // the kick T-SQL sends after a commit so the message leaves at once rather
 // than at the next timer. Body (optional): {"budgetSeconds"?: 1..200,
-// "dryRun"?: bool}. Answers the drain's result.
-func DrainOutboxHTTP(d Deps) echo.HandlerFunc {
+// "dryRun"?: bool}. Answers the drain's result. DrainOutbox has two
+// triggers and a function has one: the HTTP kick is a function of its own,
+// whose literal route wins over PublishMessage's messages/{queue} as in
+// ASP.NET.
+func DrainOutboxHTTP(d Deps) server.Entry {
+	if d.Outbox == nil {
+		return server.Entry{}
+	}
+	return server.Entry{HTTP: drainOutboxHTTP(d)}
+}
+
+func drainOutboxHTTP(d Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		var body struct {
 			BudgetSeconds float64 `json:"budgetSeconds"`

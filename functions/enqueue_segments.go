@@ -9,9 +9,18 @@ import (
 	"github.com/hartonomous/offload/internal/server"
 )
 
+func init() { register("EnqueueSegments", EnqueueSegments) }
+
 // EnqueueSegments is POST api/segments/enqueue with the optional body
 // {"modelId"?, "layerId"?, "limit"?, "dryRun"?}.
-func EnqueueSegments(d Deps) echo.HandlerFunc {
+func EnqueueSegments(d Deps) server.Entry {
+	if d.Segments == nil {
+		return server.Entry{}
+	}
+	return server.Entry{HTTP: enqueueSegments(d)}
+}
+
+func enqueueSegments(d Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		var p segments.EnqueueParams
 		if err := bindJSON(c, &p); err != nil {

@@ -1,6 +1,9 @@
 // Package functions holds the Go entry point of each Azure Function: one
 // small file per function, named after it, next to the function's folder
-// with its function.json. Each entry point adapts the host's trigger (an
+// with its function.json (embedded in the binary: the one source of the
+// function's trigger, route and methods). Each file registers its entry
+// point; the server builds its routes from the function.json files and
+// dispatches to these. An entry point adapts the host's trigger (an
 // invocation envelope or a forwarded HTTP request) to a domain service and
 // back; none of them decides policy.
 package functions
@@ -24,7 +27,8 @@ import (
 )
 
 // Deps are the services the functions call. A nil service leaves its
-// functions unset, and the server answers them 501.
+// functions without an entry point, and the server answers them 501 (or,
+// while the service is still connecting, 503).
 type Deps struct {
 	Segments *segments.Service
 	Atoms    *atoms.Service
@@ -37,28 +41,35 @@ type Deps struct {
 	Host config.Host
 }
 
-// New returns every function the app serves.
+// entryPoint makes a function's entry point from the services; it returns
+// the zero Entry when a service it needs is missing.
+type entryPoint func(d Deps) server.Entry
+
+// entryPoints holds each function's entry point by function name, filled
+// by register in the init of the function's own file and read-only after.
+var entryPoints = map[string]entryPoint{}
+
+// register adds the entry point of the function whose folder is name;
+// adding a function is its functions/<Name>/function.json and a file that
+// registers its entry point. A name registered twice is a programming
+// error.
+func register(name string, ep entryPoint) {
+	if _, dup := entryPoints[name]; dup {
+		panic("functions: " + name + " registered twice")
+	}
+	entryPoints[name] = ep
+}
+
+// New returns the entry point of every function whose services d holds.
 func New(d Deps) server.Functions {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	var fns server.Functions
-	if d.Segments != nil {
-		fns.MigrateSegment = MigrateSegment(d)
-		fns.VerifySegments = VerifySegments(d)
-		fns.EnqueueSegments = EnqueueSegments(d)
-		fns.SegmentStatus = SegmentStatus(d)
-		fns.ReleaseSegments = ReleaseSegments(d)
-	}
-	if d.Files != nil {
-		fns.Files = lowerParam("op", d.Files.Handler())
-	}
-	if d.Publish != nil {
-		fns.PublishMessage = d.Publish.Handler()
-	}
-	if d.Outbox != nil {
-		fns.DrainOutbox = DrainOutbox(d)
-		fns.DrainOutboxHTTP = DrainOutboxHTTP(d)
+	fns := server.Functions{}
+	for name, ep := range entryPoints {
+		if e := ep(d); !e.IsZero() {
+			fns[name] = e
+		}
 	}
 	return fns
 }

@@ -14,6 +14,8 @@ import (
 // on, so that the host delivers it again later.
 var ErrBusy = errors.New("the segment is being migrated by another worker (its claim is live): retried later")
 
+func init() { register("MigrateSegment", MigrateSegment) }
+
 // MigrateSegment is the queue-triggered function (queue %SEGMENT_QUEUE%).
 // An error fails the invocation: the host retries it and, after
 // maxDequeueCount, moves it to segment-migration-poison.
@@ -26,7 +28,14 @@ var ErrBusy = errors.New("the segment is being migrated by another worker (its c
 // completes instead: by then the claim has outlived several TTLs, so it
 // is being renewed by a live worker that will finish the segment, and the
 // duplicate message is not worth a poison entry.
-func MigrateSegment(d Deps) server.QueueFunc {
+func MigrateSegment(d Deps) server.Entry {
+	if d.Segments == nil {
+		return server.Entry{}
+	}
+	return server.Entry{Queue: migrateSegment(d)}
+}
+
+func migrateSegment(d Deps) server.QueueFunc {
 	maxDeliveries := int64(d.Host.Queues.MaxDequeueCount)
 	return func(ctx context.Context, body []byte, meta hostproto.QueueMeta) error {
 		log := d.Logger.With("function", "MigrateSegment", "messageId", meta.ID, "dequeueCount", meta.DequeueCount)

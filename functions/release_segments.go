@@ -9,9 +9,18 @@ import (
 	"github.com/hartonomous/offload/internal/server"
 )
 
+func init() { register("ReleaseSegments", ReleaseSegments) }
+
 // ReleaseSegments is POST api/segments/release with {"modelId"?, "layerId"?,
 // "limit"?, "confirm"?}: without "confirm": true it is a dry run.
-func ReleaseSegments(d Deps) echo.HandlerFunc {
+func ReleaseSegments(d Deps) server.Entry {
+	if d.Segments == nil {
+		return server.Entry{}
+	}
+	return server.Entry{HTTP: releaseSegments(d)}
+}
+
+func releaseSegments(d Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		var p segments.ReleaseParams
 		if err := bindJSON(c, &p); err != nil {

@@ -12,6 +12,8 @@ import (
 	"github.com/hartonomous/offload/internal/server"
 )
 
+func init() { register("SegmentStatus", SegmentStatus) }
+
 // StatusAnswer is GET api/segments/status (and `offload segments status
 // --json`): the segments' counts and bytes, the atoms' counts by modality,
 // and the outbox's counts.
@@ -47,14 +49,18 @@ func Status(ctx context.Context, d Deps) (StatusAnswer, error) {
 
 // SegmentStatus is GET api/segments/status: counts and bytes by state, per
 // model, with the last verification time, throughput and ETA; the atoms by
-// modality (linked, verified, failed, bytes); and the outbox (pending, sent, failed, the oldest pending message's age).
-func SegmentStatus(d Deps) echo.HandlerFunc {
-	return func(c echo.Context) error {
+// modality (linked, verified, failed, bytes); and the outbox (pending, sent,
+// failed, the oldest pending message's age).
+func SegmentStatus(d Deps) server.Entry {
+	if d.Segments == nil {
+		return server.Entry{}
+	}
+	return server.Entry{HTTP: func(c echo.Context) error {
 		st, err := Status(c.Request().Context(), d)
 		if err != nil {
 			d.Logger.Error("status failed", "err", err)
 			return server.Error(c, http.StatusInternalServerError, "status_failed", err.Error())
 		}
 		return c.JSON(http.StatusOK, st)
-	}
+	}}
 }

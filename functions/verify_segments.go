@@ -9,14 +9,19 @@ import (
 	"github.com/hartonomous/offload/internal/server"
 )
 
+func init() { register("VerifySegments", VerifySegments) }
+
 // VerifySegments is the timer-triggered function (%VERIFY_SCHEDULE%): one
 // bounded verification pass over segments and linked atoms of every
 // modality.
-func VerifySegments(d Deps) server.TimerFunc {
-	return func(ctx context.Context, t hostproto.TimerInfo) error {
+func VerifySegments(d Deps) server.Entry {
+	if d.Segments == nil {
+		return server.Entry{}
+	}
+	return server.Entry{Timer: func(ctx context.Context, t hostproto.TimerInfo) error {
 		_, err := d.Segments.Verify(ctx, segments.VerifyParams{IsPastDue: t.IsPastDue}, AtomVerifier(d.Atoms))
 		return err
-	}
+	}}
 }
 
 // AtomVerifier adapts the atoms service to the segments verifier: it

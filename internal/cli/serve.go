@@ -76,8 +76,11 @@ func serveCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error 
 		s.log.Info("custom handler starting", "addr", *addr, "catalog", catalogKind(cfg), "storage", cfg.Storage.String(),
 			"functionTimeout", host.FunctionTimeout.String(), "invocationDeadline", host.InvocationDeadline().String(),
 			"claimTTL", t.ClaimTTL.String(), "pid", os.Getpid())
-		srv := server.NewLazy(server.Config{Addr: *addr, Logger: s.log, Stderr: s.Stderr,
-			InvocationTimeout: host.InvocationDeadline()}, st)
+		srv, err := server.New(server.Config{Addr: *addr, Logger: s.log, Stderr: s.Stderr,
+			InvocationTimeout: host.InvocationDeadline()}, defs, st)
+		if err != nil {
+			return err
+		}
 		return srv.ListenAndServe(ctx)
 	}
 }

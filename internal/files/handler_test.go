@@ -8,11 +8,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hartonomous/offload/internal/hostproto"
 	"github.com/hartonomous/offload/internal/server"
 )
 
@@ -132,11 +134,26 @@ func TestWriteContentBeforePath(t *testing.T) {
 	}
 }
 
+// filesOnly provides the Files function alone.
+type filesOnly struct{ e server.Entry }
+
+func (p filesOnly) Functions() (server.Functions, error) { return server.Functions{"Files": p.e}, nil }
+func (filesOnly) Wait(context.Context) error             { return nil }
+func (filesOnly) Health() string                         { return "" }
+
 // TestThroughServer mounts the handler in the real custom-handler server
-// (its route table, body limit, error handler) rather than a bare Echo.
+// (its routes from functions/Files/function.json, body limit, error
+// handler) rather than a bare Echo.
 func TestThroughServer(t *testing.T) {
 	h := setup(t)
-	s := server.New(server.Config{}, server.Functions{Files: h.svc.Handler()})
+	defs, err := hostproto.ReadDefinitions(os.DirFS("../../functions"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := server.New(server.Config{}, defs, filesOnly{server.Entry{HTTP: h.svc.Handler(), BodyLimit: server.FilesBodyLimit, BodyRequired: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
 	h.url = ts.URL

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 
 	"github.com/labstack/echo/v4"
@@ -18,49 +19,51 @@ type QueueFunc func(ctx context.Context, body []byte, meta hostproto.QueueMeta) 
 // (the next occurrence runs regardless).
 type TimerFunc func(ctx context.Context, t hostproto.TimerInfo) error
 
-// Functions are the entry points the server routes to (REFERENCE §3). A nil
-// field answers 501 not_implemented.
-type Functions struct {
-	MigrateSegment  QueueFunc        // POST /MigrateSegment (queue trigger, binding "msg")
-	VerifySegments  TimerFunc        // POST /VerifySegments (timer trigger, binding "timer")
-	EnqueueSegments echo.HandlerFunc // POST /api/segments/enqueue
-	SegmentStatus   echo.HandlerFunc // GET  /api/segments/status
-	Files           echo.HandlerFunc // POST /api/files/:op
-	PublishMessage  echo.HandlerFunc // POST /api/messages/:queue
-	ReleaseSegments echo.HandlerFunc // POST /api/segments/release
-	DrainOutbox     TimerFunc        // POST /DrainOutbox (timer trigger, binding "timer")
-	DrainOutboxHTTP echo.HandlerFunc // POST /api/messages/drain
+// Body limits of the HTTP functions. Files takes what
+// sp_invoke_external_rest_endpoint can send (100 MB); the others take small
+// JSON bodies (a storage queue message is at most 64 KiB).
+const (
+	FilesBodyLimit int64 = 100 << 20
+	SmallBodyLimit int64 = 64 << 10
+)
+
+// Entry is a function's entry point: the one of Queue, Timer and HTTP that
+// its function.json's trigger calls for.
+type Entry struct {
+	Queue QueueFunc        // queueTrigger: POST /<Name> with an envelope
+	Timer TimerFunc        // timerTrigger: POST /<Name> with an envelope
+	HTTP  echo.HandlerFunc // httpTrigger: the forwarded request
+	// BodyLimit caps an HTTP request's body (SmallBodyLimit when 0); an
+	// envelope's is Config.MaxInvocationBytes.
+	BodyLimit int64
+	// BodyRequired: the function cannot work without a body, so an empty
+	// one (what the host forwards for a chunked request) is answered 411.
+	BodyRequired bool
 }
 
-// handler is the Echo handler of route r: the function adapted to the
-// protocol, or nil when it is not set.
+// IsZero reports whether e has no entry point.
+func (e Entry) IsZero() bool { return e.Queue == nil && e.Timer == nil && e.HTTP == nil }
+
+// Functions are the entry points the server routes to, by function name.
+// A function without one, or with one its trigger cannot call, answers 501
+// not_implemented.
+type Functions map[string]Entry
+
+// handler is the Echo handler of route r: the entry point adapted to the
+// protocol, its body limited, or nil when there is none for r's trigger.
 func (f Functions) handler(s *Server, r Route) echo.HandlerFunc {
+	e := f[r.Function]
 	var h echo.HandlerFunc
-	switch r.Function {
-	case "MigrateSegment":
-		if f.MigrateSegment != nil {
-			h = s.queueInvocation(r, f.MigrateSegment)
-		}
-	case "VerifySegments":
-		if f.VerifySegments != nil {
-			h = s.timerInvocation(r, f.VerifySegments)
-		}
-	case "EnqueueSegments":
-		h = f.EnqueueSegments
-	case "SegmentStatus":
-		h = f.SegmentStatus
-	case "Files":
-		h = f.Files
-	case "PublishMessage":
-		h = f.PublishMessage
-	case "ReleaseSegments":
-		h = f.ReleaseSegments
-	case "DrainOutbox":
-		if f.DrainOutbox != nil {
-			h = s.timerInvocation(r, f.DrainOutbox)
-		}
-	case "DrainOutboxHttp":
-		h = f.DrainOutboxHTTP
+	limit := s.cfg.MaxInvocationBytes
+	switch {
+	case r.Trigger == hostproto.TriggerQueue && e.Queue != nil:
+		h = s.queueInvocation(r, e.Queue)
+	case r.Trigger == hostproto.TriggerTimer && e.Timer != nil:
+		h = s.timerInvocation(r, e.Timer)
+	case r.Trigger == hostproto.TriggerHTTP && e.HTTP != nil:
+		h, limit = e.HTTP, cmp.Or(e.BodyLimit, SmallBodyLimit)
+	default:
+		return nil
 	}
-	return h
+	return limitBody(r, e.BodyRequired, limit, h)
 }

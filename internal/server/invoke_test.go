@@ -60,10 +60,10 @@ func TestQueueInvocation(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var calls []queueCall
-			f := setup(t, server.Functions{MigrateSegment: func(ctx context.Context, body []byte, meta hostproto.QueueMeta) error {
+			f := setup(t, server.Functions{"MigrateSegment": {Queue: func(ctx context.Context, body []byte, meta hostproto.QueueMeta) error {
 				calls = append(calls, queueCall{string(body), meta, server.InvocationID(ctx)})
 				return nil
-			}}, server.Config{})
+			}}}, server.Config{})
 			rec := f.do(t, req{method: http.MethodPost, path: "/MigrateSegment", body: tc.payload, invocationID: "inv-1"})
 			if rec.Code != http.StatusOK {
 				t.Fatalf("status = %d, body %s", rec.Code, rec.Body)
@@ -94,10 +94,10 @@ func TestQueueInvocation(t *testing.T) {
 func TestQueueInvocationMetadataCollision(t *testing.T) {
 	var got hostproto.QueueMeta
 	var body []byte
-	f := setup(t, server.Functions{MigrateSegment: func(_ context.Context, b []byte, meta hostproto.QueueMeta) error {
+	f := setup(t, server.Functions{"MigrateSegment": {Queue: func(_ context.Context, b []byte, meta hostproto.QueueMeta) error {
 		got, body = meta, b
 		return nil
-	}}, server.Config{})
+	}}}, server.Config{})
 	payload := `{"Data":{"msg":"\"{\\\"segmentId\\\":1,\\\"id\\\":\\\"x\\\",\\\"dequeueCount\\\":\\\"many\\\",\\\"insertionTime\\\":\\\"yesterday\\\"}\""},` +
 		`"Metadata":{"DequeueCount":"\"many\"","Id":"\"x\"","InsertionTime":"\"yesterday\"","PopReceipt":"\"pr\""}}`
 	rec := f.do(t, req{method: http.MethodPost, path: "/MigrateSegment", body: payload, invocationID: "inv-collide"})
@@ -124,10 +124,10 @@ func TestQueueInvocationMalformed(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			called := false
-			f := setup(t, server.Functions{MigrateSegment: func(context.Context, []byte, hostproto.QueueMeta) error {
+			f := setup(t, server.Functions{"MigrateSegment": {Queue: func(context.Context, []byte, hostproto.QueueMeta) error {
 				called = true
 				return nil
-			}}, server.Config{MaxInvocationBytes: 256})
+			}}}, server.Config{MaxInvocationBytes: 256})
 			for _, chunked := range []bool{false, true} {
 				rec := f.do(t, req{method: http.MethodPost, path: "/MigrateSegment", body: tc.payload, invocationID: "inv-bad", chunked: chunked})
 				if rec.Code != tc.status {
@@ -149,9 +149,9 @@ func TestQueueInvocationMalformed(t *testing.T) {
 }
 
 func TestQueueFuncError(t *testing.T) {
-	f := setup(t, server.Functions{MigrateSegment: func(context.Context, []byte, hostproto.QueueMeta) error {
+	f := setup(t, server.Functions{"MigrateSegment": {Queue: func(context.Context, []byte, hostproto.QueueMeta) error {
 		return errors.New("segments: segment 1 is unknown")
-	}}, server.Config{})
+	}}}, server.Config{})
 	rec := f.do(t, req{method: http.MethodPost, path: "/MigrateSegment", body: queueDoubleEncoded, invocationID: "inv-err"})
 	if rec.Code != http.StatusInternalServerError {
 		t.Fatalf("status = %d, want 500", rec.Code)
@@ -187,10 +187,10 @@ func TestTimerInvocation(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []hostproto.TimerInfo
-			f := setup(t, server.Functions{VerifySegments: func(_ context.Context, ti hostproto.TimerInfo) error {
+			f := setup(t, server.Functions{"VerifySegments": {Timer: func(_ context.Context, ti hostproto.TimerInfo) error {
 				got = append(got, ti)
 				return nil
-			}}, server.Config{})
+			}}}, server.Config{})
 			rec := f.do(t, req{method: http.MethodPost, path: "/VerifySegments", body: tc.payload, invocationID: "inv-t"})
 			if rec.Code != http.StatusOK {
 				t.Fatalf("status = %d (%s)", rec.Code, rec.Body)
@@ -207,9 +207,9 @@ func TestTimerInvocation(t *testing.T) {
 }
 
 func TestTimerInvocationErrors(t *testing.T) {
-	f := setup(t, server.Functions{VerifySegments: func(context.Context, hostproto.TimerInfo) error {
+	f := setup(t, server.Functions{"VerifySegments": {Timer: func(context.Context, hostproto.TimerInfo) error {
 		return errors.New("catalog unreachable")
-	}}, server.Config{})
+	}}}, server.Config{})
 	rec := f.do(t, req{method: http.MethodPost, path: "/VerifySegments", body: timerPlain})
 	if rec.Code != http.StatusInternalServerError {
 		t.Fatalf("status = %d, want 500", rec.Code)

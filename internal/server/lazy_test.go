@@ -55,9 +55,9 @@ func (p *pending) Health() string { return p.health }
 // that does not need it runs at once; once the catalog answers, all run.
 func TestLazyFunctions(t *testing.T) {
 	ok := func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"ok": "yes"}) }
-	p := &pending{ready: make(chan struct{}), now: server.Functions{Files: ok}, later: server.Functions{Files: ok, SegmentStatus: ok}}
+	p := &pending{ready: make(chan struct{}), now: server.Functions{"Files": {HTTP: ok, BodyLimit: server.FilesBodyLimit, BodyRequired: true}}, later: server.Functions{"Files": {HTTP: ok, BodyLimit: server.FilesBodyLimit, BodyRequired: true}, "SegmentStatus": {HTTP: ok}}}
 	f := &fixture{logs: &syncBuffer{}, stderr: &syncBuffer{}}
-	f.srv = server.NewLazy(server.Config{Stderr: f.stderr, InvocationTimeout: 200 * time.Millisecond}, p)
+	f.srv = newServer(t, server.Config{Stderr: f.stderr, InvocationTimeout: 200 * time.Millisecond}, p)
 
 	if rec := f.do(t, req{method: http.MethodGet, path: "/"}); rec.Code != http.StatusOK {
 		t.Fatalf("readiness: %d", rec.Code)
@@ -86,13 +86,13 @@ func TestLazyFunctions(t *testing.T) {
 // not answer, well before the host's functionTimeout would kill the worker.
 func TestInvocationDeadline(t *testing.T) {
 	p := &pending{ready: make(chan struct{}), health: "blob storage (AzureWebJobsStorage) has not answered since 10:00:00"}
-	p.later = server.Functions{MigrateSegment: func(ctx context.Context, _ []byte, _ hostproto.QueueMeta) error {
+	p.later = server.Functions{"MigrateSegment": {Queue: func(ctx context.Context, _ []byte, _ hostproto.QueueMeta) error {
 		<-ctx.Done()
 		return ctx.Err()
-	}}
+	}}}
 	close(p.ready)
 	f := &fixture{logs: &syncBuffer{}, stderr: &syncBuffer{}}
-	f.srv = server.NewLazy(server.Config{Stderr: f.stderr, InvocationTimeout: 100 * time.Millisecond}, p)
+	f.srv = newServer(t, server.Config{Stderr: f.stderr, InvocationTimeout: 100 * time.Millisecond}, p)
 	rec := f.do(t, req{method: http.MethodPost, path: "/MigrateSegment", body: queueDoubleEncoded, invocationID: "inv-late"})
 	var r hostproto.Reply
 	if err := json.Unmarshal(rec.Body.Bytes(), &r); err != nil || rec.Code != http.StatusInternalServerError || len(r.Logs) != 1 ||

@@ -15,7 +15,7 @@ import (
 // api/messages/Drain, which the host gave to DrainOutboxHttp, would reach
 // PublishMessage. So a parameter route hands a request whose parameter
 // spells another route's literal (in any case) to that route.
-func literalFirst(r Route, handlers map[string]echo.HandlerFunc) echo.HandlerFunc {
+func literalFirst(r Route, routes []Route, handlers map[string]echo.HandlerFunc) echo.HandlerFunc {
 	own := handlers[r.Function]
 	type alt struct {
 		param, literal string

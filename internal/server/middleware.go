@@ -59,7 +59,7 @@ func (s *Server) observe(r Route, next echo.HandlerFunc) echo.HandlerFunc {
 		reason, _ := c.Get(failureKey).(string)
 		attrs = append(attrs, slog.String("outcome", "failed"), slog.String("error", reason))
 		level := slog.LevelWarn // the caller's mistake
-		if status >= 500 || r.Trigger != TriggerHTTP {
+		if status >= 500 || r.Trigger != hostproto.TriggerHTTP {
 			level = slog.LevelError
 			s.errLog.Error("invocation failed", attrs...)
 		}
@@ -98,16 +98,16 @@ const CodeLengthRequired = "length_required"
 // forwards a body only when Content-Length > 0, buffered whole, so a
 // chunked request reaches the function empty. A body without a length is
 // answered 411 rather than acted on as if empty, and so is an empty body
-// where the function needs one (r.BodyRequired).
-func limitBody(r Route, n int64, next echo.HandlerFunc) echo.HandlerFunc {
+// where the function needs one (required).
+func limitBody(r Route, required bool, n int64, next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
-		if r.Trigger == TriggerHTTP && req.Method != http.MethodGet && req.Method != http.MethodHead {
+		if r.Trigger == hostproto.TriggerHTTP && req.Method != http.MethodGet && req.Method != http.MethodHead {
 			switch {
 			case req.ContentLength < 0:
 				return Error(c, http.StatusLengthRequired, CodeLengthRequired,
 					"the request body has no Content-Length (chunked?): the Functions host forwards a body only when its Content-Length is above 0, so send one")
-			case req.ContentLength == 0 && r.BodyRequired:
+			case req.ContentLength == 0 && required:
 				return Error(c, http.StatusLengthRequired, CodeLengthRequired,
 					r.Function+" needs a JSON body with a Content-Length: the request arrived empty (the Functions host forwards a body only when its Content-Length is above 0: a chunked body arrives empty)")
 			}

@@ -14,7 +14,7 @@ import (
 // answers the host's readiness poll) before they are reachable.
 type Provider interface {
 	// Functions returns the functions available now. While some are not
-	// (nil fields), err says why, naming what is unreachable and never a
+	// (no entry), err says why, naming what is unreachable and never a
 	// secret.
 	Functions() (Functions, error)
 	// Wait blocks until every function is available or ctx is done, and
@@ -24,15 +24,6 @@ type Provider interface {
 	// is added to the reason of an invocation stopped at its deadline.
 	Health() string
 }
-
-// Static is a Provider of fixed functions.
-func Static(fns Functions) Provider { return static{fns} }
-
-type static struct{ fns Functions }
-
-func (s static) Functions() (Functions, error) { return s.fns, nil }
-func (static) Wait(context.Context) error      { return nil }
-func (static) Health() string                  { return "" }
 
 // CodeUnavailable is the error code of a function whose dependencies are
 // not reachable yet.
@@ -86,13 +77,13 @@ func (s *Server) deadlineReason(ctx context.Context) string {
 // the case they were sent in (the host passes {op} as typed). A path that
 // matches no route is 404 here, as at the host: Echo would otherwise let a
 // last parameter take the rest of the path ("a/b").
-func canonicalPath(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Server) canonicalPath(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
 		if req.URL.Path == "/" {
 			return next(c)
 		}
-		p, ok := canonical(req.URL.Path)
+		p, ok := canonical(s.routes, req.URL.Path)
 		if !ok {
 			return echo.ErrNotFound
 		}
@@ -104,7 +95,7 @@ func canonicalPath(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // canonical maps path onto the route it matches (ok false when none).
-func canonical(path string) (string, bool) {
+func canonical(routes []Route, path string) (string, bool) {
 	trimmed := path
 	if len(trimmed) > 1 {
 		trimmed = strings.TrimSuffix(trimmed, "/")

@@ -1,62 +1,106 @@
 package server
 
-import "net/http"
+import (
+	"cmp"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/hartonomous/offload/internal/hostproto"
+)
 
 // RoutePrefix is host.json's extensions.http.routePrefix: the host forwards
 // an HTTP function's request at /<RoutePrefix>/<route>.
 const RoutePrefix = "api"
 
-// Trigger types, as function.json spells them.
-const (
-	TriggerQueue = "queueTrigger"
-	TriggerTimer = "timerTrigger"
-	TriggerHTTP  = "httpTrigger"
-)
-
-// Body limits of the HTTP functions. Files takes what
-// sp_invoke_external_rest_endpoint can send (100 MB); the others take small
-// JSON bodies (a storage queue message is at most 64 KiB).
-const (
-	FilesBodyLimit int64 = 100 << 20
-	SmallBodyLimit int64 = 64 << 10
-)
-
-// Route is one function as the host reaches it. It is the single source of
-// truth for the server's routes and for functions/<Function>/function.json
-// (a test holds them together).
+// Route is one way the host reaches a function, built from its
+// function.json: an HTTP trigger's route and methods as the host forwards
+// them (/api/<route>), a queue or timer trigger's invocation envelope as a
+// POST to /<Name>.
 type Route struct {
 	Function string // function name = folder name under functions/
-	Trigger  string // TriggerQueue, TriggerTimer or TriggerHTTP
-	Binding  string // name of the trigger binding in function.json
+	Trigger  string // hostproto.TriggerQueue, TriggerTimer or TriggerHTTP
+	Binding  string // name of the trigger binding, the envelope's Data key
 	Method   string // method the host uses to reach us
-	Path     string // Echo path we serve
-	// FunctionRoute is the httpTrigger route of function.json ("" for
-	// non-HTTP triggers); Path is "/" + RoutePrefix + "/" + it, with
-	// {param} spelled :param.
-	FunctionRoute string
-	// BodyLimit caps the request body; 0 means Config.MaxInvocationBytes.
-	BodyLimit int64
-	// BodyRequired: the function cannot work without a body, so an empty
-	// one (what the host forwards for a chunked request) is answered 411.
-	BodyRequired bool
+	Path     string // Echo path we serve, {param} spelled :param
 }
 
-var routes = []Route{
-	{Function: "MigrateSegment", Trigger: TriggerQueue, Binding: "msg", Method: http.MethodPost, Path: "/MigrateSegment"},
-	{Function: "VerifySegments", Trigger: TriggerTimer, Binding: "timer", Method: http.MethodPost, Path: "/VerifySegments"},
-	{Function: "EnqueueSegments", Trigger: TriggerHTTP, Binding: "req", Method: http.MethodPost, Path: "/api/segments/enqueue", FunctionRoute: "segments/enqueue", BodyLimit: SmallBodyLimit},
-	{Function: "SegmentStatus", Trigger: TriggerHTTP, Binding: "req", Method: http.MethodGet, Path: "/api/segments/status", FunctionRoute: "segments/status", BodyLimit: SmallBodyLimit},
-	{Function: "Files", Trigger: TriggerHTTP, Binding: "req", Method: http.MethodPost, Path: "/api/files/:op", FunctionRoute: "files/{op}", BodyLimit: FilesBodyLimit, BodyRequired: true},
-	{Function: "PublishMessage", Trigger: TriggerHTTP, Binding: "req", Method: http.MethodPost, Path: "/api/messages/:queue", FunctionRoute: "messages/{queue}", BodyLimit: SmallBodyLimit, BodyRequired: true},
-	{Function: "ReleaseSegments", Trigger: TriggerHTTP, Binding: "req", Method: http.MethodPost, Path: "/api/segments/release", FunctionRoute: "segments/release", BodyLimit: SmallBodyLimit},
-	// DrainOutbox has two triggers (REFERENCE §3) and a function has one:
-	// the HTTP kick is a function of its own. Its literal route wins over
-	// PublishMessage's messages/{queue}, as in ASP.NET (see literalFirst).
-	{Function: "DrainOutbox", Trigger: TriggerTimer, Binding: "timer", Method: http.MethodPost, Path: "/DrainOutbox"},
-	{Function: "DrainOutboxHttp", Trigger: TriggerHTTP, Binding: "req", Method: http.MethodPost, Path: "/api/messages/drain", FunctionRoute: "messages/drain", BodyLimit: SmallBodyLimit},
+// routeParam is a route template's parameter: {name} only. Constraints
+// ({id:int}), optional ({id?}) and catch-all ({*rest}) parameters are ASP.NET
+// forms this server does not match, so a function.json using them is
+// refused at start rather than routed differently from the host.
+var (
+	routeParam   = regexp.MustCompile(`^\{([A-Za-z_][A-Za-z0-9_]*)\}$`)
+	routeLiteral = regexp.MustCompile(`^[^{}:*?]+$`)
+)
+
+// anyMethod is what an httpTrigger without "methods" accepts.
+var anyMethod = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
+
+// buildRoutes builds the routes of defs; an error names the function whose
+// function.json the server cannot serve as the host would.
+func buildRoutes(defs []hostproto.Definition) ([]Route, error) {
+	var out []Route
+	seen := map[string]string{}
+	for _, d := range defs {
+		rs, err := defRoutes(d)
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		for _, r := range rs {
+			key := r.Method + " " + strings.ToLower(r.Path)
+			if other, dup := seen[key]; dup {
+				return nil, fmt.Errorf("server: %s and %s both route %s", other, d.Name, key)
+			}
+			seen[key] = d.Name
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
-// Routes returns the route table (a copy).
-func Routes() []Route {
-	return append([]Route(nil), routes...)
+func defRoutes(d hostproto.Definition) ([]Route, error) {
+	t, err := d.Trigger()
+	if err != nil {
+		return nil, err
+	}
+	switch t.Type {
+	case hostproto.TriggerQueue, hostproto.TriggerTimer:
+		return []Route{{Function: d.Name, Trigger: t.Type, Binding: t.Name, Method: http.MethodPost, Path: "/" + d.Name}}, nil
+	case hostproto.TriggerHTTP:
+	default:
+		return nil, fmt.Errorf("function %s: trigger %q is not served", d.Name, t.Type)
+	}
+	path, err := echoPath(cmp.Or(t.Route, d.Name))
+	if err != nil {
+		return nil, fmt.Errorf("function %s: %w", d.Name, err)
+	}
+	methods := anyMethod
+	if len(t.Methods) > 0 {
+		methods = nil
+		for _, m := range t.Methods {
+			methods = append(methods, strings.ToUpper(m))
+		}
+	}
+	var out []Route
+	for _, m := range methods {
+		out = append(out, Route{Function: d.Name, Trigger: t.Type, Binding: t.Name, Method: m, Path: path})
+	}
+	return out, nil
+}
+
+// echoPath is /api/<route> with each {param} spelled :param.
+func echoPath(route string) (string, error) {
+	segs := strings.Split(strings.Trim(route, "/"), "/")
+	for i, s := range segs {
+		if m := routeParam.FindStringSubmatch(s); m != nil {
+			segs[i] = ":" + m[1]
+			continue
+		}
+		if !routeLiteral.MatchString(s) {
+			return "", fmt.Errorf("route %q: segment %q is neither a literal nor a plain {parameter}", route, s)
+		}
+	}
+	return "/" + RoutePrefix + "/" + strings.Join(segs, "/"), nil
 }

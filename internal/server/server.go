@@ -1,10 +1,12 @@
 // Package server is the custom handler's web server (REFERENCE §3, §6): an
 // Echo app that answers the Functions host's readiness poll, its invocation
 // envelopes for the queue and timer functions, and the HTTP requests it
-// forwards to the HTTP functions, each at the path Routes lists.
+// forwards to the HTTP functions. Its routes come from the functions'
+// function.json files (hostproto.Definition), the one place that states
+// them.
 //
-// It owns the protocol, not the work: each function is a field of
-// Functions, and a nil field answers 501. Every response that is not a
+// It owns the protocol, not the work: each function's entry point is an
+// Entry of Functions, and a function without one answers 501. Every response that is not a
 // success is {"error": "...", "code": "..."} JSON, except an invocation whose
 // function failed, which gets the host's reply shape with the reason in Logs
 // (and on stderr, because the host drops the Logs of failed invocations).
@@ -22,6 +24,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/hartonomous/offload/internal/hostproto"
 )
 
 // Config configures a Server. Zero values take the defaults.
@@ -85,24 +89,28 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Server serves the functions. Build it with New or NewLazy.
+// Server serves the functions. Build it with New.
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	errLog *slog.Logger
 	e      *echo.Echo
 	fns    Provider
+	routes []Route
 }
 
-// New builds the Echo app for fns: readiness at GET/HEAD /, then every route
-// of Routes.
-func New(cfg Config, fns Functions) *Server { return NewLazy(cfg, Static(fns)) }
-
-// NewLazy is New with functions that become available later (their
-// catalog or storage is not reachable yet): readiness answers at once,
-// and a request for a function p cannot give yet waits for it within its
-// deadline, then fails 503 with p's reason.
-func NewLazy(cfg Config, p Provider) *Server {
+// New builds the Echo app: readiness at GET/HEAD /, then a route for each
+// function of defs (its function.json) as the host reaches it, dispatched
+// to the entry point p has for it. The functions may become available
+// later (their catalog or storage is not reachable yet): readiness answers
+// at once, and a request for a function p cannot give yet waits for it
+// within its deadline, then fails 503 with p's reason. An error names a
+// function.json the server cannot route as the host does.
+func New(cfg Config, defs []hostproto.Definition, p Provider) (*Server, error) {
+	routes, err := buildRoutes(defs)
+	if err != nil {
+		return nil, err
+	}
 	cfg = cfg.withDefaults()
 	s := &Server{
 		cfg:    cfg,
@@ -110,13 +118,14 @@ func NewLazy(cfg Config, p Provider) *Server {
 		errLog: slog.New(slog.NewJSONHandler(cfg.Stderr, nil)),
 		e:      echo.New(),
 		fns:    p,
+		routes: routes,
 	}
 	s.e.HideBanner = true
 	s.e.HidePort = true
 	s.e.HTTPErrorHandler = s.handleError
 	// Routes match as the host's ASP.NET routing does: literals in any
 	// case, a trailing slash allowed.
-	s.e.Pre(canonicalPath)
+	s.e.Pre(s.canonicalPath)
 
 	// The host polls GET / until it gets any HTTP answer.
 	ready := func(c echo.Context) error {
@@ -130,16 +139,12 @@ func NewLazy(cfg Config, p Provider) *Server {
 
 	handlers := make(map[string]echo.HandlerFunc, len(routes))
 	for _, r := range routes {
-		limit := r.BodyLimit
-		if limit == 0 {
-			limit = cfg.MaxInvocationBytes
-		}
-		handlers[r.Function] = s.observe(r, limitBody(r, limit, s.resolve(r)))
+		handlers[r.Function] = s.observe(r, s.resolve(r))
 	}
 	for _, r := range routes {
-		s.e.Add(r.Method, r.Path, literalFirst(r, handlers))
+		s.e.Add(r.Method, r.Path, literalFirst(r, routes, handlers))
 	}
-	return s
+	return s, nil
 }
 
 // Handler is the app as an http.Handler (for httptest and embedding).

@@ -41,7 +41,7 @@ func serve(t *testing.T, cfg server.Config, fns server.Functions) (addr string, 
 
 func TestGracefulShutdown(t *testing.T) {
 	started, release := make(chan struct{}), make(chan struct{})
-	addr, cancel, done := serve(t, server.Config{}, server.Functions{SegmentStatus: slowStatus(started, release)})
+	addr, cancel, done := serve(t, server.Config{}, server.Functions{"SegmentStatus": {HTTP: slowStatus(started, release)}})
 
 	type result struct {
 		status int
@@ -90,7 +90,7 @@ func TestGracefulShutdown(t *testing.T) {
 func TestShutdownTimeout(t *testing.T) {
 	started, release := make(chan struct{}), make(chan struct{})
 	defer close(release)
-	addr, cancel, done := serve(t, server.Config{ShutdownTimeout: 1, AbortGrace: 1}, server.Functions{SegmentStatus: slowStatus(started, release)})
+	addr, cancel, done := serve(t, server.Config{ShutdownTimeout: 1, AbortGrace: 1}, server.Functions{"SegmentStatus": {HTTP: slowStatus(started, release)}})
 	getAsync(addr, "/api/segments/status")
 	<-started
 	cancel()
@@ -115,7 +115,7 @@ func TestShutdownCancelsStragglers(t *testing.T) {
 		return c.NoContent(http.StatusServiceUnavailable)
 	}
 	addr, cancel, done := serve(t, server.Config{ShutdownTimeout: 100 * time.Millisecond, AbortGrace: 10 * time.Second},
-		server.Functions{SegmentStatus: straggler})
+		server.Functions{"SegmentStatus": {HTTP: straggler}})
 	getAsync(addr, "/api/segments/status")
 	<-started
 	cancel()
@@ -142,7 +142,7 @@ func getAsync(addr, path string) {
 }
 
 func TestListenAndServeBadAddr(t *testing.T) {
-	srv := server.New(server.Config{Addr: "127.0.0.1:notaport"}, server.Functions{})
+	srv := newServer(t, server.Config{Addr: "127.0.0.1:notaport"}, static{})
 	if err := srv.ListenAndServe(context.Background()); err == nil || !strings.Contains(err.Error(), "127.0.0.1:notaport") {
 		t.Fatalf("ListenAndServe = %v, want a listen error naming the address", err)
 	}

@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hartonomous/offload/functions"
 	"github.com/hartonomous/offload/internal/config"
+	"github.com/hartonomous/offload/internal/hostproto"
 )
 
 // Host's constants (WorkerConstants, HttpFunctionInvocationDispatcher).
@@ -74,9 +74,9 @@ type Config struct {
 // Function is an indexed function.
 type Function struct {
 	Name    string
-	Trigger functions.Binding // the trigger binding, %SETTING%s resolved
+	Trigger hostproto.Binding // the trigger binding, %SETTING%s resolved
 	// Out is the HTTP output binding of an HTTP function.
-	Out *functions.Binding
+	Out *hostproto.Binding
 }
 
 // Sim is a running simulated host. Build it with Start; Close stops it.
@@ -204,7 +204,7 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 // index reads every function.json and resolves its %SETTING%s, as the host
 // does at start-up.
 func (s *Sim) index() error {
-	defs, err := functions.ReadDefinitions(os.DirFS(s.cfg.FunctionsDir))
+	defs, err := hostproto.ReadDefinitions(os.DirFS(s.cfg.FunctionsDir))
 	if err != nil {
 		return fmt.Errorf("hostsim: %w", err)
 	}
@@ -223,9 +223,9 @@ func (s *Sim) index() error {
 	return nil
 }
 
-func (s *Sim) indexOne(d functions.Definition) (*Function, error) {
+func (s *Sim) indexOne(d hostproto.Definition) (*Function, error) {
 	f := &Function{Name: d.Name}
-	var trigger *functions.Binding
+	var trigger *hostproto.Binding
 	for i := range d.Bindings {
 		b := d.Bindings[i]
 		if strings.HasSuffix(b.Type, "Trigger") && b.Direction == "in" {
