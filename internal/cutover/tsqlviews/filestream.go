@@ -17,13 +17,13 @@ EXEC sys.sp_executesql @sql;`
 // Filestream implements cutover.Views.
 func (v *Views) Filestream(ctx context.Context) (cutover.Filestream, error) {
 	var fs cutover.Filestream
-	if err := v.db.QueryRowContext(ctx, "SELECT recovery_model_desc FROM sys.databases WHERE database_id = DB_ID()").Scan(&fs.RecoveryModel); err != nil {
-		return fs, fmt.Errorf("tsqlviews: recovery model: %w", err)
-	}
-	for _, view := range []string{"filegroups", "filetables"} {
+	for _, view := range []string{"filegroups", "filetables", "database_files"} {
 		if ok, err := v.has(ctx, view); err != nil || !ok {
 			return fs, err
 		}
+	}
+	if err := v.db.QueryRowContext(ctx, "SELECT recovery_model_desc FROM sys.databases WHERE database_id = DB_ID()").Scan(&fs.RecoveryModel); err != nil {
+		return fs, fmt.Errorf("tsqlviews: recovery model: %w", err)
 	}
 	var err error
 	fs.Columns, err = collect(ctx, v.db, `SELECT s.name, t.name, c.name FROM sys.columns AS c

@@ -97,12 +97,18 @@ func strs(ctx context.Context, db *sql.DB, query string, args ...any) ([]string,
 func (v *Views) Database(ctx context.Context) (cutover.Database, error) {
 	var d cutover.Database
 	var compat sql.NullInt64
-	err := v.db.QueryRowContext(ctx, `SELECT DB_NAME(), (SELECT CONVERT(int, compatibility_level) FROM sys.databases WHERE database_id = DB_ID()),
-    (SELECT COALESCE(SUM(CONVERT(bigint, size)), 0) * 8192 FROM sys.database_files)`).Scan(&d.Name, &compat, &d.SizeBytes)
+	err := v.db.QueryRowContext(ctx, `SELECT DB_NAME(), (SELECT CONVERT(int, compatibility_level) FROM sys.databases WHERE database_id = DB_ID())`).Scan(&d.Name, &compat)
 	if err != nil {
 		return d, fmt.Errorf("tsqlviews: database: %w", err)
 	}
 	d.CompatibilityLevel = int(compat.Int64)
+	if ok, err := v.has(ctx, "database_files"); err != nil {
+		return d, err
+	} else if ok {
+		if err := v.db.QueryRowContext(ctx, "SELECT COALESCE(SUM(CONVERT(bigint, size)), 0) * 8192 FROM sys.database_files").Scan(&d.SizeBytes); err != nil {
+			return d, fmt.Errorf("tsqlviews: database size: %w", err)
+		}
+	}
 	if d.Schemas, err = strs(ctx, v.db, "SELECT name FROM sys.schemas"); err != nil {
 		return d, fmt.Errorf("tsqlviews: schemas: %w", err)
 	}
