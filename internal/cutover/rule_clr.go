@@ -106,15 +106,32 @@ func clrCallFindings(in *Input) []Finding {
 	for _, m := range in.CLR.Modules {
 		clr[strings.ToLower(m.SchemaName+"."+m.Name)] = m
 	}
+	types := map[string]AssemblyType{}
+	for _, t := range in.CLR.Types {
+		types[strings.ToLower(t.SchemaName+"."+t.Name)] = t
+	}
 	var out []Finding
 	in.eachRef(func(m Scanned, r Ref) {
-		name, ok := in.clrTarget(m, r, clr)
-		if !ok {
+		if name, ok := in.clrTarget(m, r, clr); ok {
+			out = append(out, clrCallFinding(m, r, name))
 			return
 		}
-		out = append(out, clrCallFinding(m, r, name))
+		if t, ok := typeRef(r, types); ok {
+			out = append(out, moduleFinding("ClrAssemblies", Issue, m, r.Line, fmt.Sprintf("uses CLR type %s.%s", t.SchemaName, t.Name), Change,
+				"use a built-in type instead (varbinary(max), nvarchar(max), or vector for embeddings)"))
+		}
 	})
 	return out
+}
+
+// typeRef resolves a schema-qualified name to a CLR type (an unqualified
+// one would match too many column and variable names to be a finding).
+func typeRef(r Ref, types map[string]AssemblyType) (AssemblyType, bool) {
+	if len(r.Parts) != 2 {
+		return AssemblyType{}, false
+	}
+	t, ok := types[strings.ToLower(r.Schema()+"."+r.Object())]
+	return t, ok
 }
 
 // clrTarget resolves r to a CLR object's name: one sys.assembly_modules

@@ -120,6 +120,15 @@ func TestCallSites(t *testing.T) {
 	}
 }
 
+func TestClrTypeInModule(t *testing.T) {
+	f := cutovertest.Hartonomous()
+	f.Mods = []cutover.Module{cutovertest.Module(1, "dbo", "p", "P", "CREATE PROCEDURE dbo.p AS\nDECLARE @v [dbo].[Vector3] = dbo.Vector3::Parse(N'1,2,3');")}
+	r := setup(t, f, nil)
+	if fs := find(r, "ClrAssemblies", "dbo.p", "uses CLR type dbo.Vector3"); len(fs) != 2 || fs[0].Line != 2 {
+		t.Fatalf("%+v", fs)
+	}
+}
+
 func TestMissingClrFunctionFoundThroughText(t *testing.T) {
 	f := cutovertest.Clean()
 	f.Mods = []cutover.Module{cutovertest.Module(1, "dbo", "usp_Save", "P", "CREATE PROCEDURE dbo.usp_Save @p nvarchar(4000), @t nvarchar(max) AS\nBEGIN\n  DECLARE @n bigint;\n  SELECT @n = [dbo].[clr_WriteFileText](@p, @t);\nEND")}
