@@ -19,6 +19,7 @@ import (
 
 	"github.com/hartonomous/offload/internal/atoms"
 	"github.com/hartonomous/offload/internal/config"
+	"github.com/hartonomous/offload/internal/dashboard"
 	"github.com/hartonomous/offload/internal/files"
 	"github.com/hartonomous/offload/internal/outbox"
 	"github.com/hartonomous/offload/internal/publish"
@@ -35,7 +36,9 @@ type Deps struct {
 	Files    *files.Service
 	Publish  *publish.Service
 	Outbox   *outbox.Service
-	Logger   *slog.Logger
+	// Dashboard is the live migration page.
+	Dashboard *dashboard.Service
+	Logger    *slog.Logger
 	// Host is host.json as the Functions host applies it; its zero value
 	// (outside the host) keeps the queue function's plain behaviour.
 	Host config.Host

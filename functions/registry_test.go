@@ -6,6 +6,7 @@ import (
 
 	"github.com/hartonomous/offload/functions"
 	"github.com/hartonomous/offload/internal/atoms"
+	"github.com/hartonomous/offload/internal/dashboard"
 	"github.com/hartonomous/offload/internal/files"
 	"github.com/hartonomous/offload/internal/hostproto"
 	"github.com/hartonomous/offload/internal/outbox"
@@ -18,7 +19,7 @@ import (
 // function gets its entry point.
 func allServices() functions.Deps {
 	return functions.Deps{Segments: &segments.Service{}, Atoms: &atoms.Service{}, Files: &files.Service{},
-		Publish: &publish.Service{}, Outbox: &outbox.Service{}}
+		Publish: &publish.Service{}, Outbox: &outbox.Service{}, Dashboard: &dashboard.Service{}}
 }
 
 // Every function.json has exactly one entry point, of the kind its trigger
@@ -63,13 +64,13 @@ func TestEveryFunctionHasItsEntryPoint(t *testing.T) {
 // answers it 501, or 503 while the service is connecting).
 func TestMissingServiceLeavesNoEntryPoint(t *testing.T) {
 	d := allServices()
-	d.Segments, d.Outbox = nil, nil
+	d.Segments, d.Outbox, d.Dashboard = nil, nil, nil // what needs the catalog
 	var got []string
 	for name := range functions.New(d) {
 		got = append(got, name)
 	}
 	slices.Sort(got)
 	if want := []string{"Files", "PublishMessage"}; !slices.Equal(got, want) {
-		t.Fatalf("without segments and outbox: %v, want %v", got, want)
+		t.Fatalf("without segments, outbox and dashboard: %v, want %v", got, want)
 	}
 }

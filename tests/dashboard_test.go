@@ -2,7 +2,6 @@ package tests
 
 import (
 	"bytes"
-	"context"
 	"database/sql"
 	"encoding/json"
 	"io"
@@ -26,44 +25,6 @@ import (
 // hostileModel would run script if the page put it into the DOM as markup.
 const hostileModel = `<img src=x onerror="document.title='owned'">llama4`
 
-// chromium finds Debian's Chromium (`make test` installs it). Without it the
-// test is skipped on a developer's machine and fails in CI.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{os.Getenv("CHROMIUM"), "chromium", "chromium-browser"} {
-		if name == "" {
-			continue
-		}
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is not installed: make test installs Debian's chromium package")
-	}
-	t.Skip("chromium is not installed (make test installs it)")
-	return ""
-}
-
-// headless runs Chromium once on url with extra flags and returns stdout.
-// The flags are those this machine's closed network needs; the virtual
-// time budget lets the page's script load, poll its JSON and settle.
-func headless(t *testing.T, bin, url string, extra ...string) []byte {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	args := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-		"--user-data-dir=" + t.TempDir(), "--virtual-time-budget=10000"}, extra...)
-	cmd := exec.CommandContext(ctx, bin, append(args, url)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("chromium %v: %v\n%s", extra, err, errb.String())
-	}
-	return out.Bytes()
-}
-
 // movesWithTime is every value the page shows that depends on the clock:
 // the snapshot's time, rates, ETAs and ages. The rest must be equal.
 func movesWithTime(path string) bool {
@@ -82,7 +43,7 @@ func movesWithTime(path string) bool {
 // was opened with appears nowhere in it. It saves a screenshot
 // (OFFLOAD_SCREENSHOT names where to copy it; the README shows it).
 func TestDashboardInBrowser(t *testing.T) {
-	bin := chromium(t)
+	bin := testenv.Chromium(t)
 	w := newWorld(t)
 	ids := w.seedSmall()
 	w.mustRun("segments", "enqueue")
@@ -102,7 +63,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	base := w.startDashboard()
 	const key = "test-function-key-9d3f"
 	page := base + "/api/dashboard?code=" + key
-	dom := headless(t, bin, page, "--dump-dom")
+	dom := testenv.Headless(t, bin, page, "--dump-dom")
 	data := getJSON(t, base+"/api/dashboard/data")
 
 	doc, err := html.Parse(bytes.NewReader(dom))
@@ -135,7 +96,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	wantCatalog(t, db, data)
 
 	shot := filepath.Join(t.TempDir(), "dashboard.png")
-	headless(t, bin, page, "--window-size=1280,1120", "--screenshot="+shot)
+	testenv.Headless(t, bin, page, "--window-size=1280,1120", "--screenshot="+shot)
 	png, err := os.ReadFile(shot)
 	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) {
 		t.Fatalf("screenshot: %v", err)

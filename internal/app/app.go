@@ -156,7 +156,7 @@ func (a *App) Prepare(ctx context.Context) error {
 // services a holds: without a catalog, only Files and PublishMessage).
 func (a *App) Functions() server.Functions {
 	return functions.New(functions.Deps{Segments: a.Segments, Atoms: a.Atoms, Files: a.Files, Publish: a.Publish,
-		Outbox: a.Outbox, Logger: a.Log, Host: a.Host})
+		Outbox: a.Outbox, Dashboard: a.Dashboard, Logger: a.Log, Host: a.Host})
 }
 
 // Close releases the catalog.

@@ -26,12 +26,13 @@ type Route struct {
 	Path     string // Echo path we serve, {param} spelled :param
 }
 
-// routeParam is a route template's parameter: {name} only. Constraints
-// ({id:int}), optional ({id?}) and catch-all ({*rest}) parameters are ASP.NET
-// forms this server does not match, so a function.json using them is
-// refused at start rather than routed differently from the host.
+// routeParam is a route template's parameter: {name}, or {name?} as the
+// last segment (optional: the route matches with and without it, as ASP.NET
+// routing does). Constraints ({id:int}) and catch-all ({*rest}) parameters
+// are ASP.NET forms this server does not match, so a function.json using
+// them is refused at start rather than routed differently from the host.
 var (
-	routeParam   = regexp.MustCompile(`^\{([A-Za-z_][A-Za-z0-9_]*)\}$`)
+	routeParam   = regexp.MustCompile(`^\{([A-Za-z_][A-Za-z0-9_]*)(\?)?\}$`)
 	routeLiteral = regexp.MustCompile(`^[^{}:*?]+$`)
 )
 
@@ -72,7 +73,7 @@ func defRoutes(d hostproto.Definition) ([]Route, error) {
 	default:
 		return nil, fmt.Errorf("function %s: trigger %q is not served", d.Name, t.Type)
 	}
-	path, err := echoPath(cmp.Or(t.Route, d.Name))
+	paths, err := echoPaths(cmp.Or(t.Route, d.Name))
 	if err != nil {
 		return nil, fmt.Errorf("function %s: %w", d.Name, err)
 	}
@@ -84,23 +85,34 @@ func defRoutes(d hostproto.Definition) ([]Route, error) {
 		}
 	}
 	var out []Route
-	for _, m := range methods {
-		out = append(out, Route{Function: d.Name, Trigger: t.Type, Binding: t.Name, Method: m, Path: path})
+	for _, path := range paths {
+		for _, m := range methods {
+			out = append(out, Route{Function: d.Name, Trigger: t.Type, Binding: t.Name, Method: m, Path: path})
+		}
 	}
 	return out, nil
 }
 
-// echoPath is /api/<route> with each {param} spelled :param.
-func echoPath(route string) (string, error) {
+// echoPaths is /api/<route> with each {param} spelled :param; a route
+// ending in an optional {param?} is also served without that segment.
+func echoPaths(route string) ([]string, error) {
 	segs := strings.Split(strings.Trim(route, "/"), "/")
+	optional := false
 	for i, s := range segs {
 		if m := routeParam.FindStringSubmatch(s); m != nil {
-			segs[i] = ":" + m[1]
+			if m[2] == "?" && i != len(segs)-1 {
+				return nil, fmt.Errorf("route %q: the optional %s is not the last segment", route, s)
+			}
+			segs[i], optional = ":"+m[1], m[2] == "?"
 			continue
 		}
 		if !routeLiteral.MatchString(s) {
-			return "", fmt.Errorf("route %q: segment %q is neither a literal nor a plain {parameter}", route, s)
+			return nil, fmt.Errorf("route %q: segment %q is neither a literal nor a {parameter}", route, s)
 		}
 	}
-	return "/" + RoutePrefix + "/" + strings.Join(segs, "/"), nil
+	full := "/" + RoutePrefix + "/" + strings.Join(segs, "/")
+	if !optional {
+		return []string{full}, nil
+	}
+	return []string{"/" + RoutePrefix + "/" + strings.Join(segs[:len(segs)-1], "/"), full}, nil
 }

@@ -112,6 +112,7 @@ var hostRoutes = []struct{ function, method, path string }{
 	{"ReleaseSegments", http.MethodPost, "/api/segments/release"},
 	{"DrainOutbox", http.MethodPost, "/DrainOutbox"},
 	{"DrainOutboxHttp", http.MethodPost, "/api/messages/drain"},
+	{"Dashboard", http.MethodGet, "/api/dashboard/data"},
 }
 
 // TestHostRoutesCoverEveryFunction keeps hostRoutes to the function.json
