@@ -207,12 +207,6 @@ func (s *Service) Upload(ctx context.Context, p UploadParams) ([]FileResult, err
 // is an item with err.
 func (s *Service) plan(ctx context.Context, p UploadParams) ([]*uploadItem, error) {
 	var items []*uploadItem
-	byPath := map[string]*uploadItem{}
-	stat := func(it *uploadItem) {
-		if fi, err := os.Stat(it.path); err == nil && fi.Mode().IsRegular() {
-			it.size, it.statOK = fi.Size(), true
-		}
-	}
 	addFile := func(path string) {
 		it := &uploadItem{path: path, container: s.cfg.ModelsContainer}
 		want, err := location.ParseContentName(filepath.Base(path))
@@ -220,7 +214,7 @@ func (s *Service) plan(ctx context.Context, p UploadParams) ([]*uploadItem, erro
 			it.outcome, it.err = OutcomeFailed, fmt.Errorf("atoms: %s: refused: %w (a file given by name must be named by its SHA-256; upload other files with --from-catalog)", path, err)
 		} else {
 			it.want = want
-			stat(it)
+			it.stat()
 		}
 		items = append(items, it)
 	}
@@ -241,13 +235,21 @@ func (s *Service) plan(ctx context.Context, p UploadParams) ([]*uploadItem, erro
 	if !p.FromCatalog {
 		return items, nil
 	}
-	m := p.LocatorMap
-	if m == nil {
-		m = localPath
+	return s.planCatalog(ctx, p, items)
+}
+
+// stat records the file's size, when it is a regular file.
+func (it *uploadItem) stat() {
+	if fi, err := os.Stat(it.path); err == nil && fi.Mode().IsRegular() {
+		it.size, it.statOK = fi.Size(), true
 	}
-	refuse := func(a catalog.Atom, outcome string, err error) {
-		items = append(items, &uploadItem{path: a.PayloadLocator, container: s.ContainerFor(a.Modality), atoms: []catalog.Atom{a}, outcome: outcome, err: err})
-	}
+}
+
+// planCatalog adds the files of the catalog's atoms (of p.Modality, or
+// every modality) to items: one item per file and container, with every
+// atom that names it.
+func (s *Service) planCatalog(ctx context.Context, p UploadParams, items []*uploadItem) ([]*uploadItem, error) {
+	byPath := map[string]*uploadItem{}
 	var after int64
 	for {
 		atoms, err := s.cfg.Catalog.ListAtoms(ctx, catalog.AtomFilter{Modality: p.Modality, AfterID: after, Limit: pageSize})
@@ -259,38 +261,51 @@ func (s *Service) plan(ctx context.Context, p UploadParams) ([]*uploadItem, erro
 			if a.PayloadLocator == "" && a.BlobURI != "" {
 				continue // linked with no file left to upload: link and verify see it
 			}
-			if a.PayloadLocator == "" {
-				refuse(a, OutcomeMissingFile, fmt.Errorf("atoms: atom %d: no PayloadLocator: nothing names its file", a.ID))
+			it := s.planAtom(a, p.LocatorMap)
+			if it.err != nil {
+				items = append(items, it)
 				continue
 			}
-			path, err := m(a.PayloadLocator)
-			if err != nil {
-				refuse(a, OutcomeFailed, fmt.Errorf("atoms: atom %d: %w", a.ID, err))
+			key := it.container + "\x00" + filepath.Clean(it.path)
+			if same, ok := byPath[key]; ok {
+				same.atoms = append(same.atoms, a) // two atoms, one file: one upload
 				continue
 			}
-			want, named := contentName(a.PayloadLocator)
-			if named {
-				if got, err := location.ParseContentName(filepath.Base(path)); err != nil || got != want {
-					refuse(a, OutcomeFailed, fmt.Errorf("atoms: atom %d: locator map turned %q into %q, which is not named sha256-%s", a.ID, a.PayloadLocator, path, want))
-					continue
-				}
-			}
-			container := s.ContainerFor(a.Modality)
-			key := container + "\x00" + filepath.Clean(path)
-			if it, ok := byPath[key]; ok {
-				it.atoms = append(it.atoms, a) // two atoms, one file: one upload
-				continue
-			}
-			it := &uploadItem{path: path, container: container, want: want, atoms: []catalog.Atom{a}}
-			stat(it)
+			it.stat()
 			byPath[key] = it
 			items = append(items, it)
 		}
 		if len(atoms) < pageSize {
-			break
+			return items, nil
 		}
 	}
-	return items, nil
+}
+
+// planAtom is the item of one atom's file, or its refusal (err set).
+func (s *Service) planAtom(a catalog.Atom, m func(string) (string, error)) *uploadItem {
+	it := &uploadItem{path: a.PayloadLocator, container: s.ContainerFor(a.Modality), atoms: []catalog.Atom{a}}
+	refuse := func(outcome string, err error) *uploadItem {
+		it.outcome, it.err = outcome, err
+		return it
+	}
+	if a.PayloadLocator == "" {
+		return refuse(OutcomeMissingFile, fmt.Errorf("atoms: atom %d: no PayloadLocator: nothing names its file", a.ID))
+	}
+	if m == nil {
+		m = localPath
+	}
+	path, err := m(a.PayloadLocator)
+	if err != nil {
+		return refuse(OutcomeFailed, fmt.Errorf("atoms: atom %d: %w", a.ID, err))
+	}
+	want, named := contentName(a.PayloadLocator)
+	if named {
+		if got, err := location.ParseContentName(filepath.Base(path)); err != nil || got != want {
+			return refuse(OutcomeFailed, fmt.Errorf("atoms: atom %d: locator map turned %q into %q, which is not named sha256-%s", a.ID, a.PayloadLocator, path, want))
+		}
+	}
+	it.path, it.want = path, want
+	return it
 }
 
 // pageSize is how many atoms one catalog query returns.

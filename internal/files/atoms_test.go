@@ -111,11 +111,22 @@ func TestMigratedFilesByTheirOldPaths(t *testing.T) {
 
 	// list: migrated files under their old names (then the files written
 	// through Files), never the uploads' own blobs.
-	for dir, want := range map[string]string{
+	wantListing(t, q, map[string]string{
 		`D:\Models`:        "blobs/ images/ notes.txt:21",
 		`D:\Models\blobs`:  "sha256-" + mhex + ":16",
 		`d:/models/IMAGES`: "Cat.PNG:400",
-	} {
+	})
+	var se *sqlError
+	if _, err := q.listDirectory(`D:\Models\images\Cat.PNG`); !asSQLError(err, &se) || !strings.Contains(se.msg, CodeNotDirectory) {
+		t.Errorf("listing a migrated file = %v", err)
+	}
+}
+
+// wantListing checks usp_ListDirectory of each directory: entries as
+// "name/" (a directory) or "name:size", in order.
+func wantListing(t *testing.T, q *tsql, want map[string]string) {
+	t.Helper()
+	for dir, w := range want {
 		rows, err := q.listDirectory(dir)
 		if err != nil {
 			t.Fatal(err)
@@ -128,13 +139,9 @@ func TestMigratedFilesByTheirOldPaths(t *testing.T) {
 				got = append(got, fmt.Sprintf("%s:%d", r.Name, r.SizeBytes))
 			}
 		}
-		if strings.Join(got, " ") != want {
-			t.Errorf("usp_ListDirectory(%q) = %q, want %q", dir, got, want)
+		if strings.Join(got, " ") != w {
+			t.Errorf("usp_ListDirectory(%q) = %q, want %q", dir, got, w)
 		}
-	}
-	var se *sqlError
-	if _, err := q.listDirectory(`D:\Models\images\Cat.PNG`); !asSQLError(err, &se) || !strings.Contains(se.msg, CodeNotDirectory) {
-		t.Errorf("listing a migrated file = %v", err)
 	}
 }
 
