@@ -17,6 +17,7 @@ import (
 	"github.com/hartonomous/offload/internal/azurite/azuritetest"
 	"github.com/hartonomous/offload/internal/blobstore"
 	"github.com/hartonomous/offload/internal/catalog"
+	"github.com/hartonomous/offload/internal/catalog/catalogtest"
 	"github.com/hartonomous/offload/internal/catalog/sqlite/sqlitetest"
 	"github.com/hartonomous/offload/internal/config"
 )
@@ -33,7 +34,7 @@ const testBlock = 256 << 10
 type env struct {
 	t     testing.TB
 	ctx   context.Context
-	cat   catalog.Catalog
+	cat   catalogtest.Catalog
 	blobs *blobstore.Client
 	// reqs counts the blob requests of blobs (and so of svc).
 	reqs      *blobstore.Requests
@@ -49,9 +50,9 @@ var uniq struct {
 }
 
 // opener gives a test a fresh catalog with the schema applied.
-type opener func(testing.TB) catalog.Catalog
+type opener func(testing.TB) catalogtest.Catalog
 
-func openSQLite(tb testing.TB) catalog.Catalog { return sqlitetest.Open(tb) }
+func openSQLite(tb testing.TB) catalogtest.Catalog { return sqlitetest.Open(tb) }
 
 // setup gives each test its own embedded catalog, container and file
 // directory on the shared Azurite.

@@ -3,12 +3,12 @@ package atoms
 import (
 	"testing"
 
-	"github.com/hartonomous/offload/internal/catalog"
+	"github.com/hartonomous/offload/internal/catalog/catalogtest"
 	"github.com/hartonomous/offload/internal/catalog/mssql/mssqltest"
 )
 
 // openTSQL is a fresh T-SQL catalog (the test skips without MSSQL_TEST_DSN).
-func openTSQL(tb testing.TB) catalog.Catalog { return mssqltest.Catalog(tb) }
+func openTSQL(tb testing.TB) catalogtest.Catalog { return mssqltest.Catalog(tb) }
 
 // TestLocatorsOnTSQL: the locator cases with the catalog on a T-SQL engine
 // (ContentHash not the file's digest, a locator that is not content-named,

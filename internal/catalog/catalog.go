@@ -13,6 +13,7 @@ package catalog
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -329,9 +330,6 @@ type Catalog interface {
 	// Monitor is what the live migration page reads (monitor.go).
 	Monitor
 
-	// Seeder is for demo data and tests.
-	Seeder
-
 	Close() error
 }
 
@@ -361,8 +359,9 @@ type NewAtom struct {
 	Metadata       string
 }
 
-// Seeder writes Hartonomous rows (demo data, tests). It is not used in
-// production paths.
+// Seeder writes Hartonomous rows: the demo data set and tests. It is no
+// part of Catalog, so no production path can write a Hartonomous row;
+// every dialect implements it, and SeederOf gets it from a Catalog.
 type Seeder interface {
 	// PrepareSeed makes the catalog ready for demo rows: ErrNotEmpty when
 	// any Hartonomous table already holds a row (nothing changes), else
@@ -375,4 +374,14 @@ type Seeder interface {
 	InsertAtom(ctx context.Context, a NewAtom) (int64, error)
 	// OverwritePayload replaces a segment's RawPayload (tests: "source changed").
 	OverwritePayload(ctx context.Context, id int64, payload io.Reader, size int64) error
+}
+
+// SeederOf returns the Seeder of c's dialect (the demo's way to it from
+// the Catalog it opened).
+func SeederOf(c Catalog) (Seeder, error) {
+	s, ok := c.(Seeder)
+	if !ok {
+		return nil, fmt.Errorf("catalog: the %s catalog cannot be seeded", c.Dialect())
+	}
+	return s, nil
 }

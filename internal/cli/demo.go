@@ -43,7 +43,11 @@ func demoSeedCmd(fs *flag.FlagSet) func(context.Context, *session, []string) err
 // seedDemo writes the demo data set (creating the Hartonomous tables on an
 // empty database) and then applies Offload's schema.
 func seedDemo(ctx context.Context, cat catalog.Catalog, opt demo.Options) (demo.Summary, error) {
-	sum, err := demo.Seed(ctx, cat, opt)
+	seeder, err := catalog.SeederOf(cat)
+	if err != nil {
+		return demo.Summary{}, err
+	}
+	sum, err := demo.Seed(ctx, seeder, opt)
 	if err != nil {
 		return sum, err
 	}

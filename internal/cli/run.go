@@ -95,7 +95,11 @@ func runPrepare(ctx context.Context, s *session, a *app.App, o runOptions) error
 		if err != nil {
 			return err
 		}
-		sum, err := demo.Seed(ctx, a.Catalog, demo.Options{ModelFilesDir: filepath.Join(state, "models"),
+		seeder, err := catalog.SeederOf(a.Catalog)
+		if err != nil {
+			return fmt.Errorf("demo seed: %w", err)
+		}
+		sum, err := demo.Seed(ctx, seeder, demo.Options{ModelFilesDir: filepath.Join(state, "models"),
 			MediaFilesDir: filepath.Join(state, "media")})
 		if err != nil {
 			return fmt.Errorf("demo seed: %w", err)

@@ -74,7 +74,7 @@ var models = []modelSpec{
 // Seed writes the demo data set into cat, creating the Hartonomous tables
 // where they are missing, unless any of them already holds rows (then it
 // changes nothing and reports Skipped).
-func Seed(ctx context.Context, cat catalog.Catalog, opt Options) (Summary, error) {
+func Seed(ctx context.Context, cat catalog.Seeder, opt Options) (Summary, error) {
 	if opt.Seed == 0 {
 		opt.Seed = 1
 	}
@@ -145,7 +145,7 @@ func Seed(ctx context.Context, cat catalog.Catalog, opt Options) (Summary, error
 //	1: blobs/sha256-<hex>, ContentHash = the atom's own hash (differs);
 //	2, 3: library/<model>/model.gguf (not content-named), both on that one
 //	   file, each with its own ContentHash.
-func seedModelFiles(ctx context.Context, cat catalog.Catalog, opt Options, sum *Summary) error {
+func seedModelFiles(ctx context.Context, cat catalog.Seeder, opt Options, sum *Summary) error {
 	sizes := []int64{3 << 20, 9<<20 + 12345, 17 << 20}
 	if opt.Small {
 		sizes = []int64{64 << 10, 300<<10 + 7, 1 << 20}

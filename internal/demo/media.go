@@ -27,7 +27,7 @@ var media = []struct {
 // seedMediaFiles writes the image and audio files under opt.MediaFilesDir
 // and an atom for each (ContentHash: the file's digest), and one text atom
 // with no file at all (it stays in the database: no PayloadLocator).
-func seedMediaFiles(ctx context.Context, cat catalog.Catalog, opt Options, sum *Summary) error {
+func seedMediaFiles(ctx context.Context, cat catalog.Seeder, opt Options, sum *Summary) error {
 	for i, m := range media {
 		size := m.size
 		if opt.Small {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hartonomous/offload/internal/blobstore"
 	"github.com/hartonomous/offload/internal/catalog"
+	"github.com/hartonomous/offload/internal/catalog/catalogtest"
 	"github.com/hartonomous/offload/internal/catalog/engines"
 	"github.com/hartonomous/offload/internal/catalog/sqlite"
 	"github.com/hartonomous/offload/internal/catalog/sqlite/sqlitetest"
@@ -82,7 +83,7 @@ func seedBench(b *testing.B, e *env) (*env, []int64, int64) {
 // seconds to some runs and not others. Last it waits for Azurite to be idle
 // (benchmeter.Quiesce).
 func (e *env) settle(b *testing.B) {
-	cat := e.cat
+	var cat catalog.Catalog = e.cat
 	if w, ok := cat.(interface{ Unwrap() catalog.Catalog }); ok {
 		cat = w.Unwrap() // the retry layer's dialect
 	}
@@ -133,7 +134,7 @@ func BenchmarkMigrateRetry(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { cat.Close() })
-			e, ids, total := seedBench(b, setupOn(b, cat, prodConfig))
+			e, ids, total := seedBench(b, setupOn(b, catalogtest.WithSeeder(b, cat), prodConfig))
 			b.SetBytes(total)
 			e.settle(b)
 			m := benchmeter.New(az.Get(b).Pids...)

@@ -11,6 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
 	"github.com/hartonomous/offload/internal/catalog"
+	"github.com/hartonomous/offload/internal/catalog/catalogtest"
 	"github.com/hartonomous/offload/internal/catalog/mssql"
 	"github.com/hartonomous/offload/internal/catalog/mssql/mssqltest"
 	"github.com/hartonomous/offload/internal/catalog/sqlite"
@@ -80,14 +81,14 @@ func BenchmarkScale(b *testing.B) {
 const enqueueCap = 3000
 
 // opener gives a fresh catalog and a way to open a second handle on it.
-type opener func(testing.TB) (catalog.Catalog, func(context.Context) (catalog.Catalog, error))
+type opener func(testing.TB) (catalogtest.Catalog, func(context.Context) (catalog.Catalog, error))
 
-func openScaleSQLite(tb testing.TB) (catalog.Catalog, func(context.Context) (catalog.Catalog, error)) {
+func openScaleSQLite(tb testing.TB) (catalogtest.Catalog, func(context.Context) (catalog.Catalog, error)) {
 	db, path := sqlitetest.OpenPath(tb)
 	return db, func(ctx context.Context) (catalog.Catalog, error) { return sqlite.Open(ctx, path, sqlite.Options{}) }
 }
 
-func openScaleTSQL(tb testing.TB) (catalog.Catalog, func(context.Context) (catalog.Catalog, error)) {
+func openScaleTSQL(tb testing.TB) (catalogtest.Catalog, func(context.Context) (catalog.Catalog, error)) {
 	db, dsn := mssqltest.CatalogDSN(tb)
 	return db, func(ctx context.Context) (catalog.Catalog, error) { return mssql.Open(ctx, dsn, mssql.Options{}) }
 }

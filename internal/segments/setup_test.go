@@ -17,6 +17,7 @@ import (
 	"github.com/hartonomous/offload/internal/blobstore"
 	"github.com/hartonomous/offload/internal/broker"
 	"github.com/hartonomous/offload/internal/catalog"
+	"github.com/hartonomous/offload/internal/catalog/catalogtest"
 	"github.com/hartonomous/offload/internal/catalog/sqlite/sqlitetest"
 	"github.com/hartonomous/offload/internal/config"
 	"github.com/hartonomous/offload/internal/segments"
@@ -30,7 +31,7 @@ func TestMain(m *testing.M) { az.Main(m) }
 type env struct {
 	t      testing.TB
 	ctx    context.Context
-	cat    catalog.Catalog
+	cat    catalogtest.Catalog
 	blobs  *blobstore.Client
 	broker *broker.Client
 	// reqs counts the blob requests of blobs (and so of svc).
@@ -58,7 +59,7 @@ func setup(t testing.TB, mutate ...func(*segments.Config)) *env {
 }
 
 // setupOn is setup on a given catalog (schema applied, no rows).
-func setupOn(t testing.TB, cat catalog.Catalog, mutate ...func(*segments.Config)) *env {
+func setupOn(t testing.TB, cat catalogtest.Catalog, mutate ...func(*segments.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	st := config.Storage{ConnectionString: az.Get(t).ConnectionString}

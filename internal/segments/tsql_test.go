@@ -12,17 +12,18 @@ import (
 	"time"
 
 	"github.com/hartonomous/offload/internal/catalog"
+	"github.com/hartonomous/offload/internal/catalog/catalogtest"
 	"github.com/hartonomous/offload/internal/catalog/mssql/mssqltest"
 	"github.com/hartonomous/offload/internal/segments"
 )
 
 // openTSQL is a fresh T-SQL catalog (the test skips without MSSQL_TEST_DSN).
-func openTSQL(tb testing.TB) catalog.Catalog { return mssqltest.Catalog(tb) }
+func openTSQL(tb testing.TB) catalogtest.Catalog { return mssqltest.Catalog(tb) }
 
 // claimCounter counts successful claims (the first one and renewals) and
 // notes how many had succeeded when the migration recorded its result.
 type claimCounter struct {
-	catalog.Catalog
+	catalogtest.Catalog
 	mu         sync.Mutex
 	claims     int
 	atRecorded int

@@ -44,10 +44,10 @@ func RunLostAnswers(t *testing.T, open func(t *testing.T) (catalog.Catalog, Lose
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var lose Loser
-			e := setup(t, func(t *testing.T) catalog.Catalog {
+			e := setup(t, func(t *testing.T) Catalog {
 				cat, l := open(t)
 				lose = l
-				return cat
+				return WithSeeder(t, cat)
 			})
 			tc.fn(t, e, lose)
 		})

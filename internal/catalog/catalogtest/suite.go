@@ -20,9 +20,28 @@ import (
 // engines store times.
 var Base = time.Date(2025, 3, 4, 5, 6, 7, 123456000, time.UTC)
 
+// Catalog is a dialect's catalog with its Seeder: what the suite, and
+// every test that writes Hartonomous rows, opens.
+type Catalog interface {
+	catalog.Catalog
+	catalog.Seeder
+}
+
+// WithSeeder is cat with its Seeder (a wrapper such as the retries' passes
+// it through), for a test that opened it as the binary does; the test fails
+// when there is none.
+func WithSeeder(tb testing.TB, cat catalog.Catalog) Catalog {
+	tb.Helper()
+	c, ok := cat.(Catalog)
+	if !ok {
+		tb.Fatalf("the %s catalog has no Seeder", cat.Dialect())
+	}
+	return c
+}
+
 // Run runs the whole suite. open returns a new, empty catalog (the schema
 // need not be applied; the suite applies it) and arranges its cleanup.
-func Run(t *testing.T, open func(t *testing.T) catalog.Catalog) {
+func Run(t *testing.T, open func(t *testing.T) Catalog) {
 	for _, tc := range []struct {
 		name string
 		fn   func(*testing.T, *env)
@@ -64,7 +83,7 @@ func Run(t *testing.T, open func(t *testing.T) catalog.Catalog) {
 
 // RunPayload runs the payload-reading cases only (a dialect's other read
 // modes, such as SQL Server's READ COMMITTED fallback, pass them too).
-func RunPayload(t *testing.T, open func(t *testing.T) catalog.Catalog) {
+func RunPayload(t *testing.T, open func(t *testing.T) Catalog) {
 	for _, tc := range []struct {
 		name string
 		fn   func(*testing.T, *env)
@@ -90,13 +109,13 @@ func testPrepareSeed(t *testing.T, e *env) {
 type env struct {
 	t     *testing.T
 	ctx   context.Context
-	cat   catalog.Catalog
+	cat   Catalog
 	model int64
 	layer int64
 	next  int64 // next SegmentOrdinal in layer
 }
 
-func setup(t *testing.T, open func(t *testing.T) catalog.Catalog) *env {
+func setup(t *testing.T, open func(t *testing.T) Catalog) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)

@@ -86,7 +86,10 @@ type DB struct {
 	noSnapshot atomic.Bool
 }
 
-var _ catalog.Catalog = (*DB)(nil)
+var (
+	_ catalog.Catalog = (*DB)(nil)
+	_ catalog.Seeder  = (*DB)(nil)
+)
 
 // Open connects with dsn (a sqlserver:// URL or an ADO connection string)
 // and checks the connection. Errors never contain the connection string.

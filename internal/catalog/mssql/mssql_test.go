@@ -93,7 +93,7 @@ func TestConformanceOnTSQL(t *testing.T) {
 	if os.Getenv(dsnEnv) == "" {
 		t.Skipf("%s is not set: SQL Server conformance suite skipped", dsnEnv)
 	}
-	catalogtest.Run(t, func(t *testing.T) catalog.Catalog {
+	catalogtest.Run(t, func(t *testing.T) catalogtest.Catalog {
 		db, _, _ := openServer(t)
 		return db
 	})
@@ -106,7 +106,7 @@ func TestPayloadReadCommittedOnTSQL(t *testing.T) {
 	if os.Getenv(dsnEnv) == "" {
 		t.Skipf("%s is not set: skipped", dsnEnv)
 	}
-	catalogtest.RunPayload(t, func(t *testing.T) catalog.Catalog {
+	catalogtest.RunPayload(t, func(t *testing.T) catalogtest.Catalog {
 		db, _, _ := openServer(t, Options{PayloadIsolation: IsolationReadCommitted})
 		return db
 	})

@@ -75,7 +75,10 @@ type DB struct {
 	hasPayload atomic.Bool
 }
 
-var _ catalog.Catalog = (*DB)(nil)
+var (
+	_ catalog.Catalog = (*DB)(nil)
+	_ catalog.Seeder  = (*DB)(nil)
+)
 
 // Open opens (creating if needed) the catalog file at path. It does not
 // change the schema: call Apply.

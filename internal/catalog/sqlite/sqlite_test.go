@@ -30,7 +30,7 @@ func setup(t *testing.T) (*DB, context.Context) {
 }
 
 func TestConformance(t *testing.T) {
-	catalogtest.Run(t, func(t *testing.T) catalog.Catalog {
+	catalogtest.Run(t, func(t *testing.T) catalogtest.Catalog {
 		db, _ := setup(t)
 		return db
 	})

@@ -59,7 +59,10 @@ func TestSQLiteBusyRetried(t *testing.T) {
 		_, err := lock.ExecContext(ctx, "COMMIT") // the other writer finishes
 		return err
 	}
-	cat := retry.Wrap(second, retry.New(retry.Policy{Classify: classify, Sleep: sleep}), retry.Options{})
+	cat, err := catalog.SeederOf(retry.Wrap(second, retry.New(retry.Policy{Classify: classify, Sleep: sleep}), retry.Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := cat.InsertLayer(ctx, catalog.NewLayer{ModelID: id, LayerName: "blk.0", QuantizationType: "Q4_K_M"}); err != nil {
 		t.Fatalf("insert under a held write lock: %v", err)
 	}
