@@ -90,7 +90,7 @@ func reset(b *testing.B, dbPath string, id int64) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := cat.ResetBlob(ctx, id, seg.BlobETag, "bench", time.Now()); err != nil {
+	if err := cat.ResetBlob(ctx, catalog.ResetBlobParams{ID: id, ExpectETag: seg.BlobETag, Reason: "bench", Now: time.Now()}); err != nil {
 		b.Fatal(err)
 	}
 }

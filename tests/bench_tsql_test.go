@@ -145,7 +145,7 @@ func (tb *tsqlBench) reset(b *testing.B) {
 			b.Fatal(err)
 		}
 		if seg.BlobETag != "" {
-			if err := tb.cat.ResetBlob(ctx, id, seg.BlobETag, "bench", time.Now()); err != nil {
+			if err := tb.cat.ResetBlob(ctx, catalog.ResetBlobParams{ID: id, ExpectETag: seg.BlobETag, Reason: "bench", Now: time.Now()}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -142,6 +142,53 @@ type ReleaseParams struct {
 	Now          time.Time
 }
 
+// FinalizeParams controls the finalize step.
+type FinalizeParams struct {
+	// DryRun checks that every segment is released and changes nothing.
+	DryRun bool
+}
+
+// MarkQueuedParams marks the rows IDs queued at Now.
+type MarkQueuedParams struct {
+	IDs []int64
+	Now time.Time
+}
+
+// ReleaseClaimParams drops the claim Token holds on row ID.
+type ReleaseClaimParams struct {
+	ID    int64
+	Token string
+}
+
+// OpenPayloadParams opens row ID's RawPayload, read Chunk bytes at a time.
+type OpenPayloadParams struct {
+	ID    int64
+	Chunk int // required, > 0
+}
+
+// RecordFailureParams records a failed migration attempt of row ID under
+// the claim Token.
+type RecordFailureParams struct {
+	ID    int64
+	Token string
+	Error string // stored in OffloadError, truncated to fit
+	Now   time.Time
+}
+
+// ResetBlobParams puts row ID back to pending while it still records
+// ExpectETag; Reason is stored in OffloadError.
+type ResetBlobParams struct {
+	ID         int64
+	ExpectETag string
+	Reason     string
+	Now        time.Time
+}
+
+// MigratedSinceParams sums what was migrated at or after Since.
+type MigratedSinceParams struct {
+	Since time.Time
+}
+
 // StatusRow is one (model, state) group.
 type StatusRow struct {
 	ModelID   int64
@@ -262,7 +309,7 @@ type Catalog interface {
 	// Finalize drops RawPayload and PayloadRowGuid (and the constraints on
 	// them) only when every segment is released. Otherwise it changes
 	// nothing and returns the number of unreleased rows with ErrConflict.
-	Finalize(ctx context.Context, dryRun bool) (unreleased int64, err error)
+	Finalize(ctx context.Context, p FinalizeParams) (unreleased int64, err error)
 
 	// GetSegment returns ErrNotFound for an unknown id.
 	GetSegment(ctx context.Context, id int64) (Segment, error)
@@ -272,17 +319,18 @@ type Catalog interface {
 	// MarkQueued moves the given rows from pending/queued/mismatch to queued
 	// with QueuedAt = now. Rows in other states are left alone. Returns the
 	// number of rows changed.
-	MarkQueued(ctx context.Context, ids []int64, now time.Time) (int64, error)
+	MarkQueued(ctx context.Context, p MarkQueuedParams) (int64, error)
 
 	// ClaimSegment takes an exclusive, expiring claim on a row for migration.
 	// Idempotent for the same token. Returns ErrNotFound or ErrClaimed.
 	ClaimSegment(ctx context.Context, p ClaimParams) error
-	// ReleaseClaim drops a claim held by token (no error if not held).
-	ReleaseClaim(ctx context.Context, id int64, token string) error
+	// ReleaseClaim drops a claim held by p.Token (no error if not held).
+	ReleaseClaim(ctx context.Context, p ReleaseClaimParams) error
 
-	// OpenPayload opens RawPayload for chunked reading (chunk bytes per query
-	// on SQL Server; incremental blob I/O on SQLite). ErrNotFound if no row.
-	OpenPayload(ctx context.Context, id int64, chunk int) (PayloadReader, error)
+	// OpenPayload opens RawPayload for chunked reading (p.Chunk bytes per
+	// query on SQL Server; incremental blob I/O on SQLite). ErrNotFound if
+	// no row.
+	OpenPayload(ctx context.Context, p OpenPayloadParams) (PayloadReader, error)
 
 	// RecordMigrated sets the blob fields, PayloadSha256 and state migrated,
 	// and drops the claim, while the claim token holds. If the row already
@@ -290,16 +338,17 @@ type Catalog interface {
 	// Sha256 returns ErrConflict and changes nothing.
 	RecordMigrated(ctx context.Context, p MigratedParams) error
 	// RecordFailure increments OffloadAttempts, sets OffloadError and drops
-	// the claim held by token.
-	RecordFailure(ctx context.Context, id int64, token, msg string, now time.Time) error
+	// the claim held by p.Token. ErrConflict when another worker holds the
+	// claim now (a stale failure changes nothing).
+	RecordFailure(ctx context.Context, p RecordFailureParams) error
 
 	// RecordVerified stores a verification outcome (see VerifiedParams).
 	// ErrConflict when the row no longer records the expected blob.
 	RecordVerified(ctx context.Context, p VerifiedParams) error
 	// ResetBlob clears the blob fields and hash of a row whose source is
 	// still present, putting it back to pending, while it still records
-	// expectETag. ErrConflict otherwise.
-	ResetBlob(ctx context.Context, id int64, expectETag string, reason string, now time.Time) error
+	// p.ExpectETag. ErrConflict otherwise.
+	ResetBlob(ctx context.Context, p ResetBlobParams) error
 
 	// ReleasePayload empties RawPayload for a verified row (see
 	// ReleaseParams). ErrConflict when the row is not verified or changed.
@@ -309,9 +358,9 @@ type Catalog interface {
 
 	// Status groups segments by model and state.
 	Status(ctx context.Context) ([]StatusRow, error)
-	// MigratedSince sums the segments whose MigratedAt is at or after since
-	// (throughput and ETA for status reports).
-	MigratedSince(ctx context.Context, since time.Time) (Throughput, error)
+	// MigratedSince sums the segments whose MigratedAt is at or after
+	// p.Since (throughput and ETA for status reports).
+	MigratedSince(ctx context.Context, p MigratedSinceParams) (Throughput, error)
 
 	// ListAtoms pages the dbo.Atoms rows that have a file (see Atom).
 	ListAtoms(ctx context.Context, f AtomFilter) ([]Atom, error)
@@ -359,6 +408,14 @@ type NewAtom struct {
 	Metadata       string
 }
 
+// OverwritePayloadParams replaces row ID's RawPayload with Size bytes
+// streamed from Payload.
+type OverwritePayloadParams struct {
+	ID      int64
+	Payload io.Reader
+	Size    int64
+}
+
 // Seeder writes Hartonomous rows: the demo data set and tests. It is no
 // part of Catalog, so no production path can write a Hartonomous row;
 // every dialect implements it, and SeederOf gets it from a Catalog.
@@ -373,7 +430,7 @@ type Seeder interface {
 	InsertSegment(ctx context.Context, s NewSegment) (int64, error)
 	InsertAtom(ctx context.Context, a NewAtom) (int64, error)
 	// OverwritePayload replaces a segment's RawPayload (tests: "source changed").
-	OverwritePayload(ctx context.Context, id int64, payload io.Reader, size int64) error
+	OverwritePayload(ctx context.Context, p OverwritePayloadParams) error
 }
 
 // SeederOf returns the Seeder of c's dialect (the demo's way to it from

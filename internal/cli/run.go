@@ -158,7 +158,7 @@ func runRelease(ctx context.Context, s *session, a *app.App, finalize bool) erro
 	if err != nil || !finalize {
 		return err
 	}
-	n, err := a.Catalog.Finalize(ctx, false)
+	n, err := a.Catalog.Finalize(ctx, catalog.FinalizeParams{})
 	switch {
 	case errors.Is(err, catalog.ErrConflict):
 		return fmt.Errorf("finalize refused: %d segment(s) not released", n)

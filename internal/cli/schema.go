@@ -107,7 +107,7 @@ func schemaFinalizeCmd(fs *flag.FlagSet) func(context.Context, *session, []strin
 		if err != nil {
 			return err
 		}
-		n, err := a.Catalog.Finalize(ctx, *dry)
+		n, err := a.Catalog.Finalize(ctx, catalog.FinalizeParams{DryRun: *dry})
 		if errors.Is(err, catalog.ErrConflict) {
 			return fmt.Errorf("refused: %d segment(s) are not released yet; RawPayload and PayloadRowGuid stay", n)
 		}

@@ -68,7 +68,7 @@ func setup(t *testing.T) *env {
 	e.ok(e.db.ReleasePayload(e.ctx, catalog.ReleaseParams{ID: e.ids[0], ExpectSha256: sha(e.ids[0]), ExpectETag: etag(e.ids[0]), Now: now}))
 	tok := "tok-fail"
 	e.ok(e.db.ClaimSegment(e.ctx, catalog.ClaimParams{ID: e.ids[2], Token: tok, Now: now, Until: now.Add(time.Minute)}))
-	e.ok(e.db.RecordFailure(e.ctx, e.ids[2], tok, "storage: 503 <b>busy</b>", now.Add(-time.Minute)))
+	e.ok(e.db.RecordFailure(e.ctx, catalog.RecordFailureParams{ID: e.ids[2], Token: tok, Error: "storage: 503 <b>busy</b>", Now: now.Add(-time.Minute)}))
 	e.ok(e.db.RecordVerifyRun(e.ctx, catalog.RecordVerifyRunParams{StartedAt: now.Add(-5 * time.Minute), EndedAt: now.Add(-4 * time.Minute),
 		FullChecked: 2, Verified: 2, BytesHashed: 6000}))
 	tx, err := e.db.BeginPublish(e.ctx)

@@ -162,7 +162,7 @@ func (e *env) resetAll(b *testing.B, ids []int64) {
 	for _, id := range ids {
 		seg := e.segment(id)
 		if seg.BlobETag != "" {
-			if err := e.cat.ResetBlob(e.ctx, id, seg.BlobETag, "bench", timeNow()); err != nil {
+			if err := e.cat.ResetBlob(e.ctx, catalog.ResetBlobParams{ID: id, ExpectETag: seg.BlobETag, Reason: "bench", Now: timeNow()}); err != nil {
 				b.Fatal(err)
 			}
 		}

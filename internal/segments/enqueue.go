@@ -71,7 +71,7 @@ func (s *Service) Enqueue(ctx context.Context, p EnqueueParams) (EnqueueResult, 
 		}
 		ids, err := s.publish(ctx, page)
 		if len(ids) > 0 {
-			n, merr := s.cfg.Catalog.MarkQueued(ctx, ids, s.now())
+			n, merr := s.cfg.Catalog.MarkQueued(ctx, catalog.MarkQueuedParams{IDs: ids, Now: s.now()})
 			res.Queued += n
 			if merr != nil {
 				return errors.Join(err, fmt.Errorf("segments: mark queued: %w", merr))

@@ -153,7 +153,7 @@ func (s *Service) alreadyMigrated(ctx context.Context, seg catalog.Segment) (boo
 		reason = "blob changed"
 	}
 	s.log.Warn("segment records a blob that no longer matches; migrating again", "segmentId", seg.ID, "reason", reason)
-	if err := s.cfg.Catalog.ResetBlob(ctx, seg.ID, seg.BlobETag, reason, s.now()); err != nil && !errors.Is(err, catalog.ErrConflict) {
+	if err := s.cfg.Catalog.ResetBlob(ctx, catalog.ResetBlobParams{ID: seg.ID, ExpectETag: seg.BlobETag, Reason: reason, Now: s.now()}); err != nil && !errors.Is(err, catalog.ErrConflict) {
 		return false, fmt.Errorf("segments: reset %d: %w", seg.ID, err)
 	}
 	return false, nil
@@ -165,7 +165,7 @@ func (s *Service) upload(ctx context.Context, seg catalog.Segment, token string)
 	defer cancel(nil)
 	go s.renewClaim(ctx, cancel, seg.ID, token)
 
-	pr, err := s.cfg.Catalog.OpenPayload(ctx, seg.ID, int(s.cfg.BlockSize))
+	pr, err := s.cfg.Catalog.OpenPayload(ctx, catalog.OpenPayloadParams{ID: seg.ID, Chunk: int(s.cfg.BlockSize)})
 	if err != nil {
 		return blobstore.Result{}, fmt.Errorf("segments: open payload %d: %w", seg.ID, err)
 	}
@@ -271,7 +271,7 @@ func (s *Service) hook(h func(int64) error, id int64) func() error {
 func (s *Service) recordFailure(id int64, token string, cause error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := s.cfg.Catalog.RecordFailure(ctx, id, token, cause.Error(), s.now()); err != nil {
+	if err := s.cfg.Catalog.RecordFailure(ctx, catalog.RecordFailureParams{ID: id, Token: token, Error: cause.Error(), Now: s.now()}); err != nil {
 		s.log.Error("could not record migration failure", "segmentId", id, "err", err, "cause", cause.Error())
 	}
 	s.log.Warn("segment migration failed", "segmentId", id, "err", cause.Error(), slog.Bool("willRetry", true))

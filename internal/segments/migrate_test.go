@@ -245,7 +245,7 @@ func TestRowChangedMidFlight(t *testing.T) {
 	newer := payload(14, 320_000)
 	changing := e.withService(func(c *segments.Config) {
 		c.Hooks.AfterStage = func(int64) error {
-			return e.cat.OverwritePayload(context.Background(), id, bytesReader(newer), int64(len(newer)))
+			return e.cat.OverwritePayload(context.Background(), catalog.OverwritePayloadParams{ID: id, Payload: bytesReader(newer), Size: int64(len(newer))})
 		}
 	})
 	res, err := changing.Migrate(e.ctx, id)

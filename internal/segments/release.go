@@ -139,7 +139,7 @@ func (s *Service) requeueDrifted(ctx context.Context, seg catalog.Segment, resul
 	}
 	ids, err := s.publish(ctx, []catalog.Segment{seg})
 	if err == nil {
-		_, err = s.cfg.Catalog.MarkQueued(ctx, ids, now)
+		_, err = s.cfg.Catalog.MarkQueued(ctx, catalog.MarkQueuedParams{IDs: ids, Now: now})
 	}
 	if err != nil {
 		return fmt.Errorf("segment %d: re-queue: %v (the verification timer re-queues it)", seg.ID, err)

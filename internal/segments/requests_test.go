@@ -43,7 +43,7 @@ func TestMigrateRequests(t *testing.T) {
 		}
 		e.reqs.Reset()
 		seg := e.segment(id)
-		if err := e.cat.ResetBlob(e.ctx, id, seg.BlobETag, "again", timeNow()); err != nil {
+		if err := e.cat.ResetBlob(e.ctx, catalog.ResetBlobParams{ID: id, ExpectETag: seg.BlobETag, Reason: "again", Now: timeNow()}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := e.svc.Migrate(e.ctx, id); err != nil {

@@ -195,7 +195,7 @@ func (e *env) assertMigrated(id int64, src []byte) catalog.Segment {
 
 func (e *env) payloadFromCatalog(id int64) []byte {
 	e.t.Helper()
-	pr, err := e.cat.OpenPayload(e.ctx, id, 4096)
+	pr, err := e.cat.OpenPayload(e.ctx, catalog.OpenPayloadParams{ID: id, Chunk: 4096})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -79,7 +79,7 @@ func (s *Service) Status(ctx context.Context) (Status, error) {
 	}
 	sort.Slice(st.Models, func(i, j int) bool { return st.Models[i].ModelID < st.Models[j].ModelID })
 
-	tp, err := s.cfg.Catalog.MigratedSince(ctx, st.GeneratedAt.Add(-time.Hour))
+	tp, err := s.cfg.Catalog.MigratedSince(ctx, catalog.MigratedSinceParams{Since: st.GeneratedAt.Add(-time.Hour)})
 	if err != nil {
 		return st, fmt.Errorf("segments: status: %w", err)
 	}

@@ -315,7 +315,7 @@ func (s *Service) fullCheck(ctx context.Context, seg catalog.Segment, withSource
 		c.newETag = props.ETag
 	}
 	if withSource && seg.State != catalog.StateReleased && seg.PayloadBytes > 0 {
-		pr, err := s.cfg.Catalog.OpenPayload(ctx, seg.ID, int(s.cfg.BlockSize))
+		pr, err := s.cfg.Catalog.OpenPayload(ctx, catalog.OpenPayloadParams{ID: seg.ID, Chunk: int(s.cfg.BlockSize)})
 		if err != nil {
 			return c, fmt.Errorf("segments: verify %d: open source: %w", seg.ID, err)
 		}
@@ -404,7 +404,7 @@ func (s *Service) settle(ctx context.Context, seg catalog.Segment, c check, p Ve
 		return
 	}
 	s.log.Warn("segment blob is missing or wrong; re-queued", "segmentId", seg.ID, "blob", BlobName(seg), "result", c.result)
-	if err := s.cfg.Catalog.ResetBlob(ctx, seg.ID, seg.BlobETag, "verify: "+c.result, now); err != nil {
+	if err := s.cfg.Catalog.ResetBlob(ctx, catalog.ResetBlobParams{ID: seg.ID, ExpectETag: seg.BlobETag, Reason: "verify: " + c.result, Now: now}); err != nil {
 		if !errors.Is(err, catalog.ErrConflict) {
 			fail(fmt.Errorf("segments: reset %d: %w", seg.ID, err))
 		}
@@ -416,7 +416,7 @@ func (s *Service) settle(ctx context.Context, seg catalog.Segment, c check, p Ve
 	if s.cfg.Broker != nil {
 		ids, err := s.publish(ctx, []catalog.Segment{seg})
 		if err == nil {
-			_, err = s.cfg.Catalog.MarkQueued(ctx, ids, now)
+			_, err = s.cfg.Catalog.MarkQueued(ctx, catalog.MarkQueuedParams{IDs: ids, Now: now})
 		}
 		if err != nil {
 			fail(fmt.Errorf("segments: re-queue %d: %w (the next run queues it)", seg.ID, err))
@@ -439,7 +439,7 @@ func (s *Service) requeueOverdue(ctx context.Context, p VerifyParams) (int64, er
 	err := s.page(ctx, f, p.Batch, func(page []catalog.Segment) error {
 		ids, err := s.publish(ctx, page)
 		if len(ids) > 0 {
-			m, merr := s.cfg.Catalog.MarkQueued(ctx, ids, s.now())
+			m, merr := s.cfg.Catalog.MarkQueued(ctx, catalog.MarkQueuedParams{IDs: ids, Now: s.now()})
 			n += m
 			err = errors.Join(err, merr)
 		}

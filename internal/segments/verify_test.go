@@ -129,7 +129,7 @@ func TestReleaseOnlyVerified(t *testing.T) {
 			t.Fatalf("dry run released segment %d", id)
 		}
 	}
-	if _, err := e.cat.Finalize(e.ctx, false); !errors.Is(err, catalog.ErrConflict) {
+	if _, err := e.cat.Finalize(e.ctx, catalog.FinalizeParams{}); !errors.Is(err, catalog.ErrConflict) {
 		t.Fatalf("finalize must refuse while rows are unreleased: %v", err)
 	}
 
@@ -146,7 +146,7 @@ func TestReleaseOnlyVerified(t *testing.T) {
 	if s := e.segment(uid); s.State != catalog.StateMigrated || len(e.payloadFromCatalog(uid)) != len(unverified) {
 		t.Fatalf("unverified segment was released: %+v", s)
 	}
-	n, err := e.cat.Finalize(e.ctx, false)
+	n, err := e.cat.Finalize(e.ctx, catalog.FinalizeParams{})
 	if !errors.Is(err, catalog.ErrConflict) || n != 1 {
 		t.Fatalf("finalize with one unreleased row: n=%d err=%v", n, err)
 	}

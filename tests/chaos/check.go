@@ -76,7 +76,7 @@ func sourceHashes(ctx context.Context, dsn string) (map[int64]source, error) {
 }
 
 func payloadHash(ctx context.Context, cat catalog.Catalog, id int64) (string, int64, error) {
-	pr, err := cat.OpenPayload(ctx, id, 1<<20)
+	pr, err := cat.OpenPayload(ctx, catalog.OpenPayloadParams{ID: id, Chunk: 1 << 20})
 	if err != nil {
 		return "", 0, fmt.Errorf("chaos: open payload %d: %w", id, err)
 	}

@@ -116,7 +116,7 @@ func lostFailure(t *testing.T, e *env, lose Loser) {
 	id := e.segment(1000)
 	wantOK(t, "claim", e.cat.ClaimSegment(e.ctx, catalog.ClaimParams{ID: id, Token: "w1", Now: Base, Until: Base.Add(time.Minute)}))
 	lose(t, OpFailure)
-	err := e.cat.RecordFailure(e.ctx, id, "w1", "upload failed", Base)
+	err := e.cat.RecordFailure(e.ctx, catalog.RecordFailureParams{ID: id, Token: "w1", Error: "upload failed", Now: Base})
 	if err == nil || errors.Is(err, catalog.ErrConflict) {
 		t.Fatalf("record failure whose answer was lost: %v, want the connection fault (not retried)", err)
 	}

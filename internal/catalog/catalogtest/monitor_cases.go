@@ -76,7 +76,7 @@ func testSegmentFailures(t *testing.T, e *env) {
 		t.Helper()
 		tok := fmt.Sprintf("tok-fail-%d-%d", id, at.Unix())
 		wantOK(t, "claim", e.cat.ClaimSegment(e.ctx, catalog.ClaimParams{ID: id, Token: tok, Now: at, Until: at.Add(time.Minute)}))
-		wantOK(t, "record failure", e.cat.RecordFailure(e.ctx, id, tok, msg, at))
+		wantOK(t, "record failure", e.cat.RecordFailure(e.ctx, catalog.RecordFailureParams{ID: id, Token: tok, Error: msg, Now: at}))
 	}
 	fail(a, "storage: 503", Base)
 	fail(b, "storage: 503", Base.Add(time.Second))

@@ -32,7 +32,7 @@ func testOpenPayloadSizes(t *testing.T, e *env) {
 	}
 	// A chunk that does not divide the payload, read with io.Copy.
 	id := e.segment(1 << 20)
-	r, err := e.cat.OpenPayload(e.ctx, id, 333_333)
+	r, err := e.cat.OpenPayload(e.ctx, catalog.OpenPayloadParams{ID: id, Chunk: 333_333})
 	wantOK(t, "open", err)
 	defer r.Close()
 	if r.Size() != 1<<20 {
@@ -56,7 +56,7 @@ func testOpenPayloadSnapshot(t *testing.T, e *env) {
 	const size, chunk = 200_000, 16 << 10
 	id := e.segment(size)
 	old := PayloadSHA256(uint64(e.next), size)
-	r, err := e.cat.OpenPayload(e.ctx, id, chunk)
+	r, err := e.cat.OpenPayload(e.ctx, catalog.OpenPayloadParams{ID: id, Chunk: chunk})
 	wantOK(t, "open", err)
 	h := sha256.New()
 	buf := make([]byte, chunk)
@@ -68,7 +68,7 @@ func testOpenPayloadSnapshot(t *testing.T, e *env) {
 	go func() {
 		ctx, cancel := context.WithTimeout(e.ctx, time.Minute)
 		defer cancel()
-		done <- e.cat.OverwritePayload(ctx, id, Payload(777, 150_000), 150_000)
+		done <- e.cat.OverwritePayload(ctx, catalog.OverwritePayloadParams{ID: id, Payload: Payload(777, 150_000), Size: 150_000})
 	}()
 	// Give the writer a chance to run (or to start waiting) mid-read. This
 	// is not a timing assertion: the test passes whichever happens first.
@@ -101,7 +101,7 @@ func testOpenPayloadDoesNotBlockClaims(t *testing.T, e *env) {
 	const size, chunk = 300_000, 32 << 10
 	id := e.segment(size)
 	want := PayloadSHA256(uint64(e.next), size)
-	r, err := e.cat.OpenPayload(e.ctx, id, chunk)
+	r, err := e.cat.OpenPayload(e.ctx, catalog.OpenPayloadParams{ID: id, Chunk: chunk})
 	wantOK(t, "open", err)
 	h := sha256.New()
 	if _, err := io.CopyN(h, r, chunk); err != nil {
@@ -115,7 +115,7 @@ func testOpenPayloadDoesNotBlockClaims(t *testing.T, e *env) {
 			t.Fatalf("claim renewal %d while a payload reader is open: %v", i, err)
 		}
 	}
-	if err := e.cat.ReleaseClaim(ctx, id, "w1"); err != nil {
+	if err := e.cat.ReleaseClaim(ctx, catalog.ReleaseClaimParams{ID: id, Token: "w1"}); err != nil {
 		t.Fatalf("release claim while a payload reader is open: %v", err)
 	}
 	if _, err := io.Copy(h, r); err != nil {
@@ -129,13 +129,13 @@ func testOpenPayloadDoesNotBlockClaims(t *testing.T, e *env) {
 
 func testOpenPayloadErrors(t *testing.T, e *env) {
 	id := e.segment(10)
-	_, err := e.cat.OpenPayload(e.ctx, id+1000, 1024)
+	_, err := e.cat.OpenPayload(e.ctx, catalog.OpenPayloadParams{ID: id + 1000, Chunk: 1024})
 	wantErr(t, "unknown segment", err, catalog.ErrNotFound)
-	if _, err := e.cat.OpenPayload(e.ctx, id, 0); err == nil {
+	if _, err := e.cat.OpenPayload(e.ctx, catalog.OpenPayloadParams{ID: id, Chunk: 0}); err == nil {
 		t.Fatal("chunk 0 accepted")
 	}
-	wantErr(t, "overwrite unknown segment", e.cat.OverwritePayload(e.ctx, id+1000, bytes.NewReader([]byte("x")), 1), catalog.ErrNotFound)
-	r, err := e.cat.OpenPayload(e.ctx, id, 4)
+	wantErr(t, "overwrite unknown segment", e.cat.OverwritePayload(e.ctx, catalog.OverwritePayloadParams{ID: id + 1000, Payload: bytes.NewReader([]byte("x")), Size: 1}), catalog.ErrNotFound)
+	r, err := e.cat.OpenPayload(e.ctx, catalog.OpenPayloadParams{ID: id, Chunk: 4})
 	wantOK(t, "open", err)
 	wantOK(t, "close", r.Close())
 	if _, err := r.Read(make([]byte, 4)); err == nil || err == io.EOF {
@@ -145,7 +145,7 @@ func testOpenPayloadErrors(t *testing.T, e *env) {
 	// Many readers opened and closed: none may leak a transaction that
 	// would block the writer below.
 	for range 20 {
-		r, err := e.cat.OpenPayload(e.ctx, id, 4)
+		r, err := e.cat.OpenPayload(e.ctx, catalog.OpenPayloadParams{ID: id, Chunk: 4})
 		wantOK(t, "open", err)
 		if _, err := r.Read(make([]byte, 4)); err != nil {
 			t.Fatal(err)
@@ -154,17 +154,17 @@ func testOpenPayloadErrors(t *testing.T, e *env) {
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
 	defer cancel()
-	wantOK(t, "overwrite after readers closed", e.cat.OverwritePayload(ctx, id, Payload(5, 20), 20))
+	wantOK(t, "overwrite after readers closed", e.cat.OverwritePayload(ctx, catalog.OverwritePayloadParams{ID: id, Payload: Payload(5, 20), Size: 20}))
 	// A reader whose context ends is closed cleanly.
 	rctx, rcancel := context.WithCancel(e.ctx)
-	r, err = e.cat.OpenPayload(rctx, id, 4)
+	r, err = e.cat.OpenPayload(rctx, catalog.OpenPayloadParams{ID: id, Chunk: 4})
 	wantOK(t, "open", err)
 	rcancel()
 	if _, err := io.Copy(io.Discard, r); err == nil {
 		t.Fatal("read with a cancelled context succeeded")
 	}
 	r.Close()
-	wantOK(t, "overwrite after a cancelled reader", e.cat.OverwritePayload(ctx, id, Payload(6, 30), 30))
+	wantOK(t, "overwrite after a cancelled reader", e.cat.OverwritePayload(ctx, catalog.OverwritePayloadParams{ID: id, Payload: Payload(6, 30), Size: 30}))
 }
 
 func equal(a, b []int64) bool {

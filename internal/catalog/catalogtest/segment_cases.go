@@ -109,7 +109,7 @@ func testListSegments(t *testing.T, e *env) {
 		t.Fatalf("listed segment %+v", page[0])
 	}
 
-	n, err := e.cat.MarkQueued(e.ctx, layer1[:2], Base)
+	n, err := e.cat.MarkQueued(e.ctx, catalog.MarkQueuedParams{IDs: layer1[:2], Now: Base})
 	wantOK(t, "mark queued", err)
 	if n != 2 {
 		t.Fatalf("MarkQueued changed %d rows, want 2", n)
@@ -144,7 +144,7 @@ func testListSegments(t *testing.T, e *env) {
 func testMarkQueued(t *testing.T, e *env) {
 	pending, queued, mismatch := e.segment(10), e.segment(10), e.segment(10)
 	migrated, verified, released := e.segment(10), e.segment(10), e.segment(10)
-	if _, err := e.cat.MarkQueued(e.ctx, []int64{queued}, Base.Add(-time.Hour)); err != nil {
+	if _, err := e.cat.MarkQueued(e.ctx, catalog.MarkQueuedParams{IDs: []int64{queued}, Now: Base.Add(-time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	e.migrate(mismatch)
@@ -157,7 +157,7 @@ func testMarkQueued(t *testing.T, e *env) {
 	e.verify(released)
 	e.release(released)
 
-	n, err := e.cat.MarkQueued(e.ctx, []int64{pending, queued, mismatch, migrated, verified, released, released + 1000}, Base)
+	n, err := e.cat.MarkQueued(e.ctx, catalog.MarkQueuedParams{IDs: []int64{pending, queued, mismatch, migrated, verified, released, released + 1000}, Now: Base})
 	wantOK(t, "mark queued", err)
 	if n != 3 {
 		t.Fatalf("MarkQueued changed %d rows, want 3 (pending, queued, mismatch)", n)
@@ -174,7 +174,7 @@ func testMarkQueued(t *testing.T, e *env) {
 			t.Fatalf("segment %d in state %s got QueuedAt %v", id, st, s.QueuedAt)
 		}
 	}
-	if n, err := e.cat.MarkQueued(e.ctx, nil, Base); err != nil || n != 0 {
+	if n, err := e.cat.MarkQueued(e.ctx, catalog.MarkQueuedParams{IDs: nil, Now: Base}); err != nil || n != 0 {
 		t.Fatalf("MarkQueued(nil) = %d, %v", n, err)
 	}
 	// Many ids in one call (more than one statement's worth on SQL Server).
@@ -183,7 +183,7 @@ func testMarkQueued(t *testing.T, e *env) {
 		many = append(many, pending+int64(i)*1_000_000)
 	}
 	many = append(many, pending)
-	n, err = e.cat.MarkQueued(e.ctx, many, Base.Add(time.Second))
+	n, err = e.cat.MarkQueued(e.ctx, catalog.MarkQueuedParams{IDs: many, Now: Base.Add(time.Second)})
 	wantOK(t, "mark queued many", err)
 	if n != 1 {
 		t.Fatalf("MarkQueued of 1201 ids changed %d rows, want 1", n)
@@ -204,14 +204,14 @@ func testClaim(t *testing.T, e *env) {
 	wantOK(t, "claim B after A expired", claim("B", Base.Add(90*time.Second)))
 	wantErr(t, "claim A after B took over", claim("A", Base.Add(91*time.Second)), catalog.ErrClaimed)
 
-	wantOK(t, "release claim by A (not held)", e.cat.ReleaseClaim(e.ctx, id, "A"))
+	wantOK(t, "release claim by A (not held)", e.cat.ReleaseClaim(e.ctx, catalog.ReleaseClaimParams{ID: id, Token: "A"}))
 	wantErr(t, "claim C while B holds", claim("C", Base.Add(92*time.Second)), catalog.ErrClaimed)
-	wantOK(t, "release claim by B", e.cat.ReleaseClaim(e.ctx, id, "B"))
+	wantOK(t, "release claim by B", e.cat.ReleaseClaim(e.ctx, catalog.ReleaseClaimParams{ID: id, Token: "B"}))
 	if s := e.get(id); !s.ClaimedUntil.IsZero() {
 		t.Fatalf("claim still recorded after release: %v", s.ClaimedUntil)
 	}
 	wantOK(t, "claim C after release", claim("C", Base.Add(92*time.Second)))
-	wantOK(t, "release claim of unknown segment", e.cat.ReleaseClaim(e.ctx, id+1000, "C"))
+	wantOK(t, "release claim of unknown segment", e.cat.ReleaseClaim(e.ctx, catalog.ReleaseClaimParams{ID: id + 1000, Token: "C"}))
 	err := e.cat.ClaimSegment(e.ctx, catalog.ClaimParams{ID: id + 1000, Token: "A", Now: Base, Until: Base.Add(time.Minute)})
 	wantErr(t, "claim unknown segment", err, catalog.ErrNotFound)
 	if err := e.cat.ClaimSegment(e.ctx, catalog.ClaimParams{ID: id, Token: "", Now: Base, Until: Base.Add(time.Minute)}); err == nil {
@@ -254,7 +254,7 @@ func testRecordMigrated(t *testing.T, e *env) {
 	wantState(t, e.get(id), catalog.StatePending)
 
 	wantOK(t, "claim", e.cat.ClaimSegment(e.ctx, catalog.ClaimParams{ID: id, Token: "A", Now: Base, Until: Base.Add(time.Minute)}))
-	wantOK(t, "record failure", e.cat.RecordFailure(e.ctx, id, "A", "boom", Base))
+	wantOK(t, "record failure", e.cat.RecordFailure(e.ctx, catalog.RecordFailureParams{ID: id, Token: "A", Error: "boom", Now: Base}))
 	wantOK(t, "claim again", e.cat.ClaimSegment(e.ctx, catalog.ClaimParams{ID: id, Token: "A", Now: Base, Until: Base.Add(time.Minute)}))
 	wantErr(t, "record with another token", rec("B", sha(id), etag(id)), catalog.ErrConflict)
 	wantOK(t, "record with the claim", rec("A", sha(id), etag(id)))
@@ -283,24 +283,24 @@ func testRecordMigrated(t *testing.T, e *env) {
 func testRecordFailure(t *testing.T, e *env) {
 	id := e.segment(10)
 	wantOK(t, "claim A", e.cat.ClaimSegment(e.ctx, catalog.ClaimParams{ID: id, Token: "A", Now: Base, Until: Base.Add(time.Minute)}))
-	wantOK(t, "failure by A", e.cat.RecordFailure(e.ctx, id, "A", "upload: connection reset", Base))
+	wantOK(t, "failure by A", e.cat.RecordFailure(e.ctx, catalog.RecordFailureParams{ID: id, Token: "A", Error: "upload: connection reset", Now: Base}))
 	s := e.get(id)
 	if s.Attempts != 1 || s.LastError != "upload: connection reset" || !s.ClaimedUntil.IsZero() {
 		t.Fatalf("after failure: %+v", s)
 	}
 	wantState(t, s, catalog.StatePending)
 	wantOK(t, "claim B", e.cat.ClaimSegment(e.ctx, catalog.ClaimParams{ID: id, Token: "B", Now: Base, Until: Base.Add(time.Minute)}))
-	wantErr(t, "stale failure by A while B holds", e.cat.RecordFailure(e.ctx, id, "A", "late", Base), catalog.ErrConflict)
+	wantErr(t, "stale failure by A while B holds", e.cat.RecordFailure(e.ctx, catalog.RecordFailureParams{ID: id, Token: "A", Error: "late", Now: Base}), catalog.ErrConflict)
 	if s := e.get(id); s.Attempts != 1 || s.LastError != "upload: connection reset" {
 		t.Fatalf("stale failure changed the row: %+v", s)
 	}
 	long := strings.Repeat("é", 3000)
-	wantOK(t, "failure by B", e.cat.RecordFailure(e.ctx, id, "B", long, Base))
+	wantOK(t, "failure by B", e.cat.RecordFailure(e.ctx, catalog.RecordFailureParams{ID: id, Token: "B", Error: long, Now: Base}))
 	s = e.get(id)
 	if s.Attempts != 2 || s.LastError == "" || len(s.LastError) > 2000 || !strings.HasPrefix(long, s.LastError) {
 		t.Fatalf("long error: attempts %d, %d bytes stored", s.Attempts, len(s.LastError))
 	}
-	wantErr(t, "unknown segment", e.cat.RecordFailure(e.ctx, id+1000, "A", "x", Base), catalog.ErrNotFound)
+	wantErr(t, "unknown segment", e.cat.RecordFailure(e.ctx, catalog.RecordFailureParams{ID: id + 1000, Token: "A", Error: "x", Now: Base}), catalog.ErrNotFound)
 }
 
 func testRecordVerified(t *testing.T, e *env) {
@@ -373,9 +373,9 @@ func testRecordVerifiedReleased(t *testing.T, e *env) {
 func testResetBlob(t *testing.T, e *env) {
 	id := e.segment(10)
 	e.migrate(id)
-	wantErr(t, "wrong etag", e.cat.ResetBlob(e.ctx, id, "\"nope\"", "blob missing", Base), catalog.ErrConflict)
+	wantErr(t, "wrong etag", e.cat.ResetBlob(e.ctx, catalog.ResetBlobParams{ID: id, ExpectETag: "\"nope\"", Reason: "blob missing", Now: Base}), catalog.ErrConflict)
 	wantState(t, e.get(id), catalog.StateMigrated)
-	wantOK(t, "reset", e.cat.ResetBlob(e.ctx, id, etag(id), "blob missing", Base))
+	wantOK(t, "reset", e.cat.ResetBlob(e.ctx, catalog.ResetBlobParams{ID: id, ExpectETag: etag(id), Reason: "blob missing", Now: Base}))
 	s := e.get(id)
 	want := catalog.Segment{ID: id, LayerID: e.layer, ModelID: e.model, SegmentOrdinal: s.SegmentOrdinal, QuantizationType: "Q4_K_M",
 		PayloadBytes: 10, State: catalog.StatePending, LastError: "blob missing"}
@@ -385,9 +385,9 @@ func testResetBlob(t *testing.T, e *env) {
 	e.migrate(id) // migrates again from pending
 	e.verify(id)
 	e.release(id)
-	wantErr(t, "reset a released row", e.cat.ResetBlob(e.ctx, id, etag(id), "x", Base), catalog.ErrConflict)
+	wantErr(t, "reset a released row", e.cat.ResetBlob(e.ctx, catalog.ResetBlobParams{ID: id, ExpectETag: etag(id), Reason: "x", Now: Base}), catalog.ErrConflict)
 	wantState(t, e.get(id), catalog.StateReleased)
-	wantErr(t, "unknown segment", e.cat.ResetBlob(e.ctx, id+1000, "", "x", Base), catalog.ErrNotFound)
+	wantErr(t, "unknown segment", e.cat.ResetBlob(e.ctx, catalog.ResetBlobParams{ID: id + 1000, ExpectETag: "", Reason: "x", Now: Base}), catalog.ErrNotFound)
 }
 
 func testReleasePayload(t *testing.T, e *env) {
@@ -423,7 +423,7 @@ func testReleasePayload(t *testing.T, e *env) {
 	changed := e.segment(4096)
 	e.migrate(changed)
 	e.verify(changed)
-	wantOK(t, "overwrite", e.cat.OverwritePayload(e.ctx, changed, Payload(99, 5000), 5000))
+	wantOK(t, "overwrite", e.cat.OverwritePayload(e.ctx, catalog.OverwritePayloadParams{ID: changed, Payload: Payload(99, 5000), Size: 5000}))
 	wantErr(t, "release a changed source", rel(changed, sha(changed), etag(changed)), catalog.ErrConflict)
 	if s := e.get(changed); s.PayloadBytes != 5000 || s.State != catalog.StateVerified {
 		t.Fatalf("refused release changed the row: %+v", s)
@@ -436,12 +436,12 @@ func testFinalize(t *testing.T, e *env) {
 	e.migrate(a)
 	e.verify(a)
 	e.release(a)
-	n, err := e.cat.Finalize(e.ctx, false)
+	n, err := e.cat.Finalize(e.ctx, catalog.FinalizeParams{})
 	wantErr(t, "finalize with an unreleased row", err, catalog.ErrConflict)
 	if n != 1 {
 		t.Fatalf("Finalize reported %d unreleased, want 1", n)
 	}
-	n, err = e.cat.Finalize(e.ctx, true)
+	n, err = e.cat.Finalize(e.ctx, catalog.FinalizeParams{DryRun: true})
 	wantErr(t, "dry-run finalize with an unreleased row", err, catalog.ErrConflict)
 	if n != 1 {
 		t.Fatalf("dry-run Finalize reported %d unreleased, want 1", n)
@@ -453,24 +453,24 @@ func testFinalize(t *testing.T, e *env) {
 	e.verify(b)
 	e.release(b)
 
-	n, err = e.cat.Finalize(e.ctx, true)
+	n, err = e.cat.Finalize(e.ctx, catalog.FinalizeParams{DryRun: true})
 	if err != nil || n != 0 {
 		t.Fatalf("dry-run finalize with all released: %d, %v", n, err)
 	}
 	// The dry run dropped nothing: payloads can still be released/emptied.
 	c := e.segment(10)
-	if _, err := e.cat.Finalize(e.ctx, true); !errors.Is(err, catalog.ErrConflict) {
+	if _, err := e.cat.Finalize(e.ctx, catalog.FinalizeParams{DryRun: true}); !errors.Is(err, catalog.ErrConflict) {
 		t.Fatalf("dry-run finalize after a new segment: %v", err)
 	}
 	e.migrate(c)
 	e.verify(c)
 	e.release(c)
 
-	n, err = e.cat.Finalize(e.ctx, false)
+	n, err = e.cat.Finalize(e.ctx, catalog.FinalizeParams{})
 	if err != nil || n != 0 {
 		t.Fatalf("finalize: %d, %v", n, err)
 	}
-	n, err = e.cat.Finalize(e.ctx, false)
+	n, err = e.cat.Finalize(e.ctx, catalog.FinalizeParams{})
 	if err != nil || n != 0 {
 		t.Fatalf("second finalize: %d, %v", n, err)
 	}
@@ -530,7 +530,7 @@ func testStatus(t *testing.T, e *env) {
 }
 
 func testMigratedSince(t *testing.T, e *env) {
-	tp, err := e.cat.MigratedSince(e.ctx, Base.Add(-time.Hour))
+	tp, err := e.cat.MigratedSince(e.ctx, catalog.MigratedSinceParams{Since: Base.Add(-time.Hour)})
 	wantOK(t, "migrated since, nothing migrated", err)
 	if tp != (catalog.Throughput{}) {
 		t.Fatalf("nothing migrated yet: %+v", tp)
@@ -539,12 +539,12 @@ func testMigratedSince(t *testing.T, e *env) {
 	e.segment(50) // never migrated
 	e.migrate(a)
 	e.migrate(b)
-	tp, err = e.cat.MigratedSince(e.ctx, Base.Add(-time.Minute))
+	tp, err = e.cat.MigratedSince(e.ctx, catalog.MigratedSinceParams{Since: Base.Add(-time.Minute)})
 	wantOK(t, "migrated since", err)
 	if tp.Segments != 2 || tp.Bytes != 1000 || !tp.First.Equal(Base) {
 		t.Fatalf("MigratedSince(before) = %+v, want 2 segments, 1000 bytes, first %s", tp, Base)
 	}
-	tp, err = e.cat.MigratedSince(e.ctx, Base.Add(time.Second))
+	tp, err = e.cat.MigratedSince(e.ctx, catalog.MigratedSinceParams{Since: Base.Add(time.Second)})
 	wantOK(t, "migrated since later", err)
 	if tp.Segments != 0 || tp.Bytes != 0 {
 		t.Fatalf("MigratedSince(after) = %+v, want none", tp)

@@ -216,7 +216,7 @@ func (e *env) release(id int64) {
 // more than chunk bytes, and returns its length and SHA-256.
 func (e *env) readAll(id int64, chunk, bufSize int) (int64, string) {
 	e.t.Helper()
-	r, err := e.cat.OpenPayload(e.ctx, id, chunk)
+	r, err := e.cat.OpenPayload(e.ctx, catalog.OpenPayloadParams{ID: id, Chunk: chunk})
 	if err != nil {
 		e.t.Fatalf("open payload %d: %v", id, err)
 	}

@@ -20,9 +20,9 @@ var finalizeColumns = []string{"RawPayload", "PayloadRowGuid"}
 // Constraint and index names come from the catalog views and are quoted
 // with QUOTENAME inside the dynamic statement; no value is ever spliced
 // into SQL text.
-func (d *DB) Finalize(ctx context.Context, dryRun bool) (int64, error) {
+func (d *DB) Finalize(ctx context.Context, p catalog.FinalizeParams) (int64, error) {
 	table := d.schema + ".LayerTensorSegments"
-	if dryRun {
+	if p.DryRun {
 		var n int64
 		if err := d.db.QueryRowContext(ctx, d.q("SELECT COUNT_BIG(*) FROM dbo.LayerTensorSegments WHERE OffloadState <> N'released'")).Scan(&n); err != nil {
 			return 0, fmt.Errorf("mssql: finalize: %w", err)

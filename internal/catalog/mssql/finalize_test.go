@@ -55,7 +55,7 @@ func TestFinalizeUnnamedUniqueOnTSQL(t *testing.T) {
 			t.Fatalf("step %d: %v", i, err)
 		}
 	}
-	if n, err := db.Finalize(ctx, false); err != nil || n != 0 {
+	if n, err := db.Finalize(ctx, catalog.FinalizeParams{}); err != nil || n != 0 {
 		t.Fatalf("finalize: %d, %v", n, err)
 	}
 	for _, col := range []string{"RawPayload", "PayloadRowGuid"} {
@@ -67,7 +67,7 @@ func TestFinalizeUnnamedUniqueOnTSQL(t *testing.T) {
 	if seg, err := db.GetSegment(ctx, id); err != nil || seg.State != catalog.StateReleased || seg.BlobETag != "e" {
 		t.Fatalf("segment after finalize: %+v, %v", seg, err)
 	}
-	if n, err := db.Finalize(ctx, false); err != nil || n != 0 {
+	if n, err := db.Finalize(ctx, catalog.FinalizeParams{}); err != nil || n != 0 {
 		t.Fatalf("second finalize: %d, %v", n, err)
 	}
 }

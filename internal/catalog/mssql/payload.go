@@ -57,20 +57,20 @@ const errSnapshotNotAllowed = 3952
 // a same-length rewrite is caught by the first verification, which hashes
 // the source again before anything may be released. So the fallback can
 // cost a re-migration, never a byte.
-func (d *DB) OpenPayload(ctx context.Context, id int64, chunk int) (catalog.PayloadReader, error) {
-	if err := dialect.CheckChunk(id, chunk); err != nil {
+func (d *DB) OpenPayload(ctx context.Context, p catalog.OpenPayloadParams) (catalog.PayloadReader, error) {
+	if err := dialect.CheckChunk(p.ID, p.Chunk); err != nil {
 		return nil, err
 	}
 	level := sql.LevelSnapshot
 	if d.isolation == IsolationReadCommitted || (d.isolation == IsolationAuto && d.noSnapshot.Load()) {
 		level = sql.LevelReadCommitted
 	}
-	r, err := d.openPayload(ctx, id, chunk, level)
+	r, err := d.openPayload(ctx, p.ID, p.Chunk, level)
 	var se mssqldb.Error
 	if level == sql.LevelSnapshot && d.isolation == IsolationAuto && errors.As(err, &se) && se.Number == errSnapshotNotAllowed {
 		d.noSnapshot.Store(true)
 		d.log.Warn("payload reads fall back to READ COMMITTED: the database does not allow SNAPSHOT isolation (ALTER DATABASE … SET ALLOW_SNAPSHOT_ISOLATION ON to avoid it)")
-		r, err = d.openPayload(ctx, id, chunk, sql.LevelReadCommitted)
+		r, err = d.openPayload(ctx, p.ID, p.Chunk, sql.LevelReadCommitted)
 	}
 	return r, err
 }

@@ -67,17 +67,17 @@ VALUES (@p1, @p2, @p3, @p4, @p5, @p6)`),
 
 // OverwritePayload implements catalog.Seeder. Offload's bookkeeping is left
 // as it is: this simulates the source changing behind Offload's back.
-func (d *DB) OverwritePayload(ctx context.Context, id int64, payload io.Reader, size int64) error {
-	b, err := readPayload(payload, size)
+func (d *DB) OverwritePayload(ctx context.Context, p catalog.OverwritePayloadParams) error {
+	b, err := readPayload(p.Payload, p.Size)
 	if err != nil {
-		return fmt.Errorf("mssql: overwrite payload %d: %w", id, err)
+		return fmt.Errorf("mssql: overwrite payload %d: %w", p.ID, err)
 	}
-	n, err := affected(d.db.ExecContext(ctx, d.q("UPDATE dbo.LayerTensorSegments SET RawPayload = @p1 WHERE LayerTensorSegmentId = @p2"), b, id))
+	n, err := affected(d.db.ExecContext(ctx, d.q("UPDATE dbo.LayerTensorSegments SET RawPayload = @p1 WHERE LayerTensorSegmentId = @p2"), b, p.ID))
 	if err != nil {
-		return fmt.Errorf("mssql: overwrite payload %d: %w", id, err)
+		return fmt.Errorf("mssql: overwrite payload %d: %w", p.ID, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("mssql: overwrite payload %d: %w", id, catalog.ErrNotFound)
+		return fmt.Errorf("mssql: overwrite payload %d: %w", p.ID, catalog.ErrNotFound)
 	}
 	return nil
 }

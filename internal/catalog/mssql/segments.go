@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/internal/dialect"
@@ -119,19 +118,19 @@ func (d *DB) ListSegments(ctx context.Context, f catalog.SegmentFilter) ([]catal
 }
 
 // MarkQueued implements catalog.Catalog.
-func (d *DB) MarkQueued(ctx context.Context, ids []int64, now time.Time) (int64, error) {
+func (d *DB) MarkQueued(ctx context.Context, p catalog.MarkQueuedParams) (int64, error) {
 	var total int64
-	for _, batch := range dialect.Batches(ids, dialect.IDBatch) {
-		var p params
-		at := p.add(dt(now))
+	for _, batch := range dialect.Batches(p.IDs, dialect.IDBatch) {
+		var a params
+		at := a.add(dt(p.Now))
 		vs := make([]any, len(batch))
 		for i, id := range batch {
 			vs[i] = id
 		}
 		n, err := affected(d.db.ExecContext(ctx, d.q(`
 UPDATE dbo.LayerTensorSegments SET OffloadState = N'queued', QueuedAt = `+at+`
-WHERE LayerTensorSegmentId IN (`+p.list(vs)+`)
-  AND OffloadState IN (N'pending', N'queued', N'mismatch')`), p.args...))
+WHERE LayerTensorSegmentId IN (`+a.list(vs)+`)
+  AND OffloadState IN (N'pending', N'queued', N'mismatch')`), a.args...))
 		if err != nil {
 			return total, fmt.Errorf("mssql: mark queued: %w", err)
 		}
@@ -161,12 +160,12 @@ WHERE LayerTensorSegmentId = @p3
 }
 
 // ReleaseClaim implements catalog.Catalog.
-func (d *DB) ReleaseClaim(ctx context.Context, id int64, token string) error {
+func (d *DB) ReleaseClaim(ctx context.Context, p catalog.ReleaseClaimParams) error {
 	_, err := d.db.ExecContext(ctx, d.q(`
 UPDATE dbo.LayerTensorSegments SET ClaimToken = NULL, ClaimedUntil = NULL
-WHERE LayerTensorSegmentId = @p1 AND ClaimToken = @p2`), id, token)
+WHERE LayerTensorSegmentId = @p1 AND ClaimToken = @p2`), p.ID, p.Token)
 	if err != nil {
-		return fmt.Errorf("mssql: release claim %d: %w", id, err)
+		return fmt.Errorf("mssql: release claim %d: %w", p.ID, err)
 	}
 	return nil
 }
@@ -202,7 +201,7 @@ WHERE LayerTensorSegmentId = @p6 AND ClaimToken = @p7 AND PayloadSha256 IS NULL
 	case got == p.Sha256:
 		// Already recorded (a retry or a duplicate message): success;
 		// nothing changes but our own claim goes.
-		return d.ReleaseClaim(ctx, p.ID, p.Token)
+		return d.ReleaseClaim(ctx, catalog.ReleaseClaimParams{ID: p.ID, Token: p.Token})
 	case recorded.Valid:
 		return fmt.Errorf("mssql: record migrated %d: row records sha256 %s, not %s: %w", p.ID, got, p.Sha256, catalog.ErrConflict)
 	default:
@@ -213,20 +212,20 @@ WHERE LayerTensorSegmentId = @p6 AND ClaimToken = @p7 AND PayloadSha256 IS NULL
 // RecordFailure implements catalog.Catalog. A failure reported under a
 // claim that another worker now holds is stale: it changes nothing and
 // returns ErrConflict.
-func (d *DB) RecordFailure(ctx context.Context, id int64, token, msg string, now time.Time) error {
+func (d *DB) RecordFailure(ctx context.Context, p catalog.RecordFailureParams) error {
 	n, err := affected(d.db.ExecContext(ctx, d.q(`
 UPDATE dbo.LayerTensorSegments SET
   OffloadAttempts = OffloadAttempts + 1, OffloadError = @p1, OffloadErrorAt = @p4,
   ClaimToken = NULL, ClaimedUntil = NULL
 WHERE LayerTensorSegmentId = @p2 AND (ClaimToken IS NULL OR ClaimToken = @p3 OR ClaimedUntil <= @p4)`),
-		dialect.Truncate(msg, dialect.MaxErrorLen), id, token, dt(now)))
+		dialect.Truncate(p.Error, dialect.MaxErrorLen), p.ID, p.Token, dt(p.Now)))
 	if err != nil {
-		return fmt.Errorf("mssql: record failure %d: %w", id, err)
+		return fmt.Errorf("mssql: record failure %d: %w", p.ID, err)
 	}
 	if n == 1 {
 		return nil
 	}
-	return d.missOr(ctx, id, fmt.Errorf("mssql: record failure %d: claimed by another worker: %w", id, catalog.ErrConflict))
+	return d.missOr(ctx, p.ID, fmt.Errorf("mssql: record failure %d: claimed by another worker: %w", p.ID, catalog.ErrConflict))
 }
 
 // RecordVerified implements catalog.Catalog. A row whose source was
@@ -262,21 +261,21 @@ WHERE LayerTensorSegmentId = @p5 AND PayloadSha256 = @p6 AND ISNULL(BlobETag, N'
 }
 
 // ResetBlob implements catalog.Catalog.
-func (d *DB) ResetBlob(ctx context.Context, id int64, expectETag, reason string, now time.Time) error {
+func (d *DB) ResetBlob(ctx context.Context, p catalog.ResetBlobParams) error {
 	n, err := affected(d.db.ExecContext(ctx, d.q(`
 UPDATE dbo.LayerTensorSegments SET
   OffloadState = N'pending', PayloadSha256 = NULL, BlobUri = NULL, BlobETag = NULL, BlobSizeBytes = 0,
   MigratedAt = NULL, VerifiedAt = NULL, VerifyResult = NULL, OffloadError = @p1, OffloadErrorAt = @p4
 WHERE LayerTensorSegmentId = @p2 AND ISNULL(BlobETag, N'') = @p3
   AND ReleasedAt IS NULL AND OffloadState NOT IN (N'released', N'lost')`),
-		dialect.Truncate(reason, dialect.MaxErrorLen), id, expectETag, dt(now)))
+		dialect.Truncate(p.Reason, dialect.MaxErrorLen), p.ID, p.ExpectETag, dt(p.Now)))
 	if err != nil {
-		return fmt.Errorf("mssql: reset blob %d: %w", id, err)
+		return fmt.Errorf("mssql: reset blob %d: %w", p.ID, err)
 	}
 	if n == 1 {
 		return nil
 	}
-	return d.missOr(ctx, id, fmt.Errorf("mssql: reset blob %d: row changed or source released: %w", id, catalog.ErrConflict))
+	return d.missOr(ctx, p.ID, fmt.Errorf("mssql: reset blob %d: row changed or source released: %w", p.ID, catalog.ErrConflict))
 }
 
 // ReleasePayload implements catalog.Catalog. Besides state, hash and ETag,

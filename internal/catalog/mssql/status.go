@@ -6,7 +6,6 @@ import (
 	_ "embed"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/internal/dialect"
@@ -66,12 +65,12 @@ func (d *DB) Status(ctx context.Context) ([]catalog.StatusRow, error) {
 }
 
 // MigratedSince implements catalog.Catalog.
-func (d *DB) MigratedSince(ctx context.Context, since time.Time) (catalog.Throughput, error) {
+func (d *DB) MigratedSince(ctx context.Context, p catalog.MigratedSinceParams) (catalog.Throughput, error) {
 	var tp catalog.Throughput
 	var first sql.NullTime
 	err := d.db.QueryRowContext(ctx, d.q(`
 SELECT COUNT_BIG(*), COALESCE(SUM(BlobSizeBytes), 0), MIN(MigratedAt)
-FROM dbo.LayerTensorSegments WHERE MigratedAt >= @p1`), dialect.Time(since)).Scan(&tp.Segments, &tp.Bytes, &first)
+FROM dbo.LayerTensorSegments WHERE MigratedAt >= @p1`), dialect.Time(p.Since)).Scan(&tp.Segments, &tp.Bytes, &first)
 	if err != nil {
 		return tp, fmt.Errorf("mssql: migrated since: %w", err)
 	}

@@ -25,7 +25,7 @@ var finalizeColumns = []string{"RawPayload", "PayloadRowGuid"}
 // catalog serves local runs, the demo and tests, never a Hartonomous
 // deployment (README, "The embedded catalog"): so such a catalog is refused
 // before anything changes, with the way out in the message.
-func (d *DB) Finalize(ctx context.Context, dryRun bool) (int64, error) {
+func (d *DB) Finalize(ctx context.Context, p catalog.FinalizeParams) (int64, error) {
 	const table = "LayerTensorSegments"
 	var unreleased int64
 	err := d.inTx(ctx, "IMMEDIATE", func(c *sql.Conn) error {
@@ -45,7 +45,7 @@ WHERE coalesce(o.OffloadState, 'pending') <> 'released'`).Scan(&unreleased); err
 		if unreleased > 0 {
 			return fmt.Errorf("%d segment(s) not released: %w", unreleased, catalog.ErrConflict)
 		}
-		if dryRun {
+		if p.DryRun {
 			return nil
 		}
 		var present []string
@@ -81,7 +81,7 @@ WHERE coalesce(o.OffloadState, 'pending') <> 'released'`).Scan(&unreleased); err
 	if err != nil {
 		return unreleased, fmt.Errorf("sqlite: finalize: %w", err)
 	}
-	if dryRun {
+	if p.DryRun {
 		return 0, nil
 	}
 	return 0, d.refreshPayloadColumn(ctx)

@@ -117,13 +117,13 @@ func TestFinalizeRefusesColumnLevelUnique(t *testing.T) {
 	db, ctx, ids := releasedCopy(t, 3)
 
 	// One segment not released: refused as usual, nothing changed.
-	if n, err := db.Finalize(ctx, false); !errors.Is(err, catalog.ErrConflict) || n != 1 {
+	if n, err := db.Finalize(ctx, catalog.FinalizeParams{}); !errors.Is(err, catalog.ErrConflict) || n != 1 {
 		t.Fatalf("finalize with one unreleased: %d, %v", n, err)
 	}
 	releaseLast(t, db, ctx, ids)
 	before := schemaObjects(t, db, ctx)
 
-	_, err := db.Finalize(ctx, false)
+	_, err := db.Finalize(ctx, catalog.FinalizeParams{})
 	if !errors.Is(err, errColumnUnique) || !strings.Contains(err.Error(), "PayloadRowGuid") ||
 		!strings.Contains(err.Error(), "lang_altertable") {
 		t.Fatalf("finalize on a column-level UNIQUE: %v, want errColumnUnique naming the column and the way out", err)

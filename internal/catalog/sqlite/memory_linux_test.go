@@ -89,12 +89,15 @@ func TestMemoryIndependentOfPayload(t *testing.T) {
 			id, err = db.InsertSegment(ctx, catalog.NewSegment{LayerID: l, QuantizationType: "F16", Payload: catalogtest.Payload(1, size), Size: size})
 			return err
 		}},
-		{"MarkQueued", func() error { _, err := db.MarkQueued(ctx, []int64{id}, now); return err }},
+		{"MarkQueued", func() error {
+			_, err := db.MarkQueued(ctx, catalog.MarkQueuedParams{IDs: []int64{id}, Now: now})
+			return err
+		}},
 		{"ClaimSegment", func() error {
 			return db.ClaimSegment(ctx, catalog.ClaimParams{ID: id, Token: "t", Now: now, Until: now.Add(time.Minute)})
 		}},
 		{"OpenPayload+Read", func() error {
-			r, err := db.OpenPayload(ctx, id, chunk)
+			r, err := db.OpenPayload(ctx, catalog.OpenPayloadParams{ID: id, Chunk: chunk})
 			if err != nil {
 				return err
 			}
@@ -120,7 +123,9 @@ func TestMemoryIndependentOfPayload(t *testing.T) {
 			return err
 		}},
 		{"Status", func() error { _, err := db.Status(ctx); return err }},
-		{"OverwritePayload", func() error { return db.OverwritePayload(ctx, id, catalogtest.Payload(1, size), size) }},
+		{"OverwritePayload", func() error {
+			return db.OverwritePayload(ctx, catalog.OverwritePayloadParams{ID: id, Payload: catalogtest.Payload(1, size), Size: size})
+		}},
 		{"ReleasePayload", func() error {
 			return db.ReleasePayload(ctx, catalog.ReleaseParams{ID: id, ExpectSha256: sha, ExpectETag: "e", Now: now})
 		}},
@@ -169,7 +174,7 @@ func BenchmarkReadLargePayload(b *testing.B) {
 	b.ResetTimer()
 	base = rss.reset()
 	for range b.N {
-		r, err := db.OpenPayload(ctx, id, chunk)
+		r, err := db.OpenPayload(ctx, catalog.OpenPayloadParams{ID: id, Chunk: chunk})
 		if err != nil {
 			b.Fatal(err)
 		}

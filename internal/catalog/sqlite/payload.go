@@ -24,15 +24,15 @@ const writeChunk = 1 << 20
 // chunk bytes of the snapshot, and memory stays at one chunk whatever the
 // payload size. Writers on other connections proceed (WAL) without
 // disturbing the snapshot.
-func (d *DB) OpenPayload(ctx context.Context, id int64, chunk int) (catalog.PayloadReader, error) {
-	if err := dialect.CheckChunk(id, chunk); err != nil {
+func (d *DB) OpenPayload(ctx context.Context, p catalog.OpenPayloadParams) (catalog.PayloadReader, error) {
+	if err := dialect.CheckChunk(p.ID, p.Chunk); err != nil {
 		return nil, err
 	}
 	c, err := d.db.Conn(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: open payload %d: %w", id, err)
+		return nil, fmt.Errorf("sqlite: open payload %d: %w", p.ID, err)
 	}
-	r := &payloadReader{ctx: ctx, c: c, id: id, chunk: chunk}
+	r := &payloadReader{ctx: ctx, c: c, id: p.ID, chunk: p.Chunk}
 	if err := r.open(ctx, d.hasPayload.Load()); err != nil {
 		r.Close()
 		return nil, err

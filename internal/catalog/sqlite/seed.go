@@ -60,26 +60,26 @@ VALUES (?, ?, ?, ?, ?, zeroblob(?))`,
 
 // OverwritePayload implements catalog.Seeder. Offload's bookkeeping is left
 // as it is: this simulates the source changing behind Offload's back.
-func (d *DB) OverwritePayload(ctx context.Context, id int64, payload io.Reader, size int64) error {
-	if err := checkSize(size); err != nil {
-		return fmt.Errorf("sqlite: overwrite payload %d: %w", id, err)
+func (d *DB) OverwritePayload(ctx context.Context, p catalog.OverwritePayloadParams) error {
+	if err := checkSize(p.Size); err != nil {
+		return fmt.Errorf("sqlite: overwrite payload %d: %w", p.ID, err)
 	}
-	if payload == nil {
-		payload = eofReader{}
+	if p.Payload == nil {
+		p.Payload = eofReader{}
 	}
 	err := d.inTx(ctx, "IMMEDIATE", func(c *sql.Conn) error {
 		n, err := affected(c.ExecContext(ctx,
-			"UPDATE LayerTensorSegments SET RawPayload = zeroblob(?) WHERE LayerTensorSegmentId = ?", size, id))
+			"UPDATE LayerTensorSegments SET RawPayload = zeroblob(?) WHERE LayerTensorSegmentId = ?", p.Size, p.ID))
 		if err != nil {
 			return err
 		}
 		if n == 0 {
 			return catalog.ErrNotFound
 		}
-		return writePayload(c, id, payload, size)
+		return writePayload(c, p.ID, p.Payload, p.Size)
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: overwrite payload %d: %w", id, err)
+		return fmt.Errorf("sqlite: overwrite payload %d: %w", p.ID, err)
 	}
 	return nil
 }

@@ -148,13 +148,13 @@ func (d *DB) change(ctx context.Context, id int64, query string, args ...any) (b
 }
 
 // MarkQueued implements catalog.Catalog.
-func (d *DB) MarkQueued(ctx context.Context, ids []int64, now time.Time) (int64, error) {
+func (d *DB) MarkQueued(ctx context.Context, p catalog.MarkQueuedParams) (int64, error) {
 	var total int64
-	for _, batch := range dialect.Batches(ids, dialect.IDBatch) {
+	for _, batch := range dialect.Batches(p.IDs, dialect.IDBatch) {
 		if _, err := ensureRows(ctx, d.db, batch); err != nil {
 			return total, fmt.Errorf("sqlite: mark queued: %w", err)
 		}
-		args := []any{ts(now)}
+		args := []any{ts(p.Now)}
 		for _, id := range batch {
 			args = append(args, id)
 		}
@@ -190,12 +190,12 @@ WHERE LayerTensorSegmentId = ?
 }
 
 // ReleaseClaim implements catalog.Catalog.
-func (d *DB) ReleaseClaim(ctx context.Context, id int64, token string) error {
+func (d *DB) ReleaseClaim(ctx context.Context, p catalog.ReleaseClaimParams) error {
 	_, err := d.db.ExecContext(ctx, `
 UPDATE OffloadSegments SET ClaimToken = NULL, ClaimedUntil = NULL
-WHERE LayerTensorSegmentId = ? AND ClaimToken = ?`, id, token)
+WHERE LayerTensorSegmentId = ? AND ClaimToken = ?`, p.ID, p.Token)
 	if err != nil {
-		return fmt.Errorf("sqlite: release claim %d: %w", id, err)
+		return fmt.Errorf("sqlite: release claim %d: %w", p.ID, err)
 	}
 	return nil
 }
@@ -233,7 +233,7 @@ WHERE s.LayerTensorSegmentId = ?`, p.ID).Scan(&sha)
 	case sha.String == p.Sha256:
 		// Already recorded (a retry or a duplicate message): success;
 		// nothing changes but our own claim goes.
-		return d.ReleaseClaim(ctx, p.ID, p.Token)
+		return d.ReleaseClaim(ctx, catalog.ReleaseClaimParams{ID: p.ID, Token: p.Token})
 	case sha.Valid:
 		return fmt.Errorf("sqlite: record migrated %d: row records sha256 %s, not %s: %w", p.ID, sha.String, p.Sha256, catalog.ErrConflict)
 	default:
@@ -244,20 +244,20 @@ WHERE s.LayerTensorSegmentId = ?`, p.ID).Scan(&sha)
 // RecordFailure implements catalog.Catalog. A failure reported under a
 // claim that another worker now holds is stale: it changes nothing and
 // returns ErrConflict.
-func (d *DB) RecordFailure(ctx context.Context, id int64, token, msg string, now time.Time) error {
-	ok, err := d.change(ctx, id, `
+func (d *DB) RecordFailure(ctx context.Context, p catalog.RecordFailureParams) error {
+	ok, err := d.change(ctx, p.ID, `
 UPDATE OffloadSegments SET
   OffloadAttempts = OffloadAttempts + 1, OffloadError = ?, OffloadErrorAt = ?,
   ClaimToken = NULL, ClaimedUntil = NULL
 WHERE LayerTensorSegmentId = ? AND (ClaimToken IS NULL OR ClaimToken = ? OR ClaimedUntil <= ?)`,
-		dialect.Truncate(msg, dialect.MaxErrorLen), ts(now), id, token, ts(now))
+		dialect.Truncate(p.Error, dialect.MaxErrorLen), ts(p.Now), p.ID, p.Token, ts(p.Now))
 	if err != nil {
-		return fmt.Errorf("sqlite: record failure %d: %w", id, err)
+		return fmt.Errorf("sqlite: record failure %d: %w", p.ID, err)
 	}
 	if ok {
 		return nil
 	}
-	return d.missOr(ctx, id, fmt.Errorf("sqlite: record failure %d: claimed by another worker: %w", id, catalog.ErrConflict))
+	return d.missOr(ctx, p.ID, fmt.Errorf("sqlite: record failure %d: claimed by another worker: %w", p.ID, catalog.ErrConflict))
 }
 
 // RecordVerified implements catalog.Catalog. A row whose source was
@@ -311,21 +311,21 @@ WHERE LayerTensorSegmentId = ?
 }
 
 // ResetBlob implements catalog.Catalog.
-func (d *DB) ResetBlob(ctx context.Context, id int64, expectETag, reason string, now time.Time) error {
-	ok, err := d.change(ctx, id, `
+func (d *DB) ResetBlob(ctx context.Context, p catalog.ResetBlobParams) error {
+	ok, err := d.change(ctx, p.ID, `
 UPDATE OffloadSegments SET
   OffloadState = 'pending', PayloadSha256 = NULL, BlobUri = NULL, BlobETag = NULL, BlobSizeBytes = 0,
   MigratedAt = NULL, VerifiedAt = NULL, VerifyResult = NULL, OffloadError = ?, OffloadErrorAt = ?
 WHERE LayerTensorSegmentId = ? AND coalesce(BlobETag, '') = ?
   AND ReleasedAt IS NULL AND OffloadState NOT IN ('released', 'lost')`,
-		dialect.Truncate(reason, dialect.MaxErrorLen), ts(now), id, expectETag)
+		dialect.Truncate(p.Reason, dialect.MaxErrorLen), ts(p.Now), p.ID, p.ExpectETag)
 	if err != nil {
-		return fmt.Errorf("sqlite: reset blob %d: %w", id, err)
+		return fmt.Errorf("sqlite: reset blob %d: %w", p.ID, err)
 	}
 	if ok {
 		return nil
 	}
-	return d.missOr(ctx, id, fmt.Errorf("sqlite: reset blob %d: row changed or source released: %w", id, catalog.ErrConflict))
+	return d.missOr(ctx, p.ID, fmt.Errorf("sqlite: reset blob %d: row changed or source released: %w", p.ID, catalog.ErrConflict))
 }
 
 // ReleasePayload implements catalog.Catalog. Besides state, hash and ETag,

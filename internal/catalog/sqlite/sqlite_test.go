@@ -188,7 +188,7 @@ func TestApplyOnHartonomousData(t *testing.T) {
 	if again, err := db.Apply(ctx, catalog.ApplyParams{}); err != nil || len(again) != 0 {
 		t.Fatalf("second apply: %q, %v", again, err)
 	}
-	r, err := db.OpenPayload(ctx, 700, 3)
+	r, err := db.OpenPayload(ctx, catalog.OpenPayloadParams{ID: 700, Chunk: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func TestApplyOnHartonomousData(t *testing.T) {
 		Scan(&uri, &etag, &size); err != nil || uri != "http://x/tensors/7/70/0.bin" || etag != "e" || size != 4 {
 		t.Fatalf("released row's blob columns: %q %q %d, %v", uri, etag, size, err)
 	}
-	if n, err := db.Finalize(ctx, false); err != nil || n != 0 {
+	if n, err := db.Finalize(ctx, catalog.FinalizeParams{}); err != nil || n != 0 {
 		t.Fatalf("finalize: %d, %v", n, err)
 	}
 	cols, err := columns(ctx, db.db, "LayerTensorSegments")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"time"
 
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/internal/dialect"
@@ -61,12 +60,12 @@ GROUP BY m.ModelId, m.ModelName, State`)
 }
 
 // MigratedSince implements catalog.Catalog.
-func (d *DB) MigratedSince(ctx context.Context, since time.Time) (catalog.Throughput, error) {
+func (d *DB) MigratedSince(ctx context.Context, p catalog.MigratedSinceParams) (catalog.Throughput, error) {
 	var tp catalog.Throughput
 	var first sql.NullString
 	err := d.db.QueryRowContext(ctx, `
 SELECT count(*), coalesce(sum(BlobSizeBytes), 0), min(MigratedAt)
-FROM OffloadSegments WHERE MigratedAt >= ?`, ts(since)).Scan(&tp.Segments, &tp.Bytes, &first)
+FROM OffloadSegments WHERE MigratedAt >= ?`, ts(p.Since)).Scan(&tp.Segments, &tp.Bytes, &first)
 	if err != nil {
 		return tp, fmt.Errorf("sqlite: migrated since: %w", err)
 	}

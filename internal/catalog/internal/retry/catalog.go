@@ -3,7 +3,6 @@ package retry
 import (
 	"context"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/hartonomous/offload/internal/catalog"
@@ -84,8 +83,8 @@ func (c *Catalog) Apply(ctx context.Context, p catalog.ApplyParams) ([]string, e
 }
 
 // Finalize drops columns: retried only when it did not run.
-func (c *Catalog) Finalize(ctx context.Context, dryRun bool) (int64, error) {
-	return value(ctx, c.r, Once, func(ctx context.Context) (int64, error) { return c.inner.Finalize(ctx, dryRun) })
+func (c *Catalog) Finalize(ctx context.Context, p catalog.FinalizeParams) (int64, error) {
+	return value(ctx, c.r, Once, func(ctx context.Context) (int64, error) { return c.inner.Finalize(ctx, p) })
 }
 
 func (c *Catalog) GetSegment(ctx context.Context, id int64) (catalog.Segment, error) {
@@ -98,8 +97,8 @@ func (c *Catalog) ListSegments(ctx context.Context, f catalog.SegmentFilter) ([]
 
 // MarkQueued is repeatable; after a lost answer the count is of the second
 // run (rows already queued count again: pending/queued/mismatch → queued).
-func (c *Catalog) MarkQueued(ctx context.Context, ids []int64, now time.Time) (int64, error) {
-	return value(ctx, c.r, Repeatable, func(ctx context.Context) (int64, error) { return c.inner.MarkQueued(ctx, ids, now) })
+func (c *Catalog) MarkQueued(ctx context.Context, p catalog.MarkQueuedParams) (int64, error) {
+	return value(ctx, c.r, Repeatable, func(ctx context.Context) (int64, error) { return c.inner.MarkQueued(ctx, p) })
 }
 
 // ClaimSegment is idempotent for the same token.
@@ -107,8 +106,8 @@ func (c *Catalog) ClaimSegment(ctx context.Context, p catalog.ClaimParams) error
 	return c.r.Do(ctx, Repeatable, func(ctx context.Context) error { return c.inner.ClaimSegment(ctx, p) })
 }
 
-func (c *Catalog) ReleaseClaim(ctx context.Context, id int64, token string) error {
-	return c.r.Do(ctx, Repeatable, func(ctx context.Context) error { return c.inner.ReleaseClaim(ctx, id, token) })
+func (c *Catalog) ReleaseClaim(ctx context.Context, p catalog.ReleaseClaimParams) error {
+	return c.r.Do(ctx, Repeatable, func(ctx context.Context) error { return c.inner.ReleaseClaim(ctx, p) })
 }
 
 // RecordMigrated recognises its own record by the SHA-256.
@@ -117,8 +116,8 @@ func (c *Catalog) RecordMigrated(ctx context.Context, p catalog.MigratedParams) 
 }
 
 // RecordFailure counts an attempt: run twice, it would count two.
-func (c *Catalog) RecordFailure(ctx context.Context, id int64, token, msg string, now time.Time) error {
-	return c.r.Do(ctx, Once, func(ctx context.Context) error { return c.inner.RecordFailure(ctx, id, token, msg, now) })
+func (c *Catalog) RecordFailure(ctx context.Context, p catalog.RecordFailureParams) error {
+	return c.r.Do(ctx, Once, func(ctx context.Context) error { return c.inner.RecordFailure(ctx, p) })
 }
 
 // RecordVerified writes the same outcome again under the same expectations.
@@ -129,8 +128,8 @@ func (c *Catalog) RecordVerified(ctx context.Context, p catalog.VerifiedParams) 
 // ResetBlob clears the ETag it is conditioned on: a second run after a
 // lost answer would report a conflict, so it is retried only when unsent
 // (the next verification run resets what is left).
-func (c *Catalog) ResetBlob(ctx context.Context, id int64, expectETag, reason string, now time.Time) error {
-	return c.r.Do(ctx, Once, func(ctx context.Context) error { return c.inner.ResetBlob(ctx, id, expectETag, reason, now) })
+func (c *Catalog) ResetBlob(ctx context.Context, p catalog.ResetBlobParams) error {
+	return c.r.Do(ctx, Once, func(ctx context.Context) error { return c.inner.ResetBlob(ctx, p) })
 }
 
 // ReleasePayload recognises a release of the same blob already done.
@@ -142,8 +141,8 @@ func (c *Catalog) Status(ctx context.Context) ([]catalog.StatusRow, error) {
 	return value(ctx, c.r, Repeatable, c.inner.Status)
 }
 
-func (c *Catalog) MigratedSince(ctx context.Context, since time.Time) (catalog.Throughput, error) {
-	return value(ctx, c.r, Repeatable, func(ctx context.Context) (catalog.Throughput, error) { return c.inner.MigratedSince(ctx, since) })
+func (c *Catalog) MigratedSince(ctx context.Context, p catalog.MigratedSinceParams) (catalog.Throughput, error) {
+	return value(ctx, c.r, Repeatable, func(ctx context.Context) (catalog.Throughput, error) { return c.inner.MigratedSince(ctx, p) })
 }
 
 func (c *Catalog) ListAtoms(ctx context.Context, f catalog.AtomFilter) ([]catalog.Atom, error) {
@@ -269,10 +268,10 @@ func (c *Catalog) InsertAtom(ctx context.Context, a catalog.NewAtom) (int64, err
 }
 
 // OverwritePayload streams its payload: not retried.
-func (c *Catalog) OverwritePayload(ctx context.Context, id int64, payload io.Reader, size int64) error {
+func (c *Catalog) OverwritePayload(ctx context.Context, p catalog.OverwritePayloadParams) error {
 	s, err := c.seeder()
 	if err != nil {
 		return err
 	}
-	return s.OverwritePayload(ctx, id, payload, size)
+	return s.OverwritePayload(ctx, p)
 }

@@ -54,8 +54,8 @@ func (l *lossy) ReleasePayload(ctx context.Context, p catalog.ReleaseParams) err
 	return l.after(catalogtest.OpRelease, l.DB.ReleasePayload(ctx, p))
 }
 
-func (l *lossy) RecordFailure(ctx context.Context, id int64, token, msg string, now time.Time) error {
-	return l.after(catalogtest.OpFailure, l.DB.RecordFailure(ctx, id, token, msg, now))
+func (l *lossy) RecordFailure(ctx context.Context, p catalog.RecordFailureParams) error {
+	return l.after(catalogtest.OpFailure, l.DB.RecordFailure(ctx, p))
 }
 
 func (l *lossy) MarkOutboxSent(ctx context.Context, token string, sent []catalog.OutboxSentRow, now time.Time) (int64, error) {

@@ -21,13 +21,13 @@ type Resumer interface {
 // OpenPayload waits for a reader slot (Options.PayloadReaders), opens the
 // payload with retries, and returns a reader that resumes where it was cut
 // when the dialect's reader is a Resumer.
-func (c *Catalog) OpenPayload(ctx context.Context, id int64, chunk int) (catalog.PayloadReader, error) {
+func (c *Catalog) OpenPayload(ctx context.Context, p catalog.OpenPayloadParams) (catalog.PayloadReader, error) {
 	release, err := c.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
 	r, err := value(ctx, c.r, Repeatable, func(ctx context.Context) (catalog.PayloadReader, error) {
-		return c.inner.OpenPayload(ctx, id, chunk)
+		return c.inner.OpenPayload(ctx, p)
 	})
 	if err != nil {
 		release()

@@ -87,28 +87,28 @@ func TestPayloadReadersCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	cat := retry.Wrap(db, retry.New(retry.Policy{Classify: sqlite.Classify}), retry.Options{PayloadReaders: 2})
-	a, err := cat.OpenPayload(ctx, id, 10)
+	a, err := cat.OpenPayload(ctx, catalog.OpenPayloadParams{ID: id, Chunk: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := cat.OpenPayload(ctx, id, 10)
+	b, err := cat.OpenPayload(ctx, catalog.OpenPayloadParams{ID: id, Chunk: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
 	done, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := cat.OpenPayload(done, id, 10); !errors.Is(err, context.Canceled) {
+	if _, err := cat.OpenPayload(done, catalog.OpenPayloadParams{ID: id, Chunk: 10}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("a third reader while two are open: %v, want to wait for a slot", err)
 	}
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
 	a.Close() // a second Close gives back no second slot
-	c, err := cat.OpenPayload(ctx, id, 10)
+	c, err := cat.OpenPayload(ctx, catalog.OpenPayloadParams{ID: id, Chunk: 10})
 	if err != nil {
 		t.Fatalf("a reader after one closed: %v", err)
 	}
-	if _, err := cat.OpenPayload(done, id, 10); !errors.Is(err, context.Canceled) {
+	if _, err := cat.OpenPayload(done, catalog.OpenPayloadParams{ID: id, Chunk: 10}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("a slot was given back twice: %v", err)
 	}
 	b.Close()

@@ -162,7 +162,7 @@ func TestPayloadResumeOnTSQL(t *testing.T) {
 	ctx := context.Background()
 
 	p.Arm(tdsproxy.Rule{Match: "SUBSTRING(RawPayload, @p1, @p2)", Kind: tdsproxy.ResetMidReply, Times: 3})
-	r, err := cat.OpenPayload(ctx, id, 256<<10)
+	r, err := cat.OpenPayload(ctx, catalog.OpenPayloadParams{ID: id, Chunk: 256 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestPayloadResumeOnTSQL(t *testing.T) {
 	}
 
 	// Rewritten after the first chunk: the resume finds another row.
-	r, err = cat.OpenPayload(ctx, id, 256<<10)
+	r, err = cat.OpenPayload(ctx, catalog.OpenPayloadParams{ID: id, Chunk: 256 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestPayloadResumeOnTSQL(t *testing.T) {
 	if _, err := io.ReadFull(r, make([]byte, 256<<10)); err != nil {
 		t.Fatal(err)
 	}
-	if err := direct.OverwritePayload(ctx, id, catalogtest.Payload(2, size), size); err != nil {
+	if err := direct.OverwritePayload(ctx, catalog.OverwritePayloadParams{ID: id, Payload: catalogtest.Payload(2, size), Size: size}); err != nil {
 		t.Fatal(err)
 	}
 	p.Arm(tdsproxy.Rule{Match: "SUBSTRING(RawPayload, @p1, @p2)", Kind: tdsproxy.ResetMidReply})
