@@ -103,7 +103,17 @@ type SequenceParams struct {
 	Until time.Time
 }
 
-// OutboxFailure marks an unsequenced row failed, for good.
+// UnsequencedParams reads up to Limit rows without a sequence.
+type UnsequencedParams struct {
+	Limit int
+}
+
+// FailOutboxParams marks unsequenced rows failed, for good.
+type FailOutboxParams struct {
+	Failures []OutboxFailure
+}
+
+// OutboxFailure is one row FailOutbox marks failed, with its reason.
 type OutboxFailure struct {
 	ID     int64
 	Reason string
@@ -117,6 +127,19 @@ type ClaimOutboxParams struct {
 	Now   time.Time
 	Until time.Time
 	Limit int
+}
+
+// OutboxMessagesParams reads the Message of the rows IDs.
+type OutboxMessagesParams struct {
+	IDs []int64
+}
+
+// MarkOutboxSentParams marks the rows Sent sent at Now, while Token holds
+// them.
+type MarkOutboxSentParams struct {
+	Token string
+	Sent  []OutboxSentRow
+	Now   time.Time
 }
 
 // OutboxSentRow is a row whose message the queue accepted.
@@ -134,6 +157,18 @@ type OutboxRetry struct {
 	RetryAt time.Time
 }
 
+// ReleaseOutboxParams drops the claims Token holds on the rows IDs.
+type ReleaseOutboxParams struct {
+	Token string
+	IDs   []int64
+}
+
+// PurgeOutboxParams deletes up to Limit rows sent before Before.
+type PurgeOutboxParams struct {
+	Before time.Time
+	Limit  int
+}
+
 // OutboxCount is the rows of one queue in one state.
 type OutboxCount struct {
 	Queue  string
@@ -149,13 +184,13 @@ type Outbox interface {
 	// BeginPublish starts a publishing transaction (see OutboxTx).
 	BeginPublish(ctx context.Context) (OutboxTx, error)
 
-	// Unsequenced returns up to limit pending rows without a sequence,
+	// Unsequenced returns up to p.Limit pending rows without a sequence,
 	// with their Message, in OutboxId order. Rows of transactions that have
 	// not committed are not returned (they are not visible, or skipped).
-	Unsequenced(ctx context.Context, limit int) ([]OutboxRow, error)
+	Unsequenced(ctx context.Context, p UnsequencedParams) ([]OutboxRow, error)
 	// FailOutbox marks unsequenced pending rows failed with their reason.
 	// Returns the rows changed.
-	FailOutbox(ctx context.Context, fs []OutboxFailure, now time.Time) (int64, error)
+	FailOutbox(ctx context.Context, p FailOutboxParams) (int64, error)
 	// SequenceOutbox assigns sequences (see SequenceParams) and returns the
 	// rows sequenced. ErrConflict when another drainer gave one of the
 	// numbers to another row meanwhile: nothing changed, read again.
@@ -167,22 +202,22 @@ type Outbox interface {
 	// sequence. ErrConflict when the claim lost a race that changed
 	// nothing (a deadlock victim on SQL Server): try again next pass.
 	ClaimOutbox(ctx context.Context, p ClaimOutboxParams) ([]OutboxRow, error)
-	// OutboxMessages returns the Message of each row id.
-	OutboxMessages(ctx context.Context, ids []int64) (map[int64]string, error)
+	// OutboxMessages returns the Message of each row of p.IDs.
+	OutboxMessages(ctx context.Context, p OutboxMessagesParams) (map[int64]string, error)
 
-	// MarkOutboxSent marks rows sent while Token holds them, and returns
+	// MarkOutboxSent marks rows sent while p.Token holds them, and returns
 	// how many it marked (fewer: a claim was lost and its row will be
 	// sent again, with the same id and sequence).
-	MarkOutboxSent(ctx context.Context, token string, sent []OutboxSentRow, now time.Time) (int64, error)
+	MarkOutboxSent(ctx context.Context, p MarkOutboxSentParams) (int64, error)
 	// RetryOutbox records a failed send (Attempts+1, LastError) and drops
 	// the claim, keeping the row until RetryAt.
 	RetryOutbox(ctx context.Context, r OutboxRetry) error
-	// ReleaseOutbox drops Token's claim on the rows ids.
-	ReleaseOutbox(ctx context.Context, token string, ids []int64) error
+	// ReleaseOutbox drops p.Token's claim on the rows p.IDs.
+	ReleaseOutbox(ctx context.Context, p ReleaseOutboxParams) error
 
-	// PurgeOutbox deletes up to limit rows sent before before, except the
-	// last row of each conversation, which keeps its sequence counting.
-	PurgeOutbox(ctx context.Context, before time.Time, limit int) (int64, error)
+	// PurgeOutbox deletes up to p.Limit rows sent before p.Before, except
+	// the last row of each conversation, which keeps its sequence counting.
+	PurgeOutbox(ctx context.Context, p PurgeOutboxParams) (int64, error)
 	// OutboxStatus counts rows by queue and state.
 	OutboxStatus(ctx context.Context) ([]OutboxCount, error)
 }

@@ -185,7 +185,7 @@ func (s *Service) pass(ctx context.Context) (passResult, error) {
 func (s *Service) sequence(ctx context.Context, token string, pr *passResult) (map[int64]string, error) {
 	cat := s.cfg.Catalog
 	now := s.now()
-	fresh, err := cat.Unsequenced(ctx, s.cfg.Batch)
+	fresh, err := cat.Unsequenced(ctx, catalog.UnsequencedParams{Limit: s.cfg.Batch})
 	if err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
@@ -201,7 +201,7 @@ func (s *Service) sequence(ctx context.Context, token string, pr *passResult) (m
 		bodies[r.ID] = r.Message
 	}
 	if len(bad) > 0 {
-		if _, err := cat.FailOutbox(ctx, bad, now); err != nil {
+		if _, err := cat.FailOutbox(ctx, catalog.FailOutboxParams{Failures: bad}); err != nil {
 			return nil, fmt.Errorf("outbox: %w", err)
 		}
 		for _, f := range bad {
@@ -254,7 +254,7 @@ func (s *Service) completeBodies(ctx context.Context, held []catalog.OutboxRow, 
 	if len(need) == 0 {
 		return nil
 	}
-	more, err := s.cfg.Catalog.OutboxMessages(ctx, need)
+	more, err := s.cfg.Catalog.OutboxMessages(ctx, catalog.OutboxMessagesParams{IDs: need})
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
@@ -302,7 +302,7 @@ func (s *Service) release(token string, ids []int64) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := s.cfg.Catalog.ReleaseOutbox(ctx, token, ids); err != nil {
+	if err := s.cfg.Catalog.ReleaseOutbox(ctx, catalog.ReleaseOutboxParams{Token: token, IDs: ids}); err != nil {
 		s.log.Warn("outbox: could not release claims; they expire on their own", "rows", len(ids), "err", err)
 	}
 }
@@ -441,7 +441,7 @@ func (rs *runSender) flush(ctx context.Context, force bool) error {
 	rs.mu.Unlock()
 	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	n, err := rs.s.cfg.Catalog.MarkOutboxSent(mctx, rs.token, batch, rs.s.now())
+	n, err := rs.s.cfg.Catalog.MarkOutboxSent(mctx, catalog.MarkOutboxSentParams{Token: rs.token, Sent: batch, Now: rs.s.now()})
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
@@ -495,7 +495,7 @@ func (s *Service) maybePurge(ctx context.Context, pr *passResult) error {
 		return nil
 	}
 	for {
-		n, err := s.cfg.Catalog.PurgeOutbox(ctx, now.Add(-s.cfg.Retention), s.cfg.PurgeBatch)
+		n, err := s.cfg.Catalog.PurgeOutbox(ctx, catalog.PurgeOutboxParams{Before: now.Add(-s.cfg.Retention), Limit: s.cfg.PurgeBatch})
 		if err != nil {
 			return fmt.Errorf("outbox: %w", err)
 		}
@@ -512,7 +512,7 @@ func (s *Service) maybePurge(ctx context.Context, pr *passResult) error {
 // dryRun checks what a drain would do and changes nothing.
 func (s *Service) dryRun(ctx context.Context) (DrainResult, error) {
 	res := DrainResult{DryRun: true}
-	fresh, err := s.cfg.Catalog.Unsequenced(ctx, s.cfg.Batch)
+	fresh, err := s.cfg.Catalog.Unsequenced(ctx, catalog.UnsequencedParams{Limit: s.cfg.Batch})
 	if err != nil {
 		return res, fmt.Errorf("outbox: %w", err)
 	}

@@ -102,7 +102,7 @@ func lostMarkSent(t *testing.T, e *env, lose Loser) {
 		t.Fatalf("held %+v", held)
 	}
 	lose(t, OpMarkSent)
-	n, err := e.cat.MarkOutboxSent(e.ctx, "A", []catalog.OutboxSentRow{{ID: held[0].ID, QueueMessageID: "q1"}}, Base)
+	n, err := e.cat.MarkOutboxSent(e.ctx, catalog.MarkOutboxSentParams{Token: "A", Sent: []catalog.OutboxSentRow{{ID: held[0].ID, QueueMessageID: "q1"}}, Now: Base})
 	wantOK(t, "mark whose answer was lost", err)
 	if n != 1 {
 		t.Fatalf("a mark retried after its answer was lost counted %d rows, want 1", n)

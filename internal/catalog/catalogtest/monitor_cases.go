@@ -172,7 +172,7 @@ func testOutboxFailures(t *testing.T, e *env) {
 		ids = append(ids, id)
 	}
 	wantOK(t, "commit", tx.Commit())
-	rows, err := e.cat.Unsequenced(e.ctx, 10)
+	rows, err := e.cat.Unsequenced(e.ctx, catalog.UnsequencedParams{Limit: 10})
 	wantOK(t, "unsequenced", err)
 	var fs []catalog.OutboxFailure
 	for i, r := range rows {
@@ -182,7 +182,7 @@ func testOutboxFailures(t *testing.T, e *env) {
 		}
 		fs = append(fs, catalog.OutboxFailure{ID: r.ID, Reason: reason})
 	}
-	_, err = e.cat.FailOutbox(e.ctx, fs, Base)
+	_, err = e.cat.FailOutbox(e.ctx, catalog.FailOutboxParams{Failures: fs})
 	wantOK(t, "fail outbox", err)
 	got, err = e.cat.OutboxFailures(e.ctx, catalog.OutboxFailuresParams{})
 	wantOK(t, "outbox failures", err)

@@ -54,7 +54,7 @@ func (e *env) publish(queue, conv string, msgs ...string) []string {
 
 func (e *env) unsequenced() []catalog.OutboxRow {
 	e.t.Helper()
-	rows, err := e.cat.Unsequenced(e.ctx, 100)
+	rows, err := e.cat.Unsequenced(e.ctx, catalog.UnsequencedParams{Limit: 100})
 	wantOK(e.t, "unsequenced", err)
 	return rows
 }
@@ -259,7 +259,7 @@ func testOutboxSequenceRace(t *testing.T, e *env) {
 		wg.Go(func() {
 			tok := fmt.Sprintf("d%d", d)
 			for range 50 {
-				rows, err := e.cat.Unsequenced(e.ctx, 5+d)
+				rows, err := e.cat.Unsequenced(e.ctx, catalog.UnsequencedParams{Limit: 5 + d})
 				if err != nil {
 					errs <- err
 					return
@@ -315,7 +315,7 @@ func testOutboxClaim(t *testing.T, e *env) {
 	}
 	// A releases m2 and m3 but keeps m1: B may not take m2 while an earlier
 	// row of the conversation is held by A.
-	wantOK(t, "release", e.cat.ReleaseOutbox(e.ctx, "A", []int64{held[1].ID, held[2].ID}))
+	wantOK(t, "release", e.cat.ReleaseOutbox(e.ctx, catalog.ReleaseOutboxParams{Token: "A", IDs: []int64{held[1].ID, held[2].ID}}))
 	if got := e.claimOutbox("B", Base); len(got) != 0 {
 		t.Fatalf("B claimed %+v behind A's live claim on m1", got)
 	}
@@ -354,12 +354,12 @@ func testOutboxMarkSent(t *testing.T, e *env) {
 	e.publish(outboxQueue, "c", event("m1", 1), event("m2", 2))
 	e.sequence("A", Base)
 	held := e.claimOutbox("A", Base)
-	n, err := e.cat.MarkOutboxSent(e.ctx, "B", []catalog.OutboxSentRow{{ID: held[0].ID, QueueMessageID: "q1"}}, Base)
+	n, err := e.cat.MarkOutboxSent(e.ctx, catalog.MarkOutboxSentParams{Token: "B", Sent: []catalog.OutboxSentRow{{ID: held[0].ID, QueueMessageID: "q1"}}, Now: Base})
 	wantOK(t, "mark with another token", err)
 	if n != 0 {
 		t.Fatal("a row was marked sent under another drainer's token")
 	}
-	n, err = e.cat.MarkOutboxSent(e.ctx, "A", []catalog.OutboxSentRow{{ID: held[0].ID, QueueMessageID: "q1"}}, Base)
+	n, err = e.cat.MarkOutboxSent(e.ctx, catalog.MarkOutboxSentParams{Token: "A", Sent: []catalog.OutboxSentRow{{ID: held[0].ID, QueueMessageID: "q1"}}, Now: Base})
 	wantOK(t, "mark", err)
 	if n != 1 {
 		t.Fatalf("marked %d", n)
@@ -369,7 +369,7 @@ func testOutboxMarkSent(t *testing.T, e *env) {
 		t.Fatalf("after m1 was sent A holds %+v (head must move to 2)", rest)
 	}
 	// Marking twice changes nothing.
-	if n, _ := e.cat.MarkOutboxSent(e.ctx, "A", []catalog.OutboxSentRow{{ID: held[0].ID}}, Base); n != 0 {
+	if n, _ := e.cat.MarkOutboxSent(e.ctx, catalog.MarkOutboxSentParams{Token: "A", Sent: []catalog.OutboxSentRow{{ID: held[0].ID}}, Now: Base}); n != 0 {
 		t.Fatal("a sent row was marked again")
 	}
 	if c := e.outboxCounts(); c[outboxQueue+"/sent"] != 1 || c[outboxQueue+"/pending"] != 1 {
@@ -383,7 +383,7 @@ func testOutboxRetry(t *testing.T, e *env) {
 	held := e.claimOutbox("A", Base)
 	retryAt := Base.Add(30 * time.Second)
 	wantOK(t, "retry", e.cat.RetryOutbox(e.ctx, catalog.OutboxRetry{ID: held[0].ID, Token: "A", Error: "queue storage: 503", RetryAt: retryAt}))
-	wantOK(t, "release", e.cat.ReleaseOutbox(e.ctx, "A", []int64{held[1].ID}))
+	wantOK(t, "release", e.cat.ReleaseOutbox(e.ctx, catalog.ReleaseOutboxParams{Token: "A", IDs: []int64{held[1].ID}}))
 	// In back-off: neither the row nor the rest of its conversation moves.
 	if got := e.claimOutbox("B", Base.Add(10*time.Second)); len(got) != 0 {
 		t.Fatalf("B claimed %+v during the back-off", got)
@@ -403,7 +403,7 @@ func testOutboxFail(t *testing.T, e *env) {
 	e.publish(outboxQueue, "c", event("ok", 1))
 	e.publish("not-allowed", "c", event("bad", 2))
 	rows := e.unsequenced()
-	n, err := e.cat.FailOutbox(e.ctx, []catalog.OutboxFailure{{ID: rows[1].ID, Reason: `queue "not-allowed" is not in PUBLISH_QUEUES`}}, Base)
+	n, err := e.cat.FailOutbox(e.ctx, catalog.FailOutboxParams{Failures: []catalog.OutboxFailure{{ID: rows[1].ID, Reason: `queue "not-allowed" is not in PUBLISH_QUEUES`}}})
 	wantOK(t, "fail", err)
 	if n != 1 {
 		t.Fatalf("failed %d", n)
@@ -414,7 +414,7 @@ func testOutboxFail(t *testing.T, e *env) {
 	}
 	e.sequence("A", Base)
 	// A sequenced row cannot be failed: it has its place in the conversation.
-	if n, _ := e.cat.FailOutbox(e.ctx, []catalog.OutboxFailure{{ID: left[0].ID, Reason: "x"}}, Base); n != 0 {
+	if n, _ := e.cat.FailOutbox(e.ctx, catalog.FailOutboxParams{Failures: []catalog.OutboxFailure{{ID: left[0].ID, Reason: "x"}}}); n != 0 {
 		t.Fatal("a sequenced row was failed")
 	}
 	if c := e.outboxCounts(); c["not-allowed/failed"] != 1 || c[outboxQueue+"/pending"] != 1 {
@@ -430,18 +430,18 @@ func testOutboxPurge(t *testing.T, e *env) {
 	for _, r := range e.claimOutbox("A", Base) {
 		sent = append(sent, catalog.OutboxSentRow{ID: r.ID, QueueMessageID: "q-" + r.MessageID})
 	}
-	if n, err := e.cat.MarkOutboxSent(e.ctx, "A", sent, Base); err != nil || n != 4 {
+	if n, err := e.cat.MarkOutboxSent(e.ctx, catalog.MarkOutboxSentParams{Token: "A", Sent: sent, Now: Base}); err != nil || n != 4 {
 		t.Fatalf("mark: %d, %v", n, err)
 	}
-	if n, err := e.cat.PurgeOutbox(e.ctx, Base, 100); err != nil || n != 0 {
+	if n, err := e.cat.PurgeOutbox(e.ctx, catalog.PurgeOutboxParams{Before: Base, Limit: 100}); err != nil || n != 0 {
 		t.Fatalf("purge of rows sent at the cutoff: %d, %v", n, err)
 	}
-	n, err := e.cat.PurgeOutbox(e.ctx, Base.Add(time.Second), 1)
+	n, err := e.cat.PurgeOutbox(e.ctx, catalog.PurgeOutboxParams{Before: Base.Add(time.Second), Limit: 1})
 	wantOK(t, "purge", err)
 	if n != 1 {
 		t.Fatalf("purged %d with limit 1", n)
 	}
-	n, err = e.cat.PurgeOutbox(e.ctx, Base.Add(time.Second), 100)
+	n, err = e.cat.PurgeOutbox(e.ctx, catalog.PurgeOutboxParams{Before: Base.Add(time.Second), Limit: 100})
 	wantOK(t, "purge", err)
 	if n != 1 {
 		t.Fatalf("purged %d more, want 1: the last row of each conversation stays", n)
@@ -465,7 +465,7 @@ func testOutboxMessages(t *testing.T, e *env) {
 	if rows[0].Message != big {
 		t.Fatalf("Unsequenced changed the message (%d bytes, want %d)", len(rows[0].Message), len(big))
 	}
-	msgs, err := e.cat.OutboxMessages(e.ctx, rowIDs(rows))
+	msgs, err := e.cat.OutboxMessages(e.ctx, catalog.OutboxMessagesParams{IDs: rowIDs(rows)})
 	wantOK(t, "messages", err)
 	if len(msgs) != 2 || msgs[rows[0].ID] != big || msgs[rows[1].ID] != `{"a":"b"}` {
 		t.Fatalf("messages round trip: %d", len(msgs))

@@ -112,11 +112,11 @@ func scanOutboxRow(sc dialect.Scanner, extra ...any) (catalog.OutboxRow, error) 
 }
 
 // Unsequenced implements catalog.Outbox.
-func (d *DB) Unsequenced(ctx context.Context, limit int) ([]catalog.OutboxRow, error) {
+func (d *DB) Unsequenced(ctx context.Context, p catalog.UnsequencedParams) ([]catalog.OutboxRow, error) {
 	rows, err := d.db.QueryContext(ctx, d.q(`SELECT TOP (@p1) `+outboxRowCols+`, o.Message
 FROM dbo.OffloadOutbox AS o WITH (READPAST)
 WHERE o.OutboxState = N'pending' AND o.SequenceNumber = 0
-ORDER BY o.OutboxId`), limit)
+ORDER BY o.OutboxId`), p.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("mssql: outbox unsequenced: %w", err)
 	}
@@ -133,20 +133,20 @@ ORDER BY o.OutboxId`), limit)
 }
 
 // FailOutbox implements catalog.Outbox.
-func (d *DB) FailOutbox(ctx context.Context, fs []catalog.OutboxFailure, now time.Time) (int64, error) {
+func (d *DB) FailOutbox(ctx context.Context, p catalog.FailOutboxParams) (int64, error) {
 	var total int64
-	for _, batch := range dialect.Chunks(fs, dialect.OutboxBatch) {
-		var p params
+	for _, batch := range dialect.Chunks(p.Failures, dialect.OutboxBatch) {
+		var a params
 		var cases strings.Builder
 		ids := make([]any, len(batch))
 		for i, f := range batch {
-			fmt.Fprintf(&cases, " WHEN %s THEN %s", p.add(f.ID), p.add(dialect.Truncate(f.Reason, dialect.MaxErrorLen)))
+			fmt.Fprintf(&cases, " WHEN %s THEN %s", a.add(f.ID), a.add(dialect.Truncate(f.Reason, dialect.MaxErrorLen)))
 			ids[i] = f.ID
 		}
 		n, err := affected(d.db.ExecContext(ctx, d.q(`
 UPDATE dbo.OffloadOutbox SET OutboxState = N'failed', LastError = CASE OutboxId`+cases.String()+` END,
   ClaimToken = NULL, ClaimedUntil = NULL
-WHERE OutboxId IN (`+p.list(ids)+`) AND OutboxState = N'pending' AND SequenceNumber = 0`), p.args...))
+WHERE OutboxId IN (`+a.list(ids)+`) AND OutboxState = N'pending' AND SequenceNumber = 0`), a.args...))
 		if err != nil {
 			return total, fmt.Errorf("mssql: outbox fail: %w", err)
 		}
@@ -320,11 +320,11 @@ ORDER BY o.QueueName, o.ConversationId, o.SequenceNumber`), p.Token)
 }
 
 // OutboxMessages implements catalog.Outbox.
-func (d *DB) OutboxMessages(ctx context.Context, ids []int64) (map[int64]string, error) {
-	out := make(map[int64]string, len(ids))
-	for _, batch := range dialect.Batches(ids, dialect.OutboxBatch) {
-		var p params
-		rows, err := d.db.QueryContext(ctx, d.q("SELECT OutboxId, Message FROM dbo.OffloadOutbox WHERE OutboxId IN ("+p.list(anys(batch))+")"), p.args...)
+func (d *DB) OutboxMessages(ctx context.Context, p catalog.OutboxMessagesParams) (map[int64]string, error) {
+	out := make(map[int64]string, len(p.IDs))
+	for _, batch := range dialect.Batches(p.IDs, dialect.OutboxBatch) {
+		var a params
+		rows, err := d.db.QueryContext(ctx, d.q("SELECT OutboxId, Message FROM dbo.OffloadOutbox WHERE OutboxId IN ("+a.list(anys(batch))+")"), a.args...)
 		if err != nil {
 			return nil, fmt.Errorf("mssql: outbox messages: %w", err)
 		}
@@ -336,25 +336,25 @@ func (d *DB) OutboxMessages(ctx context.Context, ids []int64) (map[int64]string,
 }
 
 // MarkOutboxSent implements catalog.Outbox.
-func (d *DB) MarkOutboxSent(ctx context.Context, token string, sent []catalog.OutboxSentRow, now time.Time) (int64, error) {
+func (d *DB) MarkOutboxSent(ctx context.Context, p catalog.MarkOutboxSentParams) (int64, error) {
 	var total int64
-	for _, batch := range dialect.Chunks(sent, dialect.OutboxBatch) {
-		var p params
+	for _, batch := range dialect.Chunks(p.Sent, dialect.OutboxBatch) {
+		var a params
 		var cases strings.Builder
 		ids := make([]any, len(batch))
 		for i, s := range batch {
-			fmt.Fprintf(&cases, " WHEN %s THEN %s", p.add(s.ID), p.add(s.QueueMessageID))
+			fmt.Fprintf(&cases, " WHEN %s THEN %s", a.add(s.ID), a.add(s.QueueMessageID))
 			ids[i] = s.ID
 		}
-		at, tok := p.add(dt2(now)), p.add(token)
+		at, tok := a.add(dt2(p.Now)), a.add(p.Token)
 		// A row already sent with the same queue message id is this mark
 		// retried after its answer was lost: counted, its SentAt kept.
 		n, err := affected(d.db.ExecContext(ctx, d.q(`
 UPDATE dbo.OffloadOutbox SET OutboxState = N'sent', QueueMessageId = CASE OutboxId`+cases.String()+` END,
   SentAt = CASE WHEN OutboxState = N'sent' THEN SentAt ELSE `+at+` END,
   ClaimToken = NULL, ClaimedUntil = NULL, LastError = NULL
-WHERE OutboxId IN (`+p.list(ids)+`) AND ((ClaimToken = `+tok+` AND OutboxState = N'pending')
-  OR (OutboxState = N'sent' AND QueueMessageId = CASE OutboxId`+cases.String()+` END))`), p.args...))
+WHERE OutboxId IN (`+a.list(ids)+`) AND ((ClaimToken = `+tok+` AND OutboxState = N'pending')
+  OR (OutboxState = N'sent' AND QueueMessageId = CASE OutboxId`+cases.String()+` END))`), a.args...))
 		if err != nil {
 			return total, fmt.Errorf("mssql: mark outbox sent: %w", err)
 		}
@@ -376,12 +376,12 @@ WHERE OutboxId = @p3 AND ClaimToken = @p4 AND OutboxState = N'pending'`),
 }
 
 // ReleaseOutbox implements catalog.Outbox.
-func (d *DB) ReleaseOutbox(ctx context.Context, token string, ids []int64) error {
-	for _, batch := range dialect.Batches(ids, dialect.OutboxBatch) {
-		var p params
-		in := p.list(anys(batch))
+func (d *DB) ReleaseOutbox(ctx context.Context, p catalog.ReleaseOutboxParams) error {
+	for _, batch := range dialect.Batches(p.IDs, dialect.OutboxBatch) {
+		var a params
+		in := a.list(anys(batch))
 		_, err := d.db.ExecContext(ctx, d.q("UPDATE dbo.OffloadOutbox SET ClaimToken = NULL, ClaimedUntil = NULL WHERE OutboxId IN ("+
-			in+") AND ClaimToken = "+p.add(token)), p.args...)
+			in+") AND ClaimToken = "+a.add(p.Token)), a.args...)
 		if err != nil {
 			return fmt.Errorf("mssql: release outbox: %w", err)
 		}
@@ -390,14 +390,14 @@ func (d *DB) ReleaseOutbox(ctx context.Context, token string, ids []int64) error
 }
 
 // PurgeOutbox implements catalog.Outbox.
-func (d *DB) PurgeOutbox(ctx context.Context, before time.Time, limit int) (int64, error) {
+func (d *DB) PurgeOutbox(ctx context.Context, p catalog.PurgeOutboxParams) (int64, error) {
 	n, err := affected(d.db.ExecContext(ctx, d.q(`
 DELETE FROM dbo.OffloadOutbox WHERE OutboxId IN (
     SELECT TOP (@p2) o.OutboxId FROM dbo.OffloadOutbox AS o
     WHERE o.OutboxState = N'sent' AND o.SentAt < @p1
       AND EXISTS (SELECT 1 FROM dbo.OffloadOutbox AS n
           WHERE n.QueueName = o.QueueName AND n.ConversationId = o.ConversationId AND n.SequenceNumber > o.SequenceNumber)
-    ORDER BY o.OutboxId)`), dt2(before), limit))
+    ORDER BY o.OutboxId)`), dt2(p.Before), p.Limit))
 	if err != nil {
 		return 0, fmt.Errorf("mssql: purge outbox: %w", err)
 	}

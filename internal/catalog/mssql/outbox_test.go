@@ -126,7 +126,7 @@ func TestDuplicateSequenceIsConflictOnTSQL(t *testing.T) {
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := db.Unsequenced(ctx, 10)
+	rows, err := db.Unsequenced(ctx, catalog.UnsequencedParams{Limit: 10})
 	if err != nil || len(rows) != 2 {
 		t.Fatalf("unsequenced: %d, %v", len(rows), err)
 	}

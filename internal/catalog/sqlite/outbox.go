@@ -99,9 +99,9 @@ func scanOutboxRow(sc dialect.Scanner, extra ...any) (catalog.OutboxRow, error) 
 }
 
 // Unsequenced implements catalog.Outbox.
-func (d *DB) Unsequenced(ctx context.Context, limit int) ([]catalog.OutboxRow, error) {
+func (d *DB) Unsequenced(ctx context.Context, p catalog.UnsequencedParams) ([]catalog.OutboxRow, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT `+outboxRowCols+`, Message FROM OffloadOutbox
-WHERE OutboxState = 'pending' AND SequenceNumber = 0 ORDER BY OutboxId LIMIT ?`, limit)
+WHERE OutboxState = 'pending' AND SequenceNumber = 0 ORDER BY OutboxId LIMIT ?`, p.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: outbox unsequenced: %w", err)
 	}
@@ -118,10 +118,10 @@ WHERE OutboxState = 'pending' AND SequenceNumber = 0 ORDER BY OutboxId LIMIT ?`,
 }
 
 // FailOutbox implements catalog.Outbox.
-func (d *DB) FailOutbox(ctx context.Context, fs []catalog.OutboxFailure, now time.Time) (int64, error) {
+func (d *DB) FailOutbox(ctx context.Context, p catalog.FailOutboxParams) (int64, error) {
 	var total int64
 	err := d.inTx(ctx, "IMMEDIATE", func(c *sql.Conn) error {
-		for _, f := range fs {
+		for _, f := range p.Failures {
 			n, err := affected(c.ExecContext(ctx, `
 UPDATE OffloadOutbox SET OutboxState = 'failed', LastError = ?, SentAt = NULL, ClaimToken = NULL, ClaimedUntil = NULL
 WHERE OutboxId = ? AND OutboxState = 'pending' AND SequenceNumber = 0`,
@@ -237,9 +237,9 @@ ORDER BY o.QueueName, o.ConversationId, o.SequenceNumber`, p.Token)
 }
 
 // OutboxMessages implements catalog.Outbox.
-func (d *DB) OutboxMessages(ctx context.Context, ids []int64) (map[int64]string, error) {
-	out := make(map[int64]string, len(ids))
-	for _, batch := range dialect.Batches(ids, dialect.OutboxBatch) {
+func (d *DB) OutboxMessages(ctx context.Context, p catalog.OutboxMessagesParams) (map[int64]string, error) {
+	out := make(map[int64]string, len(p.IDs))
+	for _, batch := range dialect.Batches(p.IDs, dialect.OutboxBatch) {
 		rows, err := d.db.QueryContext(ctx, "SELECT OutboxId, Message FROM OffloadOutbox WHERE OutboxId IN ("+placeholders(len(batch))+")", anys(batch)...)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: outbox messages: %w", err)
@@ -252,11 +252,11 @@ func (d *DB) OutboxMessages(ctx context.Context, ids []int64) (map[int64]string,
 }
 
 // MarkOutboxSent implements catalog.Outbox.
-func (d *DB) MarkOutboxSent(ctx context.Context, token string, sent []catalog.OutboxSentRow, now time.Time) (int64, error) {
+func (d *DB) MarkOutboxSent(ctx context.Context, p catalog.MarkOutboxSentParams) (int64, error) {
 	var total int64
-	for _, batch := range dialect.Chunks(sent, dialect.OutboxBatch) {
+	for _, batch := range dialect.Chunks(p.Sent, dialect.OutboxBatch) {
 		var cases strings.Builder
-		args := []any{ts(now)}
+		args := []any{ts(p.Now)}
 		ids := make([]any, len(batch))
 		for i, s := range batch {
 			cases.WriteString(" WHEN ? THEN ?")
@@ -266,7 +266,7 @@ func (d *DB) MarkOutboxSent(ctx context.Context, token string, sent []catalog.Ou
 		// A row already sent with the same queue message id is this mark
 		// retried after its answer was lost: counted, its SentAt kept.
 		whens := args[1:]
-		args = append(append(append(args, ids...), token), whens...)
+		args = append(append(append(args, ids...), p.Token), whens...)
 		n, err := affected(d.db.ExecContext(ctx, `
 UPDATE OffloadOutbox SET OutboxState = 'sent', SentAt = CASE WHEN OutboxState = 'sent' THEN SentAt ELSE ? END,
   QueueMessageId = CASE OutboxId`+cases.String()+` END,
@@ -294,10 +294,10 @@ WHERE OutboxId = ? AND ClaimToken = ? AND OutboxState = 'pending'`,
 }
 
 // ReleaseOutbox implements catalog.Outbox.
-func (d *DB) ReleaseOutbox(ctx context.Context, token string, ids []int64) error {
-	for _, batch := range dialect.Batches(ids, dialect.OutboxBatch) {
+func (d *DB) ReleaseOutbox(ctx context.Context, p catalog.ReleaseOutboxParams) error {
+	for _, batch := range dialect.Batches(p.IDs, dialect.OutboxBatch) {
 		_, err := d.db.ExecContext(ctx, "UPDATE OffloadOutbox SET ClaimToken = NULL, ClaimedUntil = NULL WHERE OutboxId IN ("+
-			placeholders(len(batch))+") AND ClaimToken = ?", append(anys(batch), token)...)
+			placeholders(len(batch))+") AND ClaimToken = ?", append(anys(batch), p.Token)...)
 		if err != nil {
 			return fmt.Errorf("sqlite: release outbox: %w", err)
 		}
@@ -306,14 +306,14 @@ func (d *DB) ReleaseOutbox(ctx context.Context, token string, ids []int64) error
 }
 
 // PurgeOutbox implements catalog.Outbox.
-func (d *DB) PurgeOutbox(ctx context.Context, before time.Time, limit int) (int64, error) {
+func (d *DB) PurgeOutbox(ctx context.Context, p catalog.PurgeOutboxParams) (int64, error) {
 	n, err := affected(d.db.ExecContext(ctx, `
 DELETE FROM OffloadOutbox WHERE OutboxId IN (
     SELECT o.OutboxId FROM OffloadOutbox AS o
     WHERE o.OutboxState = 'sent' AND o.SentAt < ?
       AND EXISTS (SELECT 1 FROM OffloadOutbox AS n
           WHERE n.QueueName = o.QueueName AND n.ConversationId = o.ConversationId AND n.SequenceNumber > o.SequenceNumber)
-    ORDER BY o.OutboxId LIMIT ?)`, ts(before), limit))
+    ORDER BY o.OutboxId LIMIT ?)`, ts(p.Before), p.Limit))
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: purge outbox: %w", err)
 	}

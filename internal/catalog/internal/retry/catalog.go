@@ -3,7 +3,6 @@ package retry
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/hartonomous/offload/internal/catalog"
 )
@@ -168,14 +167,14 @@ func (c *Catalog) BeginPublish(ctx context.Context) (catalog.OutboxTx, error) {
 	return value(ctx, c.r, Once, c.inner.BeginPublish)
 }
 
-func (c *Catalog) Unsequenced(ctx context.Context, limit int) ([]catalog.OutboxRow, error) {
-	return value(ctx, c.r, Repeatable, func(ctx context.Context) ([]catalog.OutboxRow, error) { return c.inner.Unsequenced(ctx, limit) })
+func (c *Catalog) Unsequenced(ctx context.Context, p catalog.UnsequencedParams) ([]catalog.OutboxRow, error) {
+	return value(ctx, c.r, Repeatable, func(ctx context.Context) ([]catalog.OutboxRow, error) { return c.inner.Unsequenced(ctx, p) })
 }
 
 // FailOutbox applies only to unsequenced pending rows: a second run finds
 // them failed and leaves them.
-func (c *Catalog) FailOutbox(ctx context.Context, fs []catalog.OutboxFailure, now time.Time) (int64, error) {
-	return value(ctx, c.r, Repeatable, func(ctx context.Context) (int64, error) { return c.inner.FailOutbox(ctx, fs, now) })
+func (c *Catalog) FailOutbox(ctx context.Context, p catalog.FailOutboxParams) (int64, error) {
+	return value(ctx, c.r, Repeatable, func(ctx context.Context) (int64, error) { return c.inner.FailOutbox(ctx, p) })
 }
 
 // SequenceOutbox skips rows that have a sequence: a second run after a lost
@@ -189,13 +188,13 @@ func (c *Catalog) ClaimOutbox(ctx context.Context, p catalog.ClaimOutboxParams) 
 	return value(ctx, c.r, Repeatable, func(ctx context.Context) ([]catalog.OutboxRow, error) { return c.inner.ClaimOutbox(ctx, p) })
 }
 
-func (c *Catalog) OutboxMessages(ctx context.Context, ids []int64) (map[int64]string, error) {
-	return value(ctx, c.r, Repeatable, func(ctx context.Context) (map[int64]string, error) { return c.inner.OutboxMessages(ctx, ids) })
+func (c *Catalog) OutboxMessages(ctx context.Context, p catalog.OutboxMessagesParams) (map[int64]string, error) {
+	return value(ctx, c.r, Repeatable, func(ctx context.Context) (map[int64]string, error) { return c.inner.OutboxMessages(ctx, p) })
 }
 
 // MarkOutboxSent counts a row already marked with the same queue message id.
-func (c *Catalog) MarkOutboxSent(ctx context.Context, token string, sent []catalog.OutboxSentRow, now time.Time) (int64, error) {
-	return value(ctx, c.r, Repeatable, func(ctx context.Context) (int64, error) { return c.inner.MarkOutboxSent(ctx, token, sent, now) })
+func (c *Catalog) MarkOutboxSent(ctx context.Context, p catalog.MarkOutboxSentParams) (int64, error) {
+	return value(ctx, c.r, Repeatable, func(ctx context.Context) (int64, error) { return c.inner.MarkOutboxSent(ctx, p) })
 }
 
 // RetryOutbox drops the claim it is conditioned on: a second run changes
@@ -204,12 +203,12 @@ func (c *Catalog) RetryOutbox(ctx context.Context, r catalog.OutboxRetry) error 
 	return c.r.Do(ctx, Repeatable, func(ctx context.Context) error { return c.inner.RetryOutbox(ctx, r) })
 }
 
-func (c *Catalog) ReleaseOutbox(ctx context.Context, token string, ids []int64) error {
-	return c.r.Do(ctx, Repeatable, func(ctx context.Context) error { return c.inner.ReleaseOutbox(ctx, token, ids) })
+func (c *Catalog) ReleaseOutbox(ctx context.Context, p catalog.ReleaseOutboxParams) error {
+	return c.r.Do(ctx, Repeatable, func(ctx context.Context) error { return c.inner.ReleaseOutbox(ctx, p) })
 }
 
-func (c *Catalog) PurgeOutbox(ctx context.Context, before time.Time, limit int) (int64, error) {
-	return value(ctx, c.r, Repeatable, func(ctx context.Context) (int64, error) { return c.inner.PurgeOutbox(ctx, before, limit) })
+func (c *Catalog) PurgeOutbox(ctx context.Context, p catalog.PurgeOutboxParams) (int64, error) {
+	return value(ctx, c.r, Repeatable, func(ctx context.Context) (int64, error) { return c.inner.PurgeOutbox(ctx, p) })
 }
 
 func (c *Catalog) OutboxStatus(ctx context.Context) ([]catalog.OutboxCount, error) {

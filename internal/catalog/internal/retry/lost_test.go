@@ -58,8 +58,8 @@ func (l *lossy) RecordFailure(ctx context.Context, p catalog.RecordFailureParams
 	return l.after(catalogtest.OpFailure, l.DB.RecordFailure(ctx, p))
 }
 
-func (l *lossy) MarkOutboxSent(ctx context.Context, token string, sent []catalog.OutboxSentRow, now time.Time) (int64, error) {
-	n, err := l.DB.MarkOutboxSent(ctx, token, sent, now)
+func (l *lossy) MarkOutboxSent(ctx context.Context, p catalog.MarkOutboxSentParams) (int64, error) {
+	n, err := l.DB.MarkOutboxSent(ctx, p)
 	if err = l.after(catalogtest.OpMarkSent, err); err != nil {
 		return 0, err
 	}
