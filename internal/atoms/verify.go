@@ -166,7 +166,7 @@ func (s *Service) verifyOne(ctx context.Context, a catalog.Atom, p VerifyParams)
 			return fail(fmt.Errorf("record new ETag: %w", err))
 		}
 	}
-	if err := s.cfg.Catalog.RecordAtomVerified(ctx, catalog.AtomVerifiedParams{ID: a.ID, Result: result, Now: s.cfg.Now()}); err != nil {
+	if err := s.cfg.Catalog.RecordAtomVerified(ctx, catalog.RecordAtomVerifiedParams{ID: a.ID, Result: result, Now: s.cfg.Now()}); err != nil {
 		return fail(fmt.Errorf("record result: %w", err))
 	}
 	return r

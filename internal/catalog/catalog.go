@@ -8,6 +8,19 @@
 //
 // Every state change is a conditional update (compare-and-set on the row), so
 // at-least-once delivery, retries and two workers on one row are harmless.
+//
+// One parameter style, as River's driver interface has: every method takes
+// its context and then at most one argument. That argument is the row id
+// for a getter of one row (GetSegment), and otherwise one struct: named for
+// its method, <Method>Params (ClaimSegmentParams, FinalizeParams,
+// MarkOutboxSentParams…), when it says how to make the call; named for what
+// it holds when it is a value of the domain, a filter (SegmentFilter,
+// AtomFilter) or a row to write (NewSegment, OutboxMessage). ApplyProcs
+// shares Apply's ApplyParams. A new method follows the same rule, so adding
+// a field never changes a signature.
+//
+// The demo's and the tests' writes of Hartonomous rows are a Seeder, which
+// every dialect implements beside Catalog but which is no part of it.
 package catalog
 
 import (
@@ -98,17 +111,17 @@ type SegmentFilter struct {
 	VerifiedBefore time.Time
 }
 
-// ClaimParams claims a segment for migration until Until. A claim held by
+// ClaimSegmentParams claims a segment for migration until Until. A claim held by
 // another token that has not expired makes ClaimSegment return ErrClaimed.
-type ClaimParams struct {
+type ClaimSegmentParams struct {
 	ID    int64
 	Token string
 	Now   time.Time
 	Until time.Time
 }
 
-// MigratedParams records a committed blob on the row.
-type MigratedParams struct {
+// RecordMigratedParams records a committed blob on the row.
+type RecordMigratedParams struct {
 	ID      int64
 	Token   string // the claim token; the update applies only while it holds
 	Sha256  string // lowercase hex, computed from the source stream
@@ -118,10 +131,10 @@ type MigratedParams struct {
 	Now     time.Time
 }
 
-// VerifiedParams records a verification outcome. It applies only while the
+// RecordVerifiedParams records a verification outcome. It applies only while the
 // row still records ExpectETag and ExpectSha256 (a concurrent re-migration
 // wins over a stale verification).
-type VerifiedParams struct {
+type RecordVerifiedParams struct {
 	ID           int64
 	ExpectSha256 string
 	ExpectETag   string
@@ -133,9 +146,9 @@ type VerifiedParams struct {
 	Now     time.Time
 }
 
-// ReleaseParams empties RawPayload of a verified row whose blob fields are
+// ReleasePayloadParams empties RawPayload of a verified row whose blob fields are
 // still those that were verified.
-type ReleaseParams struct {
+type ReleasePayloadParams struct {
 	ID           int64
 	ExpectSha256 string
 	ExpectETag   string
@@ -239,7 +252,8 @@ type AtomFilter struct {
 	// Modality keeps only atoms of this Modality (ModalityModel, "image",
 	// …); "" keeps every modality.
 	Modality string
-	// LinkedOnly: true = only atoms with BlobUri; false = all.
+	// LinkedOnly keeps only atoms with a BlobUri, UnlinkedOnly only atoms
+	// without one; neither keeps all.
 	LinkedOnly   bool
 	UnlinkedOnly bool
 	// VerifiedBefore keeps only atoms never verified or verified before this.
@@ -273,8 +287,8 @@ type LinkAtomParams struct {
 	BlobLastModified time.Time
 }
 
-// AtomVerifiedParams records a model atom verification.
-type AtomVerifiedParams struct {
+// RecordAtomVerifiedParams records a model atom verification.
+type RecordAtomVerifiedParams struct {
 	ID     int64
 	Result string
 	Now    time.Time
@@ -323,7 +337,7 @@ type Catalog interface {
 
 	// ClaimSegment takes an exclusive, expiring claim on a row for migration.
 	// Idempotent for the same token. Returns ErrNotFound or ErrClaimed.
-	ClaimSegment(ctx context.Context, p ClaimParams) error
+	ClaimSegment(ctx context.Context, p ClaimSegmentParams) error
 	// ReleaseClaim drops a claim held by p.Token (no error if not held).
 	ReleaseClaim(ctx context.Context, p ReleaseClaimParams) error
 
@@ -336,25 +350,25 @@ type Catalog interface {
 	// and drops the claim, while the claim token holds. If the row already
 	// records the same Sha256 it is a no-op success; a different recorded
 	// Sha256 returns ErrConflict and changes nothing.
-	RecordMigrated(ctx context.Context, p MigratedParams) error
+	RecordMigrated(ctx context.Context, p RecordMigratedParams) error
 	// RecordFailure increments OffloadAttempts, sets OffloadError and drops
 	// the claim held by p.Token. ErrConflict when another worker holds the
 	// claim now (a stale failure changes nothing).
 	RecordFailure(ctx context.Context, p RecordFailureParams) error
 
-	// RecordVerified stores a verification outcome (see VerifiedParams).
+	// RecordVerified stores a verification outcome (see RecordVerifiedParams).
 	// ErrConflict when the row no longer records the expected blob.
-	RecordVerified(ctx context.Context, p VerifiedParams) error
+	RecordVerified(ctx context.Context, p RecordVerifiedParams) error
 	// ResetBlob clears the blob fields and hash of a row whose source is
 	// still present, putting it back to pending, while it still records
 	// p.ExpectETag. ErrConflict otherwise.
 	ResetBlob(ctx context.Context, p ResetBlobParams) error
 
 	// ReleasePayload empties RawPayload for a verified row (see
-	// ReleaseParams). ErrConflict when the row is not verified or changed.
+	// ReleasePayloadParams). ErrConflict when the row is not verified or changed.
 	// The same release again (same blob, same Now: a retry after its
 	// answer was lost) succeeds and changes nothing.
-	ReleasePayload(ctx context.Context, p ReleaseParams) error
+	ReleasePayload(ctx context.Context, p ReleasePayloadParams) error
 
 	// Status groups segments by model and state.
 	Status(ctx context.Context) ([]StatusRow, error)
@@ -371,7 +385,7 @@ type Catalog interface {
 	// id, ErrConflict when the locator changed (nothing is written).
 	LinkAtom(ctx context.Context, p LinkAtomParams) error
 	// RecordAtomVerified stores a model atom verification outcome.
-	RecordAtomVerified(ctx context.Context, p AtomVerifiedParams) error
+	RecordAtomVerified(ctx context.Context, p RecordAtomVerifiedParams) error
 
 	// Outbox is the transactional outbox (outbox.go).
 	Outbox

@@ -92,11 +92,11 @@ func (r OutboxRow) Conversation() Conversation {
 	return Conversation{Queue: r.Queue, ID: r.ConversationID}
 }
 
-// SequenceParams gives sequences to pending rows. IDs are in the order the
+// SequenceOutboxParams gives sequences to pending rows. IDs are in the order the
 // rows are to be sequenced (their visibility order). Each row that still
 // has no sequence gets its conversation's next one and is claimed for
 // Token until Until.
-type SequenceParams struct {
+type SequenceOutboxParams struct {
 	IDs   []int64
 	Token string
 	Now   time.Time
@@ -148,9 +148,9 @@ type OutboxSentRow struct {
 	QueueMessageID string
 }
 
-// OutboxRetry records a failed send of a row and keeps every drainer off
+// RetryOutboxParams records a failed send of a row and keeps every drainer off
 // the row (and so off the rest of its conversation) until RetryAt.
-type OutboxRetry struct {
+type RetryOutboxParams struct {
 	ID      int64
 	Token   string
 	Error   string
@@ -191,10 +191,10 @@ type Outbox interface {
 	// FailOutbox marks unsequenced pending rows failed with their reason.
 	// Returns the rows changed.
 	FailOutbox(ctx context.Context, p FailOutboxParams) (int64, error)
-	// SequenceOutbox assigns sequences (see SequenceParams) and returns the
+	// SequenceOutbox assigns sequences (see SequenceOutboxParams) and returns the
 	// rows sequenced. ErrConflict when another drainer gave one of the
 	// numbers to another row meanwhile: nothing changed, read again.
-	SequenceOutbox(ctx context.Context, p SequenceParams) (int64, error)
+	SequenceOutbox(ctx context.Context, p SequenceOutboxParams) (int64, error)
 
 	// ClaimOutbox claims free rows (see ClaimOutboxParams), extends every
 	// claim Token holds to Until, and returns every pending row Token
@@ -211,7 +211,7 @@ type Outbox interface {
 	MarkOutboxSent(ctx context.Context, p MarkOutboxSentParams) (int64, error)
 	// RetryOutbox records a failed send (Attempts+1, LastError) and drops
 	// the claim, keeping the row until RetryAt.
-	RetryOutbox(ctx context.Context, r OutboxRetry) error
+	RetryOutbox(ctx context.Context, p RetryOutboxParams) error
 	// ReleaseOutbox drops p.Token's claim on the rows p.IDs.
 	ReleaseOutbox(ctx context.Context, p ReleaseOutboxParams) error
 

@@ -65,9 +65,9 @@ func setup(t *testing.T) *env {
 	e.migrate(e.ids[6], now.Add(-1*time.Second))
 	e.verify(e.ids[0])
 	e.verify(e.ids[4])
-	e.ok(e.db.ReleasePayload(e.ctx, catalog.ReleaseParams{ID: e.ids[0], ExpectSha256: sha(e.ids[0]), ExpectETag: etag(e.ids[0]), Now: now}))
+	e.ok(e.db.ReleasePayload(e.ctx, catalog.ReleasePayloadParams{ID: e.ids[0], ExpectSha256: sha(e.ids[0]), ExpectETag: etag(e.ids[0]), Now: now}))
 	tok := "tok-fail"
-	e.ok(e.db.ClaimSegment(e.ctx, catalog.ClaimParams{ID: e.ids[2], Token: tok, Now: now, Until: now.Add(time.Minute)}))
+	e.ok(e.db.ClaimSegment(e.ctx, catalog.ClaimSegmentParams{ID: e.ids[2], Token: tok, Now: now, Until: now.Add(time.Minute)}))
 	e.ok(e.db.RecordFailure(e.ctx, catalog.RecordFailureParams{ID: e.ids[2], Token: tok, Error: "storage: 503 <b>busy</b>", Now: now.Add(-time.Minute)}))
 	e.ok(e.db.RecordVerifyRun(e.ctx, catalog.RecordVerifyRunParams{StartedAt: now.Add(-5 * time.Minute), EndedAt: now.Add(-4 * time.Minute),
 		FullChecked: 2, Verified: 2, BytesHashed: 6000}))
@@ -100,14 +100,14 @@ func (e *env) migrate(id int64, at time.Time) {
 	tok := fmt.Sprintf("tok-%d", id)
 	seg, err := e.db.GetSegment(e.ctx, id)
 	e.ok(err)
-	e.ok(e.db.ClaimSegment(e.ctx, catalog.ClaimParams{ID: id, Token: tok, Now: at, Until: at.Add(time.Minute)}))
-	e.ok(e.db.RecordMigrated(e.ctx, catalog.MigratedParams{ID: id, Token: tok, Sha256: sha(id), BlobURI: "http://x/" + tok,
+	e.ok(e.db.ClaimSegment(e.ctx, catalog.ClaimSegmentParams{ID: id, Token: tok, Now: at, Until: at.Add(time.Minute)}))
+	e.ok(e.db.RecordMigrated(e.ctx, catalog.RecordMigratedParams{ID: id, Token: tok, Sha256: sha(id), BlobURI: "http://x/" + tok,
 		ETag: etag(id), Size: seg.PayloadBytes, Now: at}))
 }
 
 func (e *env) verify(id int64) {
 	e.t.Helper()
-	e.ok(e.db.RecordVerified(e.ctx, catalog.VerifiedParams{ID: id, ExpectSha256: sha(id), ExpectETag: etag(id),
+	e.ok(e.db.RecordVerified(e.ctx, catalog.RecordVerifiedParams{ID: id, ExpectSha256: sha(id), ExpectETag: etag(id),
 		State: catalog.StateVerified, Result: "ok", Now: now}))
 }
 

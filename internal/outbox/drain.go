@@ -210,7 +210,7 @@ func (s *Service) sequence(ctx context.Context, token string, pr *passResult) (m
 		}
 	}
 	if len(good) > 0 {
-		n, err := cat.SequenceOutbox(ctx, catalog.SequenceParams{IDs: good, Token: token, Now: now, Until: now.Add(s.cfg.ClaimTTL)})
+		n, err := cat.SequenceOutbox(ctx, catalog.SequenceOutboxParams{IDs: good, Token: token, Now: now, Until: now.Add(s.cfg.ClaimTTL)})
 		switch {
 		case errors.Is(err, catalog.ErrConflict):
 			s.log.Info("outbox: another drainer sequenced at the same time; the next pass reads again")
@@ -417,7 +417,7 @@ func (rs *runSender) retry(ctx context.Context, row catalog.OutboxRow, err error
 		"queue", row.Queue, "attempts", row.Attempts+1, "err", err)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	rerr := s.cfg.Catalog.RetryOutbox(rctx, catalog.OutboxRetry{ID: row.ID, Token: rs.token,
+	rerr := s.cfg.Catalog.RetryOutbox(rctx, catalog.RetryOutboxParams{ID: row.ID, Token: rs.token,
 		Error: err.Error(), RetryAt: s.now().Add(s.backoff(row.Attempts + 1))})
 	rs.mu.Lock()
 	rs.res.retried++

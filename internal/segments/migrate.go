@@ -91,7 +91,7 @@ func (s *Service) Migrate(ctx context.Context, id int64) (MigrateResult, error) 
 	}
 	token := newToken()
 	now := s.now()
-	err = s.cfg.Catalog.ClaimSegment(ctx, catalog.ClaimParams{ID: id, Token: token, Now: now, Until: now.Add(s.cfg.ClaimTTL)})
+	err = s.cfg.Catalog.ClaimSegment(ctx, catalog.ClaimSegmentParams{ID: id, Token: token, Now: now, Until: now.Add(s.cfg.ClaimTTL)})
 	switch {
 	case errors.Is(err, catalog.ErrClaimed):
 		log.Info("segment is being migrated by another worker; skipping", "blob", res.BlobName)
@@ -111,7 +111,7 @@ func (s *Service) Migrate(ctx context.Context, id int64) (MigrateResult, error) 
 	sum, etag := up.Summary, up.ETag
 	res.Bytes, res.Sha256, res.BlocksReused = sum.Size, hex.EncodeToString(sum.SHA256[:]), up.BlocksSkipped
 
-	err = s.cfg.Catalog.RecordMigrated(ctx, catalog.MigratedParams{
+	err = s.cfg.Catalog.RecordMigrated(ctx, catalog.RecordMigratedParams{
 		ID: id, Token: token, Sha256: res.Sha256, BlobURI: s.cfg.Blobs.URL(s.cfg.Container, res.BlobName),
 		ETag: etag, Size: sum.Size, Now: s.now(),
 	})
@@ -250,7 +250,7 @@ func (s *Service) renewClaim(ctx context.Context, cancel context.CancelCauseFunc
 			return
 		case <-t.C:
 			now := s.now()
-			err := s.cfg.Catalog.ClaimSegment(ctx, catalog.ClaimParams{ID: id, Token: token, Now: now, Until: now.Add(s.cfg.ClaimTTL)})
+			err := s.cfg.Catalog.ClaimSegment(ctx, catalog.ClaimSegmentParams{ID: id, Token: token, Now: now, Until: now.Add(s.cfg.ClaimTTL)})
 			if err != nil && ctx.Err() == nil {
 				cancel(fmt.Errorf("claim on segment %d lost: %w", id, err))
 				return

@@ -215,7 +215,7 @@ func TestDeadWorkerClaimExpires(t *testing.T) {
 	e := setup(t)
 	src := payload(12, 10_000)
 	id := e.addSegment(src)
-	if err := e.cat.ClaimSegment(e.ctx, catalog.ClaimParams{ID: id, Token: "dead-worker", Now: timeNow(), Until: timeNow().Add(-1)}); err != nil {
+	if err := e.cat.ClaimSegment(e.ctx, catalog.ClaimSegmentParams{ID: id, Token: "dead-worker", Now: timeNow(), Until: timeNow().Add(-1)}); err != nil {
 		t.Fatal(err)
 	}
 	res, err := e.svc.Migrate(e.ctx, id)
@@ -223,7 +223,7 @@ func TestDeadWorkerClaimExpires(t *testing.T) {
 		t.Fatalf("expired claim should not block: %+v %v", res, err)
 	}
 	id2 := e.addSegment(src)
-	if err := e.cat.ClaimSegment(e.ctx, catalog.ClaimParams{ID: id2, Token: "live-worker", Now: timeNow(), Until: timeNow().Add(hour)}); err != nil {
+	if err := e.cat.ClaimSegment(e.ctx, catalog.ClaimSegmentParams{ID: id2, Token: "live-worker", Now: timeNow(), Until: timeNow().Add(hour)}); err != nil {
 		t.Fatal(err)
 	}
 	res, err = e.svc.Migrate(e.ctx, id2)

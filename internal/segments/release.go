@@ -79,7 +79,7 @@ func (s *Service) Release(ctx context.Context, p ReleaseParams) (ReleaseResult, 
 				res.Bytes += seg.PayloadBytes
 				continue
 			}
-			err = s.cfg.Catalog.ReleasePayload(ctx, catalog.ReleaseParams{ID: seg.ID, ExpectSha256: seg.Sha256, ExpectETag: seg.BlobETag, Now: s.now()})
+			err = s.cfg.Catalog.ReleasePayload(ctx, catalog.ReleasePayloadParams{ID: seg.ID, ExpectSha256: seg.Sha256, ExpectETag: seg.BlobETag, Now: s.now()})
 			switch {
 			case errors.Is(err, catalog.ErrConflict):
 				res.Skipped++
@@ -119,7 +119,7 @@ func blobDrift(props blobstore.Props, propsErr error, seg catalog.Segment) strin
 // and uploads again from the source, which release never touched.
 func (s *Service) requeueDrifted(ctx context.Context, seg catalog.Segment, result string, queueReady *bool, res *ReleaseResult) error {
 	now := s.now()
-	err := s.cfg.Catalog.RecordVerified(ctx, catalog.VerifiedParams{ID: seg.ID, ExpectSha256: seg.Sha256,
+	err := s.cfg.Catalog.RecordVerified(ctx, catalog.RecordVerifiedParams{ID: seg.ID, ExpectSha256: seg.Sha256,
 		ExpectETag: seg.BlobETag, State: catalog.StateMismatch, Result: result, Now: now})
 	if errors.Is(err, catalog.ErrConflict) {
 		return nil // the row moved on (re-migrated, released): nothing to repair here

@@ -77,7 +77,7 @@ func killedAttempt(t *testing.T, e *env) {
 	// What the killed worker did: claim the row, stage every block under
 	// the blob name, and die before committing (so no RecordFailure).
 	now := timeNow()
-	if err := e.cat.ClaimSegment(e.ctx, catalog.ClaimParams{ID: id, Token: "dead", Now: now.Add(-time.Hour), Until: now.Add(-time.Minute)}); err != nil {
+	if err := e.cat.ClaimSegment(e.ctx, catalog.ClaimSegmentParams{ID: id, Token: "dead", Now: now.Add(-time.Hour), Until: now.Add(-time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
 	killed := errors.New("SIGKILL")

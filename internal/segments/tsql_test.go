@@ -29,7 +29,7 @@ type claimCounter struct {
 	atRecorded int
 }
 
-func (c *claimCounter) ClaimSegment(ctx context.Context, p catalog.ClaimParams) error {
+func (c *claimCounter) ClaimSegment(ctx context.Context, p catalog.ClaimSegmentParams) error {
 	err := c.Catalog.ClaimSegment(ctx, p)
 	if err == nil {
 		c.mu.Lock()
@@ -39,7 +39,7 @@ func (c *claimCounter) ClaimSegment(ctx context.Context, p catalog.ClaimParams) 
 	return err
 }
 
-func (c *claimCounter) RecordMigrated(ctx context.Context, p catalog.MigratedParams) error {
+func (c *claimCounter) RecordMigrated(ctx context.Context, p catalog.RecordMigratedParams) error {
 	c.mu.Lock()
 	c.atRecorded = c.claims
 	c.mu.Unlock()

@@ -375,7 +375,7 @@ func (s *Service) settle(ctx context.Context, seg catalog.Segment, c check, p Ve
 		if seg.State == catalog.StateReleased {
 			state = catalog.StateReleased
 		}
-		err := s.cfg.Catalog.RecordVerified(ctx, catalog.VerifiedParams{ID: seg.ID, ExpectSha256: seg.Sha256,
+		err := s.cfg.Catalog.RecordVerified(ctx, catalog.RecordVerifiedParams{ID: seg.ID, ExpectSha256: seg.Sha256,
 			ExpectETag: seg.BlobETag, State: state, Result: c.result, NewETag: c.newETag, Now: now})
 		if err != nil && !errors.Is(err, catalog.ErrConflict) {
 			fail(fmt.Errorf("segments: record verified %d: %w", seg.ID, err))
@@ -393,7 +393,7 @@ func (s *Service) settle(ctx context.Context, seg catalog.Segment, c check, p Ve
 	if !sourcePresent {
 		s.log.Error("segment blob is missing or wrong and its source was released: data lost unless restored from backup",
 			"segmentId", seg.ID, "blob", BlobName(seg), "result", c.result, "sha256", seg.Sha256)
-		err := s.cfg.Catalog.RecordVerified(ctx, catalog.VerifiedParams{ID: seg.ID, ExpectSha256: seg.Sha256,
+		err := s.cfg.Catalog.RecordVerified(ctx, catalog.RecordVerifiedParams{ID: seg.ID, ExpectSha256: seg.Sha256,
 			ExpectETag: seg.BlobETag, State: catalog.StateLost, Result: c.result, Now: now})
 		if err != nil && !errors.Is(err, catalog.ErrConflict) {
 			fail(fmt.Errorf("segments: record lost %d: %w", seg.ID, err))

@@ -77,7 +77,7 @@ func testAtoms(t *testing.T, e *env) {
 		t.Fatal("Limit 0 accepted")
 	}
 
-	wantOK(t, "verified", e.cat.RecordAtomVerified(e.ctx, catalog.AtomVerifiedParams{ID: ids[1], Result: "ok", Now: Base}))
+	wantOK(t, "verified", e.cat.RecordAtomVerified(e.ctx, catalog.RecordAtomVerifiedParams{ID: ids[1], Result: "ok", Now: Base}))
 	got := list(catalog.AtomFilter{Limit: 10})
 	if !got[1].VerifiedAt.Equal(Base) || got[1].VerifyResult != "ok" {
 		t.Fatalf("verified atom %+v", got[1])
@@ -89,7 +89,7 @@ func testAtoms(t *testing.T, e *env) {
 		t.Fatalf("VerifiedBefore Base+1s: %v", ids2)
 	}
 	wantErr(t, "link unknown atom", e.cat.LinkAtom(e.ctx, catalog.LinkAtomParams{ID: 999_999, BlobURI: "x"}), catalog.ErrNotFound)
-	wantErr(t, "verify unknown atom", e.cat.RecordAtomVerified(e.ctx, catalog.AtomVerifiedParams{ID: 999_999, Result: "ok", Now: Base}), catalog.ErrNotFound)
+	wantErr(t, "verify unknown atom", e.cat.RecordAtomVerified(e.ctx, catalog.RecordAtomVerifiedParams{ID: 999_999, Result: "ok", Now: Base}), catalog.ErrNotFound)
 }
 
 // testAtomsLocator: a model atom's blob follows its PayloadLocator, whatever
@@ -193,8 +193,8 @@ func testAtomsModalities(t *testing.T, e *env) {
 	link(ids["image"], `D:\Data\cats\tom.png`, 1000)
 	link(ids["image-2"], `D:\Data\cats\felix.png`, 24)
 	link(ids["audio"], `\\fileserver\audio\a.wav`, 5)
-	wantOK(t, "verify", e.cat.RecordAtomVerified(e.ctx, catalog.AtomVerifiedParams{ID: ids["image"], Result: "ok", Now: Base}))
-	wantOK(t, "verify", e.cat.RecordAtomVerified(e.ctx, catalog.AtomVerifiedParams{ID: ids["audio"], Result: "missing", Now: Base}))
+	wantOK(t, "verify", e.cat.RecordAtomVerified(e.ctx, catalog.RecordAtomVerifiedParams{ID: ids["image"], Result: "ok", Now: Base}))
+	wantOK(t, "verify", e.cat.RecordAtomVerified(e.ctx, catalog.RecordAtomVerifiedParams{ID: ids["audio"], Result: "missing", Now: Base}))
 	rows, err := e.cat.AtomStatus(e.ctx)
 	wantOK(t, "atom status", err)
 	want := []catalog.AtomStatusRow{

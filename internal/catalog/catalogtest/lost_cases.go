@@ -57,20 +57,20 @@ func RunLostAnswers(t *testing.T, open func(t *testing.T) (catalog.Catalog, Lose
 func lostClaim(t *testing.T, e *env, lose Loser) {
 	id := e.segment(1000)
 	lose(t, OpClaim)
-	p := catalog.ClaimParams{ID: id, Token: "w1", Now: Base, Until: Base.Add(time.Minute)}
+	p := catalog.ClaimSegmentParams{ID: id, Token: "w1", Now: Base, Until: Base.Add(time.Minute)}
 	wantOK(t, "claim whose answer was lost", e.cat.ClaimSegment(e.ctx, p))
 	if s := e.get(id); !s.ClaimedUntil.Equal(p.Until) {
 		t.Fatalf("claim not recorded: %+v", s)
 	}
-	other := catalog.ClaimParams{ID: id, Token: "w2", Now: Base, Until: Base.Add(time.Minute)}
+	other := catalog.ClaimSegmentParams{ID: id, Token: "w2", Now: Base, Until: Base.Add(time.Minute)}
 	wantErr(t, "another worker's claim", e.cat.ClaimSegment(e.ctx, other), catalog.ErrClaimed)
 }
 
 func lostMigrated(t *testing.T, e *env, lose Loser) {
 	id := e.segment(1000)
-	wantOK(t, "claim", e.cat.ClaimSegment(e.ctx, catalog.ClaimParams{ID: id, Token: "w1", Now: Base, Until: Base.Add(time.Minute)}))
+	wantOK(t, "claim", e.cat.ClaimSegment(e.ctx, catalog.ClaimSegmentParams{ID: id, Token: "w1", Now: Base, Until: Base.Add(time.Minute)}))
 	lose(t, OpMigrated)
-	err := e.cat.RecordMigrated(e.ctx, catalog.MigratedParams{ID: id, Token: "w1", Sha256: sha(id),
+	err := e.cat.RecordMigrated(e.ctx, catalog.RecordMigratedParams{ID: id, Token: "w1", Sha256: sha(id),
 		BlobURI: "http://127.0.0.1/tensors/x.bin", ETag: etag(id), Size: 1000, Now: Base})
 	wantOK(t, "record migrated whose answer was lost", err)
 	s := e.get(id)
@@ -85,7 +85,7 @@ func lostRelease(t *testing.T, e *env, lose Loser) {
 	e.migrate(id)
 	e.verify(id)
 	lose(t, OpRelease)
-	err := e.cat.ReleasePayload(e.ctx, catalog.ReleaseParams{ID: id, ExpectSha256: sha(id), ExpectETag: etag(id), Now: Base})
+	err := e.cat.ReleasePayload(e.ctx, catalog.ReleasePayloadParams{ID: id, ExpectSha256: sha(id), ExpectETag: etag(id), Now: Base})
 	wantOK(t, "release whose answer was lost", err)
 	s := e.get(id)
 	wantState(t, s, catalog.StateReleased)
@@ -114,7 +114,7 @@ func lostMarkSent(t *testing.T, e *env, lose Loser) {
 
 func lostFailure(t *testing.T, e *env, lose Loser) {
 	id := e.segment(1000)
-	wantOK(t, "claim", e.cat.ClaimSegment(e.ctx, catalog.ClaimParams{ID: id, Token: "w1", Now: Base, Until: Base.Add(time.Minute)}))
+	wantOK(t, "claim", e.cat.ClaimSegment(e.ctx, catalog.ClaimSegmentParams{ID: id, Token: "w1", Now: Base, Until: Base.Add(time.Minute)}))
 	lose(t, OpFailure)
 	err := e.cat.RecordFailure(e.ctx, catalog.RecordFailureParams{ID: id, Token: "w1", Error: "upload failed", Now: Base})
 	if err == nil || errors.Is(err, catalog.ErrConflict) {

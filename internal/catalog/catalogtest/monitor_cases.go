@@ -24,9 +24,9 @@ var monitorCases = []struct {
 func (e *env) migrateAt(id int64, now time.Time) {
 	e.t.Helper()
 	tok := fmt.Sprintf("tok-at-%d", id)
-	wantOK(e.t, "claim", e.cat.ClaimSegment(e.ctx, catalog.ClaimParams{ID: id, Token: tok, Now: now, Until: now.Add(time.Minute)}))
+	wantOK(e.t, "claim", e.cat.ClaimSegment(e.ctx, catalog.ClaimSegmentParams{ID: id, Token: tok, Now: now, Until: now.Add(time.Minute)}))
 	seg := e.get(id)
-	wantOK(e.t, "record migrated", e.cat.RecordMigrated(e.ctx, catalog.MigratedParams{ID: id, Token: tok, Sha256: sha(id),
+	wantOK(e.t, "record migrated", e.cat.RecordMigrated(e.ctx, catalog.RecordMigratedParams{ID: id, Token: tok, Sha256: sha(id),
 		BlobURI: fmt.Sprintf("http://127.0.0.1/tensors/%d.bin", id), ETag: etag(id), Size: seg.PayloadBytes, Now: now}))
 }
 
@@ -75,7 +75,7 @@ func testSegmentFailures(t *testing.T, e *env) {
 	fail := func(id int64, msg string, at time.Time) {
 		t.Helper()
 		tok := fmt.Sprintf("tok-fail-%d-%d", id, at.Unix())
-		wantOK(t, "claim", e.cat.ClaimSegment(e.ctx, catalog.ClaimParams{ID: id, Token: tok, Now: at, Until: at.Add(time.Minute)}))
+		wantOK(t, "claim", e.cat.ClaimSegment(e.ctx, catalog.ClaimSegmentParams{ID: id, Token: tok, Now: at, Until: at.Add(time.Minute)}))
 		wantOK(t, "record failure", e.cat.RecordFailure(e.ctx, catalog.RecordFailureParams{ID: id, Token: tok, Error: msg, Now: at}))
 	}
 	fail(a, "storage: 503", Base)
@@ -113,7 +113,7 @@ func testVerifyCoverage(t *testing.T, e *env) {
 	e.verify(rel)
 	e.release(rel)
 	e.verify(cheap)
-	wantOK(t, "cheap check", e.cat.RecordVerified(e.ctx, catalog.VerifiedParams{ID: cheap, ExpectSha256: sha(cheap),
+	wantOK(t, "cheap check", e.cat.RecordVerified(e.ctx, catalog.RecordVerifiedParams{ID: cheap, ExpectSha256: sha(cheap),
 		ExpectETag: etag(cheap), State: catalog.StateVerified, Result: "ok-cheap", Now: Base.Add(time.Hour)}))
 	c, err := e.cat.VerifyCoverage(e.ctx, catalog.VerifyCoverageParams{})
 	wantOK(t, "coverage", err)

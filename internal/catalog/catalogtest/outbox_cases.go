@@ -26,7 +26,7 @@ var outboxCases = []struct {
 	{"OutboxSequenceRace", testOutboxSequenceRace},
 	{"OutboxClaim", testOutboxClaim},
 	{"OutboxMarkSent", testOutboxMarkSent},
-	{"OutboxRetry", testOutboxRetry},
+	{"RetryOutboxParams", testOutboxRetry},
 	{"OutboxFail", testOutboxFail},
 	{"OutboxPurge", testOutboxPurge},
 	{"OutboxMessages", testOutboxMessages},
@@ -70,7 +70,7 @@ func rowIDs(rows []catalog.OutboxRow) []int64 {
 // sequence sequences every unsequenced row for token.
 func (e *env) sequence(token string, now time.Time) int64 {
 	e.t.Helper()
-	n, err := e.cat.SequenceOutbox(e.ctx, catalog.SequenceParams{IDs: rowIDs(e.unsequenced()), Token: token, Now: now, Until: now.Add(time.Minute)})
+	n, err := e.cat.SequenceOutbox(e.ctx, catalog.SequenceOutboxParams{IDs: rowIDs(e.unsequenced()), Token: token, Now: now, Until: now.Add(time.Minute)})
 	wantOK(e.t, "sequence", err)
 	return n
 }
@@ -215,7 +215,7 @@ func testOutboxSequence(t *testing.T, e *env) {
 		t.Fatal("rows left unsequenced")
 	}
 	// A second run on the same rows changes nothing.
-	n, err := e.cat.SequenceOutbox(e.ctx, catalog.SequenceParams{IDs: rowIDs(rows), Token: "tok2", Now: Base, Until: Base.Add(time.Minute)})
+	n, err := e.cat.SequenceOutbox(e.ctx, catalog.SequenceOutboxParams{IDs: rowIDs(rows), Token: "tok2", Now: Base, Until: Base.Add(time.Minute)})
 	wantOK(t, "sequence again", err)
 	if n != 0 {
 		t.Fatalf("sequenced %d rows twice", n)
@@ -237,7 +237,7 @@ func testOutboxSequence(t *testing.T, e *env) {
 		t.Fatalf("another token claimed rows tok holds: %+v", other)
 	}
 	if err := func() error {
-		_, err := e.cat.SequenceOutbox(e.ctx, catalog.SequenceParams{IDs: []int64{1}, Token: "", Now: Base, Until: Base})
+		_, err := e.cat.SequenceOutbox(e.ctx, catalog.SequenceOutboxParams{IDs: []int64{1}, Token: "", Now: Base, Until: Base})
 		return err
 	}(); err == nil {
 		t.Fatal("a sequence without a token was accepted")
@@ -270,7 +270,7 @@ func testOutboxSequenceRace(t *testing.T, e *env) {
 				// Each drainer takes its own slice of what it sees, so the
 				// plans overlap without being equal.
 				ids := rowIDs(rows)[d%len(rows):]
-				_, err = e.cat.SequenceOutbox(e.ctx, catalog.SequenceParams{IDs: ids, Token: tok, Now: Base, Until: Base.Add(time.Minute)})
+				_, err = e.cat.SequenceOutbox(e.ctx, catalog.SequenceOutboxParams{IDs: ids, Token: tok, Now: Base, Until: Base.Add(time.Minute)})
 				if err != nil && !errors.Is(err, catalog.ErrConflict) {
 					errs <- err
 					return
@@ -382,7 +382,7 @@ func testOutboxRetry(t *testing.T, e *env) {
 	e.sequence("A", Base)
 	held := e.claimOutbox("A", Base)
 	retryAt := Base.Add(30 * time.Second)
-	wantOK(t, "retry", e.cat.RetryOutbox(e.ctx, catalog.OutboxRetry{ID: held[0].ID, Token: "A", Error: "queue storage: 503", RetryAt: retryAt}))
+	wantOK(t, "retry", e.cat.RetryOutbox(e.ctx, catalog.RetryOutboxParams{ID: held[0].ID, Token: "A", Error: "queue storage: 503", RetryAt: retryAt}))
 	wantOK(t, "release", e.cat.ReleaseOutbox(e.ctx, catalog.ReleaseOutboxParams{Token: "A", IDs: []int64{held[1].ID}}))
 	// In back-off: neither the row nor the rest of its conversation moves.
 	if got := e.claimOutbox("B", Base.Add(10*time.Second)); len(got) != 0 {
@@ -393,7 +393,7 @@ func testOutboxRetry(t *testing.T, e *env) {
 		t.Fatalf("after the back-off B holds %+v", got)
 	}
 	// A retry under a lost claim is stale and changes nothing.
-	wantOK(t, "stale retry", e.cat.RetryOutbox(e.ctx, catalog.OutboxRetry{ID: held[0].ID, Token: "A", Error: "late", RetryAt: retryAt.Add(time.Hour)}))
+	wantOK(t, "stale retry", e.cat.RetryOutbox(e.ctx, catalog.RetryOutboxParams{ID: held[0].ID, Token: "A", Error: "late", RetryAt: retryAt.Add(time.Hour)}))
 	if got := e.claimOutbox("B", retryAt); len(got) != 2 || got[0].Attempts != 1 {
 		t.Fatalf("a stale retry changed the row: %+v", got)
 	}

@@ -111,7 +111,7 @@ func testOpenPayloadDoesNotBlockClaims(t *testing.T, e *env) {
 	defer cancel()
 	for i := range 3 {
 		now := Base.Add(time.Duration(i) * time.Second)
-		if err := e.cat.ClaimSegment(ctx, catalog.ClaimParams{ID: id, Token: "w1", Now: now, Until: now.Add(time.Minute)}); err != nil {
+		if err := e.cat.ClaimSegment(ctx, catalog.ClaimSegmentParams{ID: id, Token: "w1", Now: now, Until: now.Add(time.Minute)}); err != nil {
 			t.Fatalf("claim renewal %d while a payload reader is open: %v", i, err)
 		}
 	}

@@ -148,7 +148,7 @@ func testMarkQueued(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	e.migrate(mismatch)
-	wantOK(t, "record mismatch", e.cat.RecordVerified(e.ctx, catalog.VerifiedParams{ID: mismatch, ExpectSha256: sha(mismatch),
+	wantOK(t, "record mismatch", e.cat.RecordVerified(e.ctx, catalog.RecordVerifiedParams{ID: mismatch, ExpectSha256: sha(mismatch),
 		ExpectETag: etag(mismatch), State: catalog.StateMismatch, Result: "sha256", Now: Base}))
 	e.migrate(migrated)
 	e.migrate(verified)
@@ -194,7 +194,7 @@ func testMarkQueued(t *testing.T, e *env) {
 func testClaim(t *testing.T, e *env) {
 	id := e.segment(10)
 	claim := func(tok string, now time.Time) error {
-		return e.cat.ClaimSegment(e.ctx, catalog.ClaimParams{ID: id, Token: tok, Now: now, Until: now.Add(time.Minute)})
+		return e.cat.ClaimSegment(e.ctx, catalog.ClaimSegmentParams{ID: id, Token: tok, Now: now, Until: now.Add(time.Minute)})
 	}
 	wantOK(t, "claim A", claim("A", Base))
 	wantTime(t, "ClaimedUntil", e.get(id).ClaimedUntil, Base.Add(time.Minute))
@@ -212,9 +212,9 @@ func testClaim(t *testing.T, e *env) {
 	}
 	wantOK(t, "claim C after release", claim("C", Base.Add(92*time.Second)))
 	wantOK(t, "release claim of unknown segment", e.cat.ReleaseClaim(e.ctx, catalog.ReleaseClaimParams{ID: id + 1000, Token: "C"}))
-	err := e.cat.ClaimSegment(e.ctx, catalog.ClaimParams{ID: id + 1000, Token: "A", Now: Base, Until: Base.Add(time.Minute)})
+	err := e.cat.ClaimSegment(e.ctx, catalog.ClaimSegmentParams{ID: id + 1000, Token: "A", Now: Base, Until: Base.Add(time.Minute)})
 	wantErr(t, "claim unknown segment", err, catalog.ErrNotFound)
-	if err := e.cat.ClaimSegment(e.ctx, catalog.ClaimParams{ID: id, Token: "", Now: Base, Until: Base.Add(time.Minute)}); err == nil {
+	if err := e.cat.ClaimSegment(e.ctx, catalog.ClaimSegmentParams{ID: id, Token: "", Now: Base, Until: Base.Add(time.Minute)}); err == nil {
 		t.Fatal("empty token accepted")
 	}
 }
@@ -226,7 +226,7 @@ func testClaimRace(t *testing.T, e *env) {
 	var wg sync.WaitGroup
 	for i := range workers {
 		wg.Go(func() {
-			errs[i] = e.cat.ClaimSegment(e.ctx, catalog.ClaimParams{ID: id, Token: fmt.Sprintf("w%d", i), Now: Base, Until: Base.Add(time.Minute)})
+			errs[i] = e.cat.ClaimSegment(e.ctx, catalog.ClaimSegmentParams{ID: id, Token: fmt.Sprintf("w%d", i), Now: Base, Until: Base.Add(time.Minute)})
 		})
 	}
 	wg.Wait()
@@ -247,15 +247,15 @@ func testClaimRace(t *testing.T, e *env) {
 func testRecordMigrated(t *testing.T, e *env) {
 	id := e.segment(100)
 	rec := func(tok, sha, etag string) error {
-		return e.cat.RecordMigrated(e.ctx, catalog.MigratedParams{ID: id, Token: tok, Sha256: sha,
+		return e.cat.RecordMigrated(e.ctx, catalog.RecordMigratedParams{ID: id, Token: tok, Sha256: sha,
 			BlobURI: "http://127.0.0.1/tensors/x.bin", ETag: etag, Size: 100, Now: Base})
 	}
 	wantErr(t, "record without a claim", rec("A", sha(id), etag(id)), catalog.ErrConflict)
 	wantState(t, e.get(id), catalog.StatePending)
 
-	wantOK(t, "claim", e.cat.ClaimSegment(e.ctx, catalog.ClaimParams{ID: id, Token: "A", Now: Base, Until: Base.Add(time.Minute)}))
+	wantOK(t, "claim", e.cat.ClaimSegment(e.ctx, catalog.ClaimSegmentParams{ID: id, Token: "A", Now: Base, Until: Base.Add(time.Minute)}))
 	wantOK(t, "record failure", e.cat.RecordFailure(e.ctx, catalog.RecordFailureParams{ID: id, Token: "A", Error: "boom", Now: Base}))
-	wantOK(t, "claim again", e.cat.ClaimSegment(e.ctx, catalog.ClaimParams{ID: id, Token: "A", Now: Base, Until: Base.Add(time.Minute)}))
+	wantOK(t, "claim again", e.cat.ClaimSegment(e.ctx, catalog.ClaimSegmentParams{ID: id, Token: "A", Now: Base, Until: Base.Add(time.Minute)}))
 	wantErr(t, "record with another token", rec("B", sha(id), etag(id)), catalog.ErrConflict)
 	wantOK(t, "record with the claim", rec("A", sha(id), etag(id)))
 
@@ -267,7 +267,7 @@ func testRecordMigrated(t *testing.T, e *env) {
 		t.Fatalf("after RecordMigrated:\n got %+v\nwant %+v", s, want)
 	}
 	wantOK(t, "claim by another worker after the record dropped the claim",
-		e.cat.ClaimSegment(e.ctx, catalog.ClaimParams{ID: id, Token: "C", Now: Base, Until: Base.Add(time.Minute)}))
+		e.cat.ClaimSegment(e.ctx, catalog.ClaimSegmentParams{ID: id, Token: "C", Now: Base, Until: Base.Add(time.Minute)}))
 	wantOK(t, "same sha again (retry) is a no-op", rec("D", sha(id), "\"other-etag\""))
 	if got := e.get(id); got.BlobETag != etag(id) || got.State != catalog.StateMigrated {
 		t.Fatalf("no-op RecordMigrated changed the row: %+v", got)
@@ -276,20 +276,20 @@ func testRecordMigrated(t *testing.T, e *env) {
 	if got := e.get(id); got.Sha256 != sha(id) || got.BlobETag != etag(id) {
 		t.Fatalf("conflicting RecordMigrated changed the row: %+v", got)
 	}
-	err := e.cat.RecordMigrated(e.ctx, catalog.MigratedParams{ID: id + 1000, Token: "A", Sha256: sha(id), Now: Base})
+	err := e.cat.RecordMigrated(e.ctx, catalog.RecordMigratedParams{ID: id + 1000, Token: "A", Sha256: sha(id), Now: Base})
 	wantErr(t, "unknown segment", err, catalog.ErrNotFound)
 }
 
 func testRecordFailure(t *testing.T, e *env) {
 	id := e.segment(10)
-	wantOK(t, "claim A", e.cat.ClaimSegment(e.ctx, catalog.ClaimParams{ID: id, Token: "A", Now: Base, Until: Base.Add(time.Minute)}))
+	wantOK(t, "claim A", e.cat.ClaimSegment(e.ctx, catalog.ClaimSegmentParams{ID: id, Token: "A", Now: Base, Until: Base.Add(time.Minute)}))
 	wantOK(t, "failure by A", e.cat.RecordFailure(e.ctx, catalog.RecordFailureParams{ID: id, Token: "A", Error: "upload: connection reset", Now: Base}))
 	s := e.get(id)
 	if s.Attempts != 1 || s.LastError != "upload: connection reset" || !s.ClaimedUntil.IsZero() {
 		t.Fatalf("after failure: %+v", s)
 	}
 	wantState(t, s, catalog.StatePending)
-	wantOK(t, "claim B", e.cat.ClaimSegment(e.ctx, catalog.ClaimParams{ID: id, Token: "B", Now: Base, Until: Base.Add(time.Minute)}))
+	wantOK(t, "claim B", e.cat.ClaimSegment(e.ctx, catalog.ClaimSegmentParams{ID: id, Token: "B", Now: Base, Until: Base.Add(time.Minute)}))
 	wantErr(t, "stale failure by A while B holds", e.cat.RecordFailure(e.ctx, catalog.RecordFailureParams{ID: id, Token: "A", Error: "late", Now: Base}), catalog.ErrConflict)
 	if s := e.get(id); s.Attempts != 1 || s.LastError != "upload: connection reset" {
 		t.Fatalf("stale failure changed the row: %+v", s)
@@ -306,7 +306,7 @@ func testRecordFailure(t *testing.T, e *env) {
 func testRecordVerified(t *testing.T, e *env) {
 	id := e.segment(10)
 	rec := func(expSha, expETag string, st catalog.State, result, newETag string, now time.Time) error {
-		return e.cat.RecordVerified(e.ctx, catalog.VerifiedParams{ID: id, ExpectSha256: expSha, ExpectETag: expETag,
+		return e.cat.RecordVerified(e.ctx, catalog.RecordVerifiedParams{ID: id, ExpectSha256: expSha, ExpectETag: expETag,
 			State: st, Result: result, NewETag: newETag, Now: now})
 	}
 	wantErr(t, "verify a pending row", rec(sha(id), etag(id), catalog.StateVerified, "ok", "", Base), catalog.ErrConflict)
@@ -342,7 +342,7 @@ func testRecordVerified(t *testing.T, e *env) {
 	if err := rec(sha(id), "\"new-etag\"", catalog.StatePending, "x", "", Base); err == nil {
 		t.Fatal("a verification set state pending")
 	}
-	err := e.cat.RecordVerified(e.ctx, catalog.VerifiedParams{ID: id + 1000, ExpectSha256: sha(id), ExpectETag: etag(id), State: catalog.StateVerified, Now: Base})
+	err := e.cat.RecordVerified(e.ctx, catalog.RecordVerifiedParams{ID: id + 1000, ExpectSha256: sha(id), ExpectETag: etag(id), State: catalog.StateVerified, Now: Base})
 	wantErr(t, "unknown segment", err, catalog.ErrNotFound)
 }
 
@@ -352,7 +352,7 @@ func testRecordVerifiedReleased(t *testing.T, e *env) {
 	e.verify(id)
 	e.release(id)
 	rec := func(st catalog.State) error {
-		return e.cat.RecordVerified(e.ctx, catalog.VerifiedParams{ID: id, ExpectSha256: sha(id), ExpectETag: etag(id), State: st, Result: string(st), Now: Base})
+		return e.cat.RecordVerified(e.ctx, catalog.RecordVerifiedParams{ID: id, ExpectSha256: sha(id), ExpectETag: etag(id), State: st, Result: string(st), Now: Base})
 	}
 	wantOK(t, "verified on a released row", rec(catalog.StateVerified))
 	wantState(t, e.get(id), catalog.StateReleased)
@@ -363,7 +363,7 @@ func testRecordVerifiedReleased(t *testing.T, e *env) {
 
 	other := e.segment(10)
 	e.migrate(other)
-	err := e.cat.RecordVerified(e.ctx, catalog.VerifiedParams{ID: other, ExpectSha256: sha(other), ExpectETag: etag(other), State: catalog.StateReleased, Result: "ok", Now: Base})
+	err := e.cat.RecordVerified(e.ctx, catalog.RecordVerifiedParams{ID: other, ExpectSha256: sha(other), ExpectETag: etag(other), State: catalog.StateReleased, Result: "ok", Now: Base})
 	wantOK(t, "released on a row with its source", err)
 	if s := e.get(other); s.State != catalog.StateVerified || s.PayloadBytes != 10 {
 		t.Fatalf("a verification marked a row with its source as %s (%d bytes)", s.State, s.PayloadBytes)
@@ -393,7 +393,7 @@ func testResetBlob(t *testing.T, e *env) {
 func testReleasePayload(t *testing.T, e *env) {
 	id := e.segment(4096)
 	rel := func(id int64, s, tag string) error {
-		return e.cat.ReleasePayload(e.ctx, catalog.ReleaseParams{ID: id, ExpectSha256: s, ExpectETag: tag, Now: Base})
+		return e.cat.ReleasePayload(e.ctx, catalog.ReleasePayloadParams{ID: id, ExpectSha256: s, ExpectETag: tag, Now: Base})
 	}
 	e.migrate(id)
 	wantErr(t, "release a migrated (unverified) row", rel(id, sha(id), etag(id)), catalog.ErrConflict)
@@ -416,7 +416,7 @@ func testReleasePayload(t *testing.T, e *env) {
 	// The same release again (a retry after its answer was lost) is
 	// recognised; another release of the released row is a conflict.
 	wantOK(t, "the same release again", rel(id, sha(id), etag(id)))
-	again := e.cat.ReleasePayload(e.ctx, catalog.ReleaseParams{ID: id, ExpectSha256: sha(id), ExpectETag: etag(id), Now: Base.Add(time.Second)})
+	again := e.cat.ReleasePayload(e.ctx, catalog.ReleasePayloadParams{ID: id, ExpectSha256: sha(id), ExpectETag: etag(id), Now: Base.Add(time.Second)})
 	wantErr(t, "another release of a released row", again, catalog.ErrConflict)
 
 	// A source rewritten after verification is not released.
@@ -507,7 +507,7 @@ func testStatus(t *testing.T, e *env) {
 	model2, layer2 := e.newModel("model-b")
 	ver := e.segmentIn(layer2, 5)
 	e.migrate(ver)
-	if err := e.cat.RecordVerified(e.ctx, catalog.VerifiedParams{ID: ver, ExpectSha256: sha(ver), ExpectETag: etag(ver),
+	if err := e.cat.RecordVerified(e.ctx, catalog.RecordVerifiedParams{ID: ver, ExpectSha256: sha(ver), ExpectETag: etag(ver),
 		State: catalog.StateVerified, Result: "ok", Now: Base.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}

@@ -183,11 +183,11 @@ func etag(id int64) string { return fmt.Sprintf("\"0x8DD%08d\"", id) }
 func (e *env) migrate(id int64) catalog.Segment {
 	e.t.Helper()
 	tok := fmt.Sprintf("tok-migrate-%d", id)
-	if err := e.cat.ClaimSegment(e.ctx, catalog.ClaimParams{ID: id, Token: tok, Now: Base, Until: Base.Add(time.Minute)}); err != nil {
+	if err := e.cat.ClaimSegment(e.ctx, catalog.ClaimSegmentParams{ID: id, Token: tok, Now: Base, Until: Base.Add(time.Minute)}); err != nil {
 		e.t.Fatalf("claim %d: %v", id, err)
 	}
 	seg := e.get(id)
-	err := e.cat.RecordMigrated(e.ctx, catalog.MigratedParams{ID: id, Token: tok, Sha256: sha(id),
+	err := e.cat.RecordMigrated(e.ctx, catalog.RecordMigratedParams{ID: id, Token: tok, Sha256: sha(id),
 		BlobURI: fmt.Sprintf("http://127.0.0.1/tensors/%d.bin", id), ETag: etag(id), Size: seg.PayloadBytes, Now: Base})
 	if err != nil {
 		e.t.Fatalf("record migrated %d: %v", id, err)
@@ -198,7 +198,7 @@ func (e *env) migrate(id int64) catalog.Segment {
 // verify records a successful verification of a migrated segment.
 func (e *env) verify(id int64) {
 	e.t.Helper()
-	err := e.cat.RecordVerified(e.ctx, catalog.VerifiedParams{ID: id, ExpectSha256: sha(id), ExpectETag: etag(id),
+	err := e.cat.RecordVerified(e.ctx, catalog.RecordVerifiedParams{ID: id, ExpectSha256: sha(id), ExpectETag: etag(id),
 		State: catalog.StateVerified, Result: "ok", Now: Base})
 	if err != nil {
 		e.t.Fatalf("record verified %d: %v", id, err)
@@ -207,7 +207,7 @@ func (e *env) verify(id int64) {
 
 func (e *env) release(id int64) {
 	e.t.Helper()
-	if err := e.cat.ReleasePayload(e.ctx, catalog.ReleaseParams{ID: id, ExpectSha256: sha(id), ExpectETag: etag(id), Now: Base}); err != nil {
+	if err := e.cat.ReleasePayload(e.ctx, catalog.ReleasePayloadParams{ID: id, ExpectSha256: sha(id), ExpectETag: etag(id), Now: Base}); err != nil {
 		e.t.Fatalf("release %d: %v", id, err)
 	}
 }

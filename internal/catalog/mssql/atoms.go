@@ -92,7 +92,7 @@ WHERE AtomId = @p7 AND ISNULL(PayloadLocator, N'') = @p8`),
 }
 
 // RecordAtomVerified implements catalog.Catalog.
-func (d *DB) RecordAtomVerified(ctx context.Context, p catalog.AtomVerifiedParams) error {
+func (d *DB) RecordAtomVerified(ctx context.Context, p catalog.RecordAtomVerifiedParams) error {
 	n, err := affected(d.db.ExecContext(ctx, d.q("UPDATE dbo.Atoms SET VerifiedAt = @p1, VerifyResult = @p2 WHERE AtomId = @p3"),
 		dt(p.Now), dialect.Truncate(p.Result, dialect.MaxResultLen), p.ID))
 	if err != nil {

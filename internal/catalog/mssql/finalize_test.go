@@ -46,10 +46,10 @@ func TestFinalizeUnnamedUniqueOnTSQL(t *testing.T) {
 	}
 	now, sha := catalogtest.Base, strings.Repeat("ab", 32)
 	for i, err := range []error{
-		db.ClaimSegment(ctx, catalog.ClaimParams{ID: id, Token: "t", Now: now, Until: now.Add(time.Minute)}),
-		db.RecordMigrated(ctx, catalog.MigratedParams{ID: id, Token: "t", Sha256: sha, BlobURI: "http://x/0.bin", ETag: "e", Size: 4, Now: now}),
-		db.RecordVerified(ctx, catalog.VerifiedParams{ID: id, ExpectSha256: sha, ExpectETag: "e", State: catalog.StateVerified, Result: "ok", Now: now}),
-		db.ReleasePayload(ctx, catalog.ReleaseParams{ID: id, ExpectSha256: sha, ExpectETag: "e", Now: now}),
+		db.ClaimSegment(ctx, catalog.ClaimSegmentParams{ID: id, Token: "t", Now: now, Until: now.Add(time.Minute)}),
+		db.RecordMigrated(ctx, catalog.RecordMigratedParams{ID: id, Token: "t", Sha256: sha, BlobURI: "http://x/0.bin", ETag: "e", Size: 4, Now: now}),
+		db.RecordVerified(ctx, catalog.RecordVerifiedParams{ID: id, ExpectSha256: sha, ExpectETag: "e", State: catalog.StateVerified, Result: "ok", Now: now}),
+		db.ReleasePayload(ctx, catalog.ReleasePayloadParams{ID: id, ExpectSha256: sha, ExpectETag: "e", Now: now}),
 	} {
 		if err != nil {
 			t.Fatalf("step %d: %v", i, err)

@@ -165,7 +165,7 @@ WHERE OutboxId IN (`+a.list(ids)+`) AND OutboxState = N'pending' AND SequenceNum
 // another drainer sequenced meanwhile is skipped by the UPDATE's own
 // condition, and the numbers after it still follow the highest one without
 // a gap: a number below it would collide.
-func (d *DB) SequenceOutbox(ctx context.Context, p catalog.SequenceParams) (int64, error) {
+func (d *DB) SequenceOutbox(ctx context.Context, p catalog.SequenceOutboxParams) (int64, error) {
 	if err := dialect.CheckSequence(p); err != nil {
 		return 0, err
 	}
@@ -364,7 +364,7 @@ WHERE OutboxId IN (`+a.list(ids)+`) AND ((ClaimToken = `+tok+` AND OutboxState =
 }
 
 // RetryOutbox implements catalog.Outbox.
-func (d *DB) RetryOutbox(ctx context.Context, r catalog.OutboxRetry) error {
+func (d *DB) RetryOutbox(ctx context.Context, r catalog.RetryOutboxParams) error {
 	_, err := d.db.ExecContext(ctx, d.q(`
 UPDATE dbo.OffloadOutbox SET Attempts = Attempts + 1, LastError = @p1, ClaimToken = NULL, ClaimedUntil = @p2
 WHERE OutboxId = @p3 AND ClaimToken = @p4 AND OutboxState = N'pending'`),

@@ -131,7 +131,7 @@ func TestDuplicateSequenceIsConflictOnTSQL(t *testing.T) {
 		t.Fatalf("unsequenced: %d, %v", len(rows), err)
 	}
 	now := time.Now()
-	if n, err := db.SequenceOutbox(ctx, catalog.SequenceParams{IDs: []int64{rows[0].ID}, Token: "a", Now: now, Until: now.Add(time.Minute)}); err != nil || n != 1 {
+	if n, err := db.SequenceOutbox(ctx, catalog.SequenceOutboxParams{IDs: []int64{rows[0].ID}, Token: "a", Now: now, Until: now.Add(time.Minute)}); err != nil || n != 1 {
 		t.Fatalf("sequence: %d, %v", n, err)
 	}
 	_, err = raw.ExecContext(ctx, "UPDATE "+schema+".OffloadOutbox SET SequenceNumber = 1, SequenceSlot = CONVERT(uniqueidentifier, '00000000-0000-0000-0000-000000000000') WHERE OutboxId = @p1", rows[1].ID)

@@ -141,7 +141,7 @@ WHERE LayerTensorSegmentId IN (`+a.list(vs)+`)
 
 // ClaimSegment implements catalog.Catalog. The UPDATE's row lock makes
 // concurrent claims take turns; the condition is re-read under it.
-func (d *DB) ClaimSegment(ctx context.Context, p catalog.ClaimParams) error {
+func (d *DB) ClaimSegment(ctx context.Context, p catalog.ClaimSegmentParams) error {
 	if err := dialect.CheckClaim(p); err != nil {
 		return err
 	}
@@ -171,7 +171,7 @@ WHERE LayerTensorSegmentId = @p1 AND ClaimToken = @p2`), p.ID, p.Token)
 }
 
 // RecordMigrated implements catalog.Catalog.
-func (d *DB) RecordMigrated(ctx context.Context, p catalog.MigratedParams) error {
+func (d *DB) RecordMigrated(ctx context.Context, p catalog.RecordMigratedParams) error {
 	if p.Sha256 == "" || p.Token == "" {
 		return fmt.Errorf("mssql: record migrated %d: Sha256 and Token are required", p.ID)
 	}
@@ -232,7 +232,7 @@ WHERE LayerTensorSegmentId = @p2 AND (ClaimToken IS NULL OR ClaimToken = @p3 OR 
 // released stays in the released family: verified becomes released and
 // mismatch becomes lost; "released" is never set on a row that still has
 // its source.
-func (d *DB) RecordVerified(ctx context.Context, p catalog.VerifiedParams) error {
+func (d *DB) RecordVerified(ctx context.Context, p catalog.RecordVerifiedParams) error {
 	if err := dialect.CheckVerified(p); err != nil {
 		return err
 	}
@@ -281,7 +281,7 @@ WHERE LayerTensorSegmentId = @p2 AND ISNULL(BlobETag, N'') = @p3
 // ReleasePayload implements catalog.Catalog. Besides state, hash and ETag,
 // the payload must still be as long as the blob: a cheap guard against a
 // source rewritten after verification.
-func (d *DB) ReleasePayload(ctx context.Context, p catalog.ReleaseParams) error {
+func (d *DB) ReleasePayload(ctx context.Context, p catalog.ReleasePayloadParams) error {
 	if !d.hasPayload.Load() {
 		return d.missOr(ctx, p.ID, fmt.Errorf("mssql: release %d: RawPayload was dropped: %w", p.ID, catalog.ErrConflict))
 	}

@@ -95,7 +95,7 @@ WHERE AtomId = ? AND coalesce(PayloadLocator, '') = ?`,
 }
 
 // RecordAtomVerified implements catalog.Catalog.
-func (d *DB) RecordAtomVerified(ctx context.Context, p catalog.AtomVerifiedParams) error {
+func (d *DB) RecordAtomVerified(ctx context.Context, p catalog.RecordAtomVerifiedParams) error {
 	n, err := affected(d.db.ExecContext(ctx, "UPDATE Atoms SET VerifiedAt = ?, VerifyResult = ? WHERE AtomId = ?",
 		ts(p.Now), dialect.Truncate(p.Result, dialect.MaxResultLen), p.ID))
 	if err != nil {

@@ -65,12 +65,12 @@ func releasedCopy(t *testing.T, n int) (*DB, context.Context, []int64) {
 		}
 		sha, etag := strings.Repeat(fmt.Sprintf("%02x", i), 32), fmt.Sprintf("e%d", i)
 		steps := []error{
-			db.ClaimSegment(ctx, catalog.ClaimParams{ID: id, Token: "t", Now: now, Until: now.Add(time.Minute)}),
-			db.RecordMigrated(ctx, catalog.MigratedParams{ID: id, Token: "t", Sha256: sha, BlobURI: "http://x/" + etag, ETag: etag, Size: 4, Now: now}),
-			db.RecordVerified(ctx, catalog.VerifiedParams{ID: id, ExpectSha256: sha, ExpectETag: etag, State: catalog.StateVerified, Result: "ok", Now: now}),
+			db.ClaimSegment(ctx, catalog.ClaimSegmentParams{ID: id, Token: "t", Now: now, Until: now.Add(time.Minute)}),
+			db.RecordMigrated(ctx, catalog.RecordMigratedParams{ID: id, Token: "t", Sha256: sha, BlobURI: "http://x/" + etag, ETag: etag, Size: 4, Now: now}),
+			db.RecordVerified(ctx, catalog.RecordVerifiedParams{ID: id, ExpectSha256: sha, ExpectETag: etag, State: catalog.StateVerified, Result: "ok", Now: now}),
 		}
 		if i < n-1 {
-			steps = append(steps, db.ReleasePayload(ctx, catalog.ReleaseParams{ID: id, ExpectSha256: sha, ExpectETag: etag, Now: now}))
+			steps = append(steps, db.ReleasePayload(ctx, catalog.ReleasePayloadParams{ID: id, ExpectSha256: sha, ExpectETag: etag, Now: now}))
 		}
 		for k, err := range steps {
 			if err != nil {
@@ -86,7 +86,7 @@ func releaseLast(t *testing.T, db *DB, ctx context.Context, ids []int64) {
 	t.Helper()
 	i := len(ids) - 1
 	sha, etag := strings.Repeat(fmt.Sprintf("%02x", i), 32), fmt.Sprintf("e%d", i)
-	if err := db.ReleasePayload(ctx, catalog.ReleaseParams{ID: ids[i], ExpectSha256: sha, ExpectETag: etag, Now: catalogtest.Base}); err != nil {
+	if err := db.ReleasePayload(ctx, catalog.ReleasePayloadParams{ID: ids[i], ExpectSha256: sha, ExpectETag: etag, Now: catalogtest.Base}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -94,7 +94,7 @@ func TestMemoryIndependentOfPayload(t *testing.T) {
 			return err
 		}},
 		{"ClaimSegment", func() error {
-			return db.ClaimSegment(ctx, catalog.ClaimParams{ID: id, Token: "t", Now: now, Until: now.Add(time.Minute)})
+			return db.ClaimSegment(ctx, catalog.ClaimSegmentParams{ID: id, Token: "t", Now: now, Until: now.Add(time.Minute)})
 		}},
 		{"OpenPayload+Read", func() error {
 			r, err := db.OpenPayload(ctx, catalog.OpenPayloadParams{ID: id, Chunk: chunk})
@@ -112,10 +112,10 @@ func TestMemoryIndependentOfPayload(t *testing.T) {
 			return nil
 		}},
 		{"RecordMigrated", func() error {
-			return db.RecordMigrated(ctx, catalog.MigratedParams{ID: id, Token: "t", Sha256: sha, ETag: "e", Size: size, Now: now})
+			return db.RecordMigrated(ctx, catalog.RecordMigratedParams{ID: id, Token: "t", Sha256: sha, ETag: "e", Size: size, Now: now})
 		}},
 		{"RecordVerified", func() error {
-			return db.RecordVerified(ctx, catalog.VerifiedParams{ID: id, ExpectSha256: sha, ExpectETag: "e", State: catalog.StateVerified, Result: "ok", Now: now})
+			return db.RecordVerified(ctx, catalog.RecordVerifiedParams{ID: id, ExpectSha256: sha, ExpectETag: "e", State: catalog.StateVerified, Result: "ok", Now: now})
 		}},
 		{"GetSegment", func() error { _, err := db.GetSegment(ctx, id); return err }},
 		{"ListSegments", func() error {
@@ -127,7 +127,7 @@ func TestMemoryIndependentOfPayload(t *testing.T) {
 			return db.OverwritePayload(ctx, catalog.OverwritePayloadParams{ID: id, Payload: catalogtest.Payload(1, size), Size: size})
 		}},
 		{"ReleasePayload", func() error {
-			return db.ReleasePayload(ctx, catalog.ReleaseParams{ID: id, ExpectSha256: sha, ExpectETag: "e", Now: now})
+			return db.ReleasePayload(ctx, catalog.ReleasePayloadParams{ID: id, ExpectSha256: sha, ExpectETag: "e", Now: now})
 		}},
 	}
 	for _, s := range steps {

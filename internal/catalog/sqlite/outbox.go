@@ -141,7 +141,7 @@ WHERE OutboxId = ? AND OutboxState = 'pending' AND SequenceNumber = 0`,
 
 // SequenceOutbox implements catalog.Outbox. The next number of each
 // conversation is read and assigned inside one write transaction.
-func (d *DB) SequenceOutbox(ctx context.Context, p catalog.SequenceParams) (int64, error) {
+func (d *DB) SequenceOutbox(ctx context.Context, p catalog.SequenceOutboxParams) (int64, error) {
 	if err := dialect.CheckSequence(p); err != nil {
 		return 0, err
 	}
@@ -282,7 +282,7 @@ WHERE OutboxId IN (`+placeholders(len(batch))+`) AND ((ClaimToken = ? AND Outbox
 }
 
 // RetryOutbox implements catalog.Outbox.
-func (d *DB) RetryOutbox(ctx context.Context, r catalog.OutboxRetry) error {
+func (d *DB) RetryOutbox(ctx context.Context, r catalog.RetryOutboxParams) error {
 	_, err := d.db.ExecContext(ctx, `
 UPDATE OffloadOutbox SET Attempts = Attempts + 1, LastError = ?, ClaimToken = NULL, ClaimedUntil = ?
 WHERE OutboxId = ? AND ClaimToken = ? AND OutboxState = 'pending'`,

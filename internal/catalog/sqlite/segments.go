@@ -171,7 +171,7 @@ WHERE LayerTensorSegmentId IN (`+placeholders(len(batch))+`)
 }
 
 // ClaimSegment implements catalog.Catalog.
-func (d *DB) ClaimSegment(ctx context.Context, p catalog.ClaimParams) error {
+func (d *DB) ClaimSegment(ctx context.Context, p catalog.ClaimSegmentParams) error {
 	if err := dialect.CheckClaim(p); err != nil {
 		return err
 	}
@@ -201,7 +201,7 @@ WHERE LayerTensorSegmentId = ? AND ClaimToken = ?`, p.ID, p.Token)
 }
 
 // RecordMigrated implements catalog.Catalog.
-func (d *DB) RecordMigrated(ctx context.Context, p catalog.MigratedParams) error {
+func (d *DB) RecordMigrated(ctx context.Context, p catalog.RecordMigratedParams) error {
 	if p.Sha256 == "" || p.Token == "" {
 		return fmt.Errorf("sqlite: record migrated %d: Sha256 and Token are required", p.ID)
 	}
@@ -264,7 +264,7 @@ WHERE LayerTensorSegmentId = ? AND (ClaimToken IS NULL OR ClaimToken = ? OR Clai
 // released stays in the released family: verified becomes released and
 // mismatch becomes lost; "released" is never set on a row that still has
 // its source.
-func (d *DB) RecordVerified(ctx context.Context, p catalog.VerifiedParams) error {
+func (d *DB) RecordVerified(ctx context.Context, p catalog.RecordVerifiedParams) error {
 	if err := dialect.CheckVerified(p); err != nil {
 		return err
 	}
@@ -332,7 +332,7 @@ WHERE LayerTensorSegmentId = ? AND coalesce(BlobETag, '') = ?
 // the payload must still be as long as the blob: a cheap guard against a
 // source rewritten after verification. The payload is emptied and the blob
 // fields copied to LayerTensorSegments in the same transaction.
-func (d *DB) ReleasePayload(ctx context.Context, p catalog.ReleaseParams) error {
+func (d *DB) ReleasePayload(ctx context.Context, p catalog.ReleasePayloadParams) error {
 	if !d.hasPayload.Load() {
 		return d.missOr(ctx, p.ID, fmt.Errorf("sqlite: release %d: RawPayload was dropped: %w", p.ID, catalog.ErrConflict))
 	}

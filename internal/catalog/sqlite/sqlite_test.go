@@ -205,10 +205,10 @@ func TestApplyOnHartonomousData(t *testing.T) {
 	now := catalogtest.Base
 	sha := strings.Repeat("ab", 32)
 	steps := []error{
-		db.ClaimSegment(ctx, catalog.ClaimParams{ID: 700, Token: "t", Now: now, Until: now.Add(time.Minute)}),
-		db.RecordMigrated(ctx, catalog.MigratedParams{ID: 700, Token: "t", Sha256: sha, BlobURI: "http://x/tensors/7/70/0.bin", ETag: "e", Size: 4, Now: now}),
-		db.RecordVerified(ctx, catalog.VerifiedParams{ID: 700, ExpectSha256: sha, ExpectETag: "e", State: catalog.StateVerified, Result: "ok", Now: now}),
-		db.ReleasePayload(ctx, catalog.ReleaseParams{ID: 700, ExpectSha256: sha, ExpectETag: "e", Now: now}),
+		db.ClaimSegment(ctx, catalog.ClaimSegmentParams{ID: 700, Token: "t", Now: now, Until: now.Add(time.Minute)}),
+		db.RecordMigrated(ctx, catalog.RecordMigratedParams{ID: 700, Token: "t", Sha256: sha, BlobURI: "http://x/tensors/7/70/0.bin", ETag: "e", Size: 4, Now: now}),
+		db.RecordVerified(ctx, catalog.RecordVerifiedParams{ID: 700, ExpectSha256: sha, ExpectETag: "e", State: catalog.StateVerified, Result: "ok", Now: now}),
+		db.ReleasePayload(ctx, catalog.ReleasePayloadParams{ID: 700, ExpectSha256: sha, ExpectETag: "e", Now: now}),
 	}
 	for i, err := range steps {
 		if err != nil {

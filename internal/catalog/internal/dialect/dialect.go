@@ -72,9 +72,9 @@ func CheckAtomFilter(f catalog.AtomFilter) error {
 	return nil
 }
 
-// CheckVerified validates VerifiedParams before any SQL runs. State "" keeps
+// CheckVerified validates RecordVerifiedParams before any SQL runs. State "" keeps
 // the row's state.
-func CheckVerified(p catalog.VerifiedParams) error {
+func CheckVerified(p catalog.RecordVerifiedParams) error {
 	if p.State != "" && !ValidState(p.State) {
 		return fmt.Errorf("catalog: record verified %d: unknown state %q", p.ID, p.State)
 	}
@@ -84,8 +84,8 @@ func CheckVerified(p catalog.VerifiedParams) error {
 	return nil
 }
 
-// CheckClaim validates ClaimParams.
-func CheckClaim(p catalog.ClaimParams) error {
+// CheckClaim validates ClaimSegmentParams.
+func CheckClaim(p catalog.ClaimSegmentParams) error {
 	if p.Token == "" {
 		return fmt.Errorf("catalog: claim %d: empty token", p.ID)
 	}

@@ -51,10 +51,10 @@ func TestSortStatus(t *testing.T) {
 
 func TestChecks(t *testing.T) {
 	now := time.Now()
-	if CheckClaim(catalog.ClaimParams{Token: "t", Now: now, Until: now}) == nil {
+	if CheckClaim(catalog.ClaimSegmentParams{Token: "t", Now: now, Until: now}) == nil {
 		t.Fatal("claim ending when it starts accepted")
 	}
-	if CheckVerified(catalog.VerifiedParams{State: catalog.StateQueued}) == nil || CheckVerified(catalog.VerifiedParams{State: ""}) != nil {
+	if CheckVerified(catalog.RecordVerifiedParams{State: catalog.StateQueued}) == nil || CheckVerified(catalog.RecordVerifiedParams{State: ""}) != nil {
 		t.Fatal("CheckVerified")
 	}
 	if CheckAtomFilter(catalog.AtomFilter{Limit: 1, LinkedOnly: true, UnlinkedOnly: true}) == nil {

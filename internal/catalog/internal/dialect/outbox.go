@@ -89,8 +89,8 @@ func NewUUID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// CheckSequence validates SequenceParams.
-func CheckSequence(p catalog.SequenceParams) error {
+// CheckSequence validates SequenceOutboxParams.
+func CheckSequence(p catalog.SequenceOutboxParams) error {
 	if p.Token == "" || !p.Until.After(p.Now) {
 		return fmt.Errorf("catalog: sequence outbox: a token and Until after Now are required")
 	}

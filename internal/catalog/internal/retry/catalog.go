@@ -101,7 +101,7 @@ func (c *Catalog) MarkQueued(ctx context.Context, p catalog.MarkQueuedParams) (i
 }
 
 // ClaimSegment is idempotent for the same token.
-func (c *Catalog) ClaimSegment(ctx context.Context, p catalog.ClaimParams) error {
+func (c *Catalog) ClaimSegment(ctx context.Context, p catalog.ClaimSegmentParams) error {
 	return c.r.Do(ctx, Repeatable, func(ctx context.Context) error { return c.inner.ClaimSegment(ctx, p) })
 }
 
@@ -110,7 +110,7 @@ func (c *Catalog) ReleaseClaim(ctx context.Context, p catalog.ReleaseClaimParams
 }
 
 // RecordMigrated recognises its own record by the SHA-256.
-func (c *Catalog) RecordMigrated(ctx context.Context, p catalog.MigratedParams) error {
+func (c *Catalog) RecordMigrated(ctx context.Context, p catalog.RecordMigratedParams) error {
 	return c.r.Do(ctx, Repeatable, func(ctx context.Context) error { return c.inner.RecordMigrated(ctx, p) })
 }
 
@@ -120,7 +120,7 @@ func (c *Catalog) RecordFailure(ctx context.Context, p catalog.RecordFailurePara
 }
 
 // RecordVerified writes the same outcome again under the same expectations.
-func (c *Catalog) RecordVerified(ctx context.Context, p catalog.VerifiedParams) error {
+func (c *Catalog) RecordVerified(ctx context.Context, p catalog.RecordVerifiedParams) error {
 	return c.r.Do(ctx, Repeatable, func(ctx context.Context) error { return c.inner.RecordVerified(ctx, p) })
 }
 
@@ -132,7 +132,7 @@ func (c *Catalog) ResetBlob(ctx context.Context, p catalog.ResetBlobParams) erro
 }
 
 // ReleasePayload recognises a release of the same blob already done.
-func (c *Catalog) ReleasePayload(ctx context.Context, p catalog.ReleaseParams) error {
+func (c *Catalog) ReleasePayload(ctx context.Context, p catalog.ReleasePayloadParams) error {
 	return c.r.Do(ctx, Repeatable, func(ctx context.Context) error { return c.inner.ReleasePayload(ctx, p) })
 }
 
@@ -157,7 +157,7 @@ func (c *Catalog) LinkAtom(ctx context.Context, p catalog.LinkAtomParams) error 
 	return c.r.Do(ctx, Repeatable, func(ctx context.Context) error { return c.inner.LinkAtom(ctx, p) })
 }
 
-func (c *Catalog) RecordAtomVerified(ctx context.Context, p catalog.AtomVerifiedParams) error {
+func (c *Catalog) RecordAtomVerified(ctx context.Context, p catalog.RecordAtomVerifiedParams) error {
 	return c.r.Do(ctx, Repeatable, func(ctx context.Context) error { return c.inner.RecordAtomVerified(ctx, p) })
 }
 
@@ -179,7 +179,7 @@ func (c *Catalog) FailOutbox(ctx context.Context, p catalog.FailOutboxParams) (i
 
 // SequenceOutbox skips rows that have a sequence: a second run after a lost
 // answer sequences nothing again, and the rows stay claimed by the token.
-func (c *Catalog) SequenceOutbox(ctx context.Context, p catalog.SequenceParams) (int64, error) {
+func (c *Catalog) SequenceOutbox(ctx context.Context, p catalog.SequenceOutboxParams) (int64, error) {
 	return value(ctx, c.r, Repeatable, func(ctx context.Context) (int64, error) { return c.inner.SequenceOutbox(ctx, p) })
 }
 
@@ -199,7 +199,7 @@ func (c *Catalog) MarkOutboxSent(ctx context.Context, p catalog.MarkOutboxSentPa
 
 // RetryOutbox drops the claim it is conditioned on: a second run changes
 // nothing.
-func (c *Catalog) RetryOutbox(ctx context.Context, r catalog.OutboxRetry) error {
+func (c *Catalog) RetryOutbox(ctx context.Context, r catalog.RetryOutboxParams) error {
 	return c.r.Do(ctx, Repeatable, func(ctx context.Context) error { return c.inner.RetryOutbox(ctx, r) })
 }
 

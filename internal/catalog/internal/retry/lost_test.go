@@ -42,15 +42,15 @@ func (l *lossy) after(op catalogtest.Op, err error) error {
 	return &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
 }
 
-func (l *lossy) ClaimSegment(ctx context.Context, p catalog.ClaimParams) error {
+func (l *lossy) ClaimSegment(ctx context.Context, p catalog.ClaimSegmentParams) error {
 	return l.after(catalogtest.OpClaim, l.DB.ClaimSegment(ctx, p))
 }
 
-func (l *lossy) RecordMigrated(ctx context.Context, p catalog.MigratedParams) error {
+func (l *lossy) RecordMigrated(ctx context.Context, p catalog.RecordMigratedParams) error {
 	return l.after(catalogtest.OpMigrated, l.DB.RecordMigrated(ctx, p))
 }
 
-func (l *lossy) ReleasePayload(ctx context.Context, p catalog.ReleaseParams) error {
+func (l *lossy) ReleasePayload(ctx context.Context, p catalog.ReleasePayloadParams) error {
 	return l.after(catalogtest.OpRelease, l.DB.ReleasePayload(ctx, p))
 }
 
