@@ -65,7 +65,7 @@ func TestMakePackage(t *testing.T) {
 	}
 	sort.Strings(got)
 	sort.Strings(want)
-	if strings.Join(got, ",") != strings.Join(want, ",") || len(want) != 9 {
+	if strings.Join(got, ",") != strings.Join(want, ",") || len(want) == 0 {
 		t.Errorf("function folders in zip %v, in functions/ %v", got, want)
 	}
 	_ = os.Remove(zipPath)
