@@ -250,7 +250,7 @@ SELECT @e;`, proc, param), []any{path}, &e); err != nil {
 INSERT INTO @f EXEC dbo.usp_ListDirectory @DirectoryPath = @p1;
 DECLARE @e nvarchar(max);
 EXEC dbo.usp_ListDirectory @DirectoryPath = @p1, @Entries = @e OUTPUT;
-SELECT (SELECT STRING_AGG(CONCAT(path, N'|', name, N'|', sizeBytes), N';') FROM @f), @e;`,
+SELECT (SELECT STRING_AGG(CONCAT(path, N'|', name, N'|', sizeBytes), N';') WITHIN GROUP (ORDER BY name) FROM @f), @e;`,
 		[]any{`D:\Models\tsql`}, &names, &entries); err != nil {
 		t.Fatal(err)
 	}
