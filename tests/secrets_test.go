@@ -188,28 +188,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 	t.Run("sas", func(t *testing.T) {
 		w := newWorld(t)
 		w.env["AzureWebJobsStorage"] = sasConnectionString(sasQuery)
-		l := leakCheck{t: t, secrets: all}
-		l.cliRun(w, "sas", true)
-		// The flow worked: segments were migrated with the SAS. A blob URI
-		// recorded in the catalog is read from T-SQL: no secret there either.
-		out := w.mustRun("segments", "status", "--json")
-		if !strings.Contains(out, `"verified"`) {
-			t.Fatalf("with a working SAS connection string nothing was verified: %s", out)
-		}
-		l.serveRun(w, "sas")
-		cat, err := sqlite.Open(context.Background(), filepath.Join(w.dir, "catalog.db"), sqlite.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cat.Close()
-		seg, err := cat.GetSegment(context.Background(), 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		l.check("sas: BlobUri recorded in the catalog", seg.BlobURI)
-		if u, err := url.Parse(seg.BlobURI); err != nil || u.RawQuery != "" || !strings.Contains(u.Path, "/"+w.env["TENSORS_CONTAINER"]+"/") || !strings.HasSuffix(u.Path, ".bin") {
-			t.Errorf("sas: BlobUri %q is not a plain blob URL", seg.BlobURI)
-		}
+		leakCheck{t: t, secrets: all}.sasRun(w)
 	})
 
 	t.Run("wrong-account-key", func(t *testing.T) {
@@ -238,41 +217,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 			"server=127.0.0.1,1;user id=sa;password=" + sqlPassword + ";database=Hartonomous;connection timeout=2",
 			"Server=tcp:127.0.0.1,1;Database=Hartonomous;User ID=sa;Pwd=" + sqlPassword + ";Encrypt=true;Connection Timeout=2",
 		} {
-			w := newWorld(t)
-			w.env["SQL_CONNECTION_STRING"] = dsn
-			for _, args := range [][]string{
-				{"schema", "apply", "--verbose"}, {"segments", "status"}, {"segments", "enqueue", "--verbose"},
-				{"segments", "migrate", "--verbose"}, {"segments", "verify"}, {"models", "link"},
-			} {
-				// A budget shorter than the first retry's wait: the
-				// command fails after one attempt, naming the server.
-				out, errs, code := w.runBounded(time.Minute, append(args, "--retry-budget", "1s")...)
-				if code == 0 {
-					t.Errorf("offload %s with an unreachable SQL server: exit 0", strings.Join(args, " "))
-				}
-				if !strings.Contains(errs, "127.0.0.1") {
-					t.Errorf("offload %s with an unreachable SQL server does not name it:\n%s", strings.Join(args, " "), errs)
-				}
-				l.check(fmt.Sprintf("sql: offload %s (exit %d)", strings.Join(args, " "), code), out+errs)
-			}
-			// The handler stays up and ready; what needs the catalog fails
-			// naming it, never its password.
-			h := w.start()
-			code, body := h.do(t, "GET", "/api/segments/status", "", nil)
-			if code != 503 || !strings.Contains(string(body), "SQL_CONNECTION_STRING") {
-				t.Errorf("status with an unreachable SQL server: %d %s", code, body)
-			}
-			l.check(fmt.Sprintf("sql: status answer (%d)", code), string(body))
-			code, body = h.do(t, "POST", "/MigrateSegment", "application/json", []byte(`{"Data":{"msg":"\"{\\\"segmentId\\\":1}\""},"Metadata":{}}`))
-			if code < 500 {
-				t.Errorf("invocation with an unreachable SQL server: %d %s", code, body)
-			}
-			l.check(fmt.Sprintf("sql: invocation answer (%d)", code), string(body))
-			if err := h.Stop(t, 30*time.Second); err != nil {
-				t.Errorf("handler exit after SIGTERM: %v", err)
-			}
-			l.check("sql: handler stdout", h.Stdout.String())
-			l.check("sql: handler stderr", h.Stderr.String())
+			leakCheck{t: t, secrets: all}.sqlUnreachable(dsn)
 		}
 	})
 
@@ -294,4 +239,72 @@ func TestSecretsNeverLogged(t *testing.T) {
 			}
 		}
 	})
+}
+
+// sasRun: with a working SAS connection string the flow works (segments
+// are migrated); the blob URI recorded in the catalog, which T-SQL reads,
+// holds no secret either.
+func (l leakCheck) sasRun(w *world) {
+	t := l.t
+	l.cliRun(w, "sas", true)
+	out := w.mustRun("segments", "status", "--json")
+	if !strings.Contains(out, `"verified"`) {
+		t.Fatalf("with a working SAS connection string nothing was verified: %s", out)
+	}
+	l.serveRun(w, "sas")
+	cat, err := sqlite.Open(context.Background(), filepath.Join(w.dir, "catalog.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	seg, err := cat.GetSegment(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.check("sas: BlobUri recorded in the catalog", seg.BlobURI)
+	if u, err := url.Parse(seg.BlobURI); err != nil || u.RawQuery != "" || !strings.Contains(u.Path, "/"+w.env["TENSORS_CONTAINER"]+"/") || !strings.HasSuffix(u.Path, ".bin") {
+		t.Errorf("sas: BlobUri %q is not a plain blob URL", seg.BlobURI)
+	}
+}
+
+// sqlUnreachable: with a SQL server that does not answer, each command
+// fails naming the server, and the handler stays up, failing what needs
+// the catalog; no output holds the password.
+func (l leakCheck) sqlUnreachable(dsn string) {
+	t := l.t
+	w := newWorld(t)
+	w.env["SQL_CONNECTION_STRING"] = dsn
+	for _, args := range [][]string{
+		{"schema", "apply", "--verbose"}, {"segments", "status"}, {"segments", "enqueue", "--verbose"},
+		{"segments", "migrate", "--verbose"}, {"segments", "verify"}, {"models", "link"},
+	} {
+		// A budget shorter than the first retry's wait: the
+		// command fails after one attempt, naming the server.
+		out, errs, code := w.runBounded(time.Minute, append(args, "--retry-budget", "1s")...)
+		if code == 0 {
+			t.Errorf("offload %s with an unreachable SQL server: exit 0", strings.Join(args, " "))
+		}
+		if !strings.Contains(errs, "127.0.0.1") {
+			t.Errorf("offload %s with an unreachable SQL server does not name it:\n%s", strings.Join(args, " "), errs)
+		}
+		l.check(fmt.Sprintf("sql: offload %s (exit %d)", strings.Join(args, " "), code), out+errs)
+	}
+	// The handler stays up and ready; what needs the catalog fails
+	// naming it, never its password.
+	h := w.start()
+	code, body := h.do(t, "GET", "/api/segments/status", "", nil)
+	if code != 503 || !strings.Contains(string(body), "SQL_CONNECTION_STRING") {
+		t.Errorf("status with an unreachable SQL server: %d %s", code, body)
+	}
+	l.check(fmt.Sprintf("sql: status answer (%d)", code), string(body))
+	code, body = h.do(t, "POST", "/MigrateSegment", "application/json", []byte(`{"Data":{"msg":"\"{\\\"segmentId\\\":1}\""},"Metadata":{}}`))
+	if code < 500 {
+		t.Errorf("invocation with an unreachable SQL server: %d %s", code, body)
+	}
+	l.check(fmt.Sprintf("sql: invocation answer (%d)", code), string(body))
+	if err := h.Stop(t, 30*time.Second); err != nil {
+		t.Errorf("handler exit after SIGTERM: %v", err)
+	}
+	l.check("sql: handler stdout", h.Stdout.String())
+	l.check("sql: handler stderr", h.Stderr.String())
 }

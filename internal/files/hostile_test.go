@@ -34,23 +34,51 @@ func TestHostileRequestsChangeNothing(t *testing.T) {
 	if r.ETag == "" {
 		t.Fatalf("no etag in %s", rb)
 	}
-
-	valid := base64Std([]byte("new content"))
-	big := `{"path":"D:\\Models\\big.bin","contentBase64":"` + strings.Repeat("QUJD", limit/4+10) + `"}`
-	chunked := func(r *http.Request) {
-		r.ContentLength = -1
-		b, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(b)) // no length: sent chunked
+	cases := hostileCases(r.ETag, limit)
+	before := h.snapshot()
+	for _, tc := range cases {
+		status, body := h.call(tc.op, tc.body, tc.mod...)
+		var e struct{ Error, Code string }
+		if err := json.Unmarshal(body, &e); err != nil || e.Error == "" {
+			t.Errorf("%s: answer %d %q is not {\"error\",\"code\"}", tc.name, status, body)
+			continue
+		}
+		if status != tc.status || e.Code != tc.code {
+			t.Errorf("%s: %d %s (%s), want %d %s", tc.name, status, e.Code, e.Error, tc.status, tc.code)
+		}
 	}
-	header := func(k, v string) func(*http.Request) { return func(r *http.Request) { r.Header.Set(k, v) } }
-	method := func(m string) func(*http.Request) { return func(r *http.Request) { r.Method = m } }
+	after := h.snapshot()
+	if !reflect.DeepEqual(before, after) {
+		t.Errorf("storage changed:\nbefore %q\nafter  %q", before, after)
+	}
+	if got := h.get(h.models, "existing.bin"); !bytes.Equal(got, existing) {
+		t.Errorf("existing.bin = %q", got)
+	}
+	if len(cases) < 25 {
+		t.Fatalf("only %d hostile cases", len(cases))
+	}
+}
 
-	cases := []struct {
-		name, op, body string
-		mod            []func(*http.Request)
-		status         int
-		code           string
-	}{
+// hostileCase is a request the Files API must refuse (status, code) and
+// change nothing for.
+type hostileCase struct {
+	name, op, body string
+	mod            []func(*http.Request)
+	status         int
+	code           string
+}
+
+// hostileCases are the refusals TestHostileRequestsChangeNothing sends:
+// the paths, then the bodies and requests; etag is existing.bin's, limit
+// the handler's MaxBodyBytes.
+func hostileCases(etag string, limit int) []hostileCase {
+	valid := base64Std([]byte("new content"))
+	return append(hostilePaths(valid), hostileBodies(valid, etag, limit)...)
+}
+
+// hostilePaths are paths the roots refuse.
+func hostilePaths(valid string) []hostileCase {
+	return []hostileCase{
 		{"empty path", "write", forJSON("path", "", "contentBase64", valid), nil, 400, location.CodeEmptyPath},
 		{"no path", "write", forJSON("contentBase64", valid), nil, 400, location.CodeEmptyPath},
 		{"null path", "write", `{"path":null,"contentBase64":"` + valid + `"}`, nil, 400, location.CodeEmptyPath},
@@ -73,6 +101,21 @@ func TestHostileRequestsChangeNothing(t *testing.T) {
 		{"name too long", "write", forJSON("path", `D:\Models\`+strings.Repeat("n", location.MaxNameLength+1), "contentBase64", valid), nil, 400, location.CodeNameTooLong},
 		{"write the root", "write", forJSON("path", `D:\Models\`, "contentBase64", valid), nil, 400, location.CodePathIsRoot},
 		{"delete the root", "delete", forJSON("path", `D:\Models`), nil, 400, location.CodePathIsRoot},
+	}
+}
+
+// hostileBodies are bodies and requests the handler refuses.
+func hostileBodies(valid, etag string, limit int) []hostileCase {
+	big := `{"path":"D:\\Models\\big.bin","contentBase64":"` + strings.Repeat("QUJD", limit/4+10) + `"}`
+	chunked := func(r *http.Request) {
+		r.ContentLength = -1
+		b, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(b)) // no length: sent chunked
+	}
+	header := func(k, v string) func(*http.Request) { return func(r *http.Request) { r.Header.Set(k, v) } }
+	method := func(m string) func(*http.Request) { return func(r *http.Request) { r.Method = m } }
+
+	return []hostileCase{
 		{"bad base64 alphabet", "write", forJSON("path", `D:\Models\existing.bin`, "contentBase64", "QUJD@@@@"), nil, 400, CodeBadBase64},
 		{"truncated base64", "write", forJSON("path", `D:\Models\new.bin`, "contentBase64", "QUJDRA"), nil, 400, CodeBadBase64},
 		{"padding then data", "write", forJSON("path", `D:\Models\new.bin`, "contentBase64", "QQ==QUJD"), nil, 400, CodeBadBase64},
@@ -102,7 +145,7 @@ func TestHostileRequestsChangeNothing(t *testing.T) {
 		{"null content", "write", `{"path":"D:\\Models\\new.bin","contentBase64":null}`, nil, 400, CodeMissingContent},
 		{"overwrite false on a file", "write", forJSON("path", `D:\Models\existing.bin`, "overwrite", false, "contentBase64", valid), nil, 409, CodeExists},
 		{"stale ifMatch", "write", forJSON("path", `D:\Models\existing.bin`, "ifMatch", `"0x8D000000000000"`, "contentBase64", valid), nil, 412, CodePrecondition},
-		{"ifMatch with overwrite false", "write", forJSON("path", `D:\Models\existing.bin`, "ifMatch", r.ETag, "overwrite", false, "contentBase64", valid), nil, 400, CodeConflictingFields},
+		{"ifMatch with overwrite false", "write", forJSON("path", `D:\Models\existing.bin`, "ifMatch", etag, "overwrite", false, "contentBase64", valid), nil, 400, CodeConflictingFields},
 		{"ifMatch header injection", "write", forJSON("path", `D:\Models\existing.bin`, "ifMatch", "*\r\nx-ms-meta-a: b", "contentBase64", valid), nil, 400, CodeBadJSON},
 		{"ifMatch header injection on delete", "delete", forJSON("path", `D:\Models\existing.bin`, "ifMatch", "*\nx: y"), nil, 400, CodeBadJSON},
 		{"stale ifMatch delete", "delete", forJSON("path", `D:\Models\existing.bin`, "ifMatch", `"0x8D000000000000"`), nil, 412, CodePrecondition},
@@ -118,29 +161,6 @@ func TestHostileRequestsChangeNothing(t *testing.T) {
 		{"text of a non-UTF-8 file", "read", forJSON("path", `D:\Models\latin1.txt`, "encoding", "utf8"), nil, 422, CodeNotUTF8},
 		{"unknown encoding", "read", forJSON("path", `D:\Models\latin1.txt`, "encoding", "latin1"), nil, 400, CodeBadEncoding},
 		{"encoding on exists", "exists", forJSON("path", `D:\Models\latin1.txt`, "encoding", "utf8"), nil, 400, CodeUnknownField},
-	}
-
-	before := h.snapshot()
-	for _, tc := range cases {
-		status, body := h.call(tc.op, tc.body, tc.mod...)
-		var e struct{ Error, Code string }
-		if err := json.Unmarshal(body, &e); err != nil || e.Error == "" {
-			t.Errorf("%s: answer %d %q is not {\"error\",\"code\"}", tc.name, status, body)
-			continue
-		}
-		if status != tc.status || e.Code != tc.code {
-			t.Errorf("%s: %d %s (%s), want %d %s", tc.name, status, e.Code, e.Error, tc.status, tc.code)
-		}
-	}
-	after := h.snapshot()
-	if !reflect.DeepEqual(before, after) {
-		t.Errorf("storage changed:\nbefore %q\nafter  %q", before, after)
-	}
-	if got := h.get(h.models, "existing.bin"); !bytes.Equal(got, existing) {
-		t.Errorf("existing.bin = %q", got)
-	}
-	if len(cases) < 25 {
-		t.Fatalf("only %d hostile cases", len(cases))
 	}
 }
 
