@@ -328,7 +328,6 @@ func roundTrip(t *testing.T, h *harness, q *tsql, bin []byte) {
 	if got, err := q.readFileBytes(`D:\Models\empty.bin`); err != nil || got == nil || len(got) != 0 {
 		t.Fatalf("empty read = %v, %v", got, err)
 	}
-
 }
 
 // checkExists asks usp_FileExists about files, directories and neither.
@@ -354,7 +353,6 @@ func checkExists(t *testing.T, q *tsql) {
 			t.Errorf("exists(%q, dir=%v) = %v, %v; want %v", tc.path, tc.dir, got, err, tc.want)
 		}
 	}
-
 }
 
 // checkList lists a root and a directory under it.
@@ -377,7 +375,6 @@ func checkList(t *testing.T, q *tsql, bin []byte) {
 	if rows, err := q.listDirectory(`D:\Models\nowhere`); err != nil || len(rows) != 0 {
 		t.Fatalf("list of a missing directory = %+v, %v", rows, err)
 	}
-
 }
 
 // checkDelete deletes the one file of a directory, which goes with it.
@@ -393,7 +390,6 @@ func checkDelete(t *testing.T, q *tsql) {
 	if ok, _ := q.exists(`D:\Models\blobs`, true); ok {
 		t.Fatal("the directory outlived its last file")
 	}
-
 }
 
 // checkEveryPathRead fails when a JSON path the Files API answers with was

@@ -180,8 +180,21 @@ func thrown(t *testing.T, what string, err error, number int32, want ...string) 
 // @response document into the OUTPUT parameters. Then every failure path.
 func TestFileProcsOnTSQL(t *testing.T) {
 	w := setupTSQL(t)
-	models := w.a.settings["MODELS_CONTAINER"]
+	binLen, textLen := tsqlReadWrite(t, w)
+	tsqlExists(t, w)
+	tsqlList(t, w, binLen, textLen)
+	tsqlDelete(t, w)
+	tsqlPublish(t, w)
+	if calls := w.h.Invocations("Files"); len(calls) == 0 {
+		t.Fatal("the host saw no Files invocation")
+	}
+}
 
+// tsqlReadWrite writes and reads back bytes and text through the
+// procedures, and returns their sizes in bytes.
+func tsqlReadWrite(t *testing.T, w *tsqlWorld) (binLen, textLen int) {
+	t.Helper()
+	models := w.a.settings["MODELS_CONTAINER"]
 	// Bytes, longer than JSON_VALUE's 4,000 characters in base64.
 	bin := make([]byte, 300<<10)
 	for i := range bin {
@@ -218,6 +231,13 @@ SELECT @t;`, []any{`D:\Models\tsql\gen.sql`}, &s); err != nil || s.String != tex
 		t.Fatalf("usp_ReadFileText = %d characters, %v", len(s.String), err)
 	}
 
+	return len(bin), len(text)
+}
+
+// tsqlExists asks usp_FileExists and usp_DirectoryExists about files,
+// directories and neither.
+func tsqlExists(t *testing.T, w *tsqlWorld) {
+	t.Helper()
 	exists := func(proc, param, path string) bool {
 		t.Helper()
 		var e bool
@@ -243,7 +263,11 @@ SELECT @e;`, proc, param), []any{path}, &e); err != nil {
 			t.Errorf("%s(%s) = %v, want %v", tc.proc, tc.path, got, tc.want)
 		}
 	}
+}
 
+// tsqlList lists the directory tsqlReadWrite wrote.
+func tsqlList(t *testing.T, w *tsqlWorld, binLen, textLen int) {
+	t.Helper()
 	// usp_ListDirectory: the rows (INSERT … EXEC) and the JSON.
 	var names, entries string
 	if err := w.row(`DECLARE @f TABLE (path nvarchar(max), name nvarchar(1024), isDirectory bit, sizeBytes bigint, lastModified datetime2(7));
@@ -254,7 +278,7 @@ SELECT (SELECT STRING_AGG(CONCAT(path, N'|', name, N'|', sizeBytes), N';') WITHI
 		[]any{`D:\Models\tsql`}, &names, &entries); err != nil {
 		t.Fatal(err)
 	}
-	want := fmt.Sprintf(`D:\Models\tsql\gen.sql|gen.sql|%d;D:\Models\tsql\weights.bin|weights.bin|%d`, len(text), len(bin))
+	want := fmt.Sprintf(`D:\Models\tsql\gen.sql|gen.sql|%d;D:\Models\tsql\weights.bin|weights.bin|%d`, textLen, binLen)
 	if names != want {
 		t.Errorf("usp_ListDirectory rows %q, want %q", names, want)
 	}
@@ -262,7 +286,12 @@ SELECT (SELECT STRING_AGG(CONCAT(path, N'|', name, N'|', sizeBytes), N';') WITHI
 	if err := json.Unmarshal([]byte(entries), &list); err != nil || len(list) != 2 {
 		t.Errorf("usp_ListDirectory @Entries %s: %v", entries, err)
 	}
+}
 
+// tsqlDelete deletes a file twice (true, then false); a missing file then
+// reads as NULL.
+func tsqlDelete(t *testing.T, w *tsqlWorld) {
+	t.Helper()
 	var deleted bool
 	for i, want := range []bool{true, false} {
 		if err := w.row(`DECLARE @d bit; EXEC dbo.usp_DeleteFile @FilePath = @p1, @Deleted = @d OUTPUT; SELECT @d;`,
@@ -280,8 +309,11 @@ EXEC dbo.usp_ReadFileText @FilePath = @p1, @Content = @t OUTPUT;
 SELECT @c, @t;`, []any{`D:\Models\tsql\gen.sql`}, &none, &noText); err != nil || none != nil || noText.Valid {
 		t.Fatalf("reading a missing file = %v, %v, %v; want NULL, NULL", none, noText, err)
 	}
+}
 
-	// usp_PublishMessageNow: the message is on its queue.
+// tsqlPublish: usp_PublishMessageNow puts the message on its queue.
+func tsqlPublish(t *testing.T, w *tsqlWorld) {
+	t.Helper()
 	queue := w.a.settings["PUBLISH_QUEUES"]
 	var id sql.NullString
 	if err := w.row(`DECLARE @id nvarchar(100);
@@ -296,9 +328,6 @@ SELECT @id;`, []any{queue, `{"event":"atom.changed","atomId":42}`}, &id); err !=
 	msgs, err := b.Receive(context.Background(), queue, 1, time.Minute)
 	if err != nil || len(msgs) != 1 || !strings.Contains(string(msgs[0].Body), `"atomId":42`) {
 		t.Fatalf("queue %s: %v, %v", queue, msgs, err)
-	}
-	if calls := w.h.Invocations("Files"); len(calls) == 0 {
-		t.Fatal("the host saw no Files invocation")
 	}
 }
 
