@@ -54,13 +54,26 @@ func Clean() *Fixture {
 // procedure and a type.
 func Hartonomous() *Fixture {
 	f := Clean()
-	f.FS = cutover.Filestream{
+	f.FS = hartonomousFilestream()
+	f.Brk = hartonomousBroker()
+	f.Clr = hartonomousCLR()
+	f.Mods = hartonomousModules()
+	return f
+}
+
+// hartonomousFilestream: the FILESTREAM reference, filegroup and file.
+func hartonomousFilestream() cutover.Filestream {
+	return cutover.Filestream{
 		RecoveryModel: "FULL",
 		Tables:        []cutover.FilestreamTable{{SchemaName: "dbo", Name: "LayerTensorSegments", DataSpace: "HartonomousFS"}},
 		Filegroups:    []string{"HartonomousFS"},
 		Files:         []cutover.DatabaseFile{{Name: "HartonomousFS_Data", FilegroupName: "HartonomousFS", PhysicalName: `D:\SQLData\HartonomousFS`}},
 	}
-	f.Brk = cutover.Broker{
+}
+
+// hartonomousBroker: the Neo4j sync on Service Broker, messages in flight.
+func hartonomousBroker() cutover.Broker {
+	return cutover.Broker{
 		MessageTypes: []cutover.Named{{ID: 65536, Name: "//Hartonomous/AtomChanged"}},
 		Contracts:    []cutover.Named{{ID: 65536, Name: "//Hartonomous/SyncContract"}},
 		Queues: []cutover.ServiceQueue{
@@ -78,7 +91,13 @@ func Hartonomous() *Fixture {
 		},
 		Transmission: []cutover.ServiceCount{{ServiceName: "//Hartonomous/Neo4jSyncService", Messages: 1}},
 	}
-	f.Clr = cutover.CLR{
+}
+
+// hartonomousCLR: the assemblies, their file functions (one module per
+// cutover.FileFuncs entry), vector math, a TVF, an aggregate, a procedure
+// and a type.
+func hartonomousCLR() cutover.CLR {
+	clr := cutover.CLR{
 		Assemblies: []cutover.Assembly{
 			{AssemblyID: 65536, Name: "Hartonomous.Clr", PermissionSetDesc: "UNSAFE_ACCESS", ClrName: "hartonomous.clr, version=1.0.0.0"},
 			{AssemblyID: 65537, Name: "Hartonomous.FileIO", PermissionSetDesc: "UNSAFE_ACCESS", ClrName: "hartonomous.fileio, version=1.0.0.0"},
@@ -92,18 +111,24 @@ func Hartonomous() *Fixture {
 		if fn.Table {
 			typ, desc = "FT", "CLR_TABLE_VALUED_FUNCTION"
 		}
-		f.Clr.Modules = append(f.Clr.Modules, cutover.AssemblyModule{ObjectID: id, AssemblyID: 65537, SchemaName: "dbo", Name: fn.CLR, Type: typ, TypeDesc: desc,
+		clr.Modules = append(clr.Modules, cutover.AssemblyModule{ObjectID: id, AssemblyID: 65537, SchemaName: "dbo", Name: fn.CLR, Type: typ, TypeDesc: desc,
 			AssemblyClass: "Hartonomous.FileIO.Files", AssemblyMethod: fn.CLR[4:]})
 		id++
 	}
-	f.Clr.Modules = append(f.Clr.Modules,
+	clr.Modules = append(clr.Modules,
 		cutover.AssemblyModule{ObjectID: 1100, AssemblyID: 65536, SchemaName: "dbo", Name: "clr_ExecuteShellCommand", Type: "FS", TypeDesc: "CLR_SCALAR_FUNCTION", AssemblyClass: "Hartonomous.Clr.Shell", AssemblyMethod: "Execute"},
 		cutover.AssemblyModule{ObjectID: 1101, AssemblyID: 65536, SchemaName: "dbo", Name: "clr_CosineSimilarity", Type: "FS", TypeDesc: "CLR_SCALAR_FUNCTION", AssemblyClass: "Hartonomous.Clr.VectorMath", AssemblyMethod: "Cosine"},
 		cutover.AssemblyModule{ObjectID: 1102, AssemblyID: 65536, SchemaName: "dbo", Name: "clr_SplitTensor", Type: "FT", TypeDesc: "CLR_TABLE_VALUED_FUNCTION", AssemblyClass: "Hartonomous.Clr.Tensors", AssemblyMethod: "Split"},
 		cutover.AssemblyModule{ObjectID: 1103, AssemblyID: 65536, SchemaName: "dbo", Name: "agg_VectorMean", Type: "AF", TypeDesc: "AGGREGATE_FUNCTION", AssemblyClass: "Hartonomous.Clr.VectorMean", AssemblyMethod: ""},
 		cutover.AssemblyModule{ObjectID: 1104, AssemblyID: 65536, SchemaName: "dbo", Name: "clr_RebuildIndex", Type: "PC", TypeDesc: "CLR_STORED_PROCEDURE", AssemblyClass: "Hartonomous.Clr.Index", AssemblyMethod: "Rebuild"},
 	)
-	f.Mods = []cutover.Module{
+	return clr
+}
+
+// hartonomousModules: the T-SQL modules that call the CLR functions and
+// Service Broker.
+func hartonomousModules() []cutover.Module {
+	return []cutover.Module{
 		Module(2001, "dbo", "usp_SaveReport", "P", `CREATE PROCEDURE dbo.usp_SaveReport @p nvarchar(4000), @t nvarchar(max)
 AS
 BEGIN
@@ -141,7 +166,6 @@ END`),
 		Module(2007, "dbo", "usp_ListModels", "P", `CREATE PROCEDURE dbo.usp_ListModels @dir nvarchar(4000) AS
 SELECT name FROM dbo.clr_ListDirectory(@dir) WHERE isDirectory = 0;`),
 	}
-	return f
 }
 
 // ServiceQueues maps the fixture's broker service to a Storage Queue.
