@@ -102,12 +102,15 @@ func TestQueueTriggerHostPayloads(t *testing.T) {
 	}
 }
 
-// The timer trigger envelope, IsPastDue true, runs one verification pass.
+// The timer trigger envelope, IsPastDue true, runs one verification pass
+// over the segments and the linked atoms of every modality.
 func TestTimerTriggerVerifies(t *testing.T) {
 	w := newWorld(t)
 	w.seedSmall()
 	w.mustRun("segments", "enqueue")
 	w.mustRun("segments", "migrate", "--workers", "2")
+	w.mustRun("atoms", "upload")
+	w.mustRun("atoms", "link")
 	h := w.start()
 	env := `{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":true}},"Metadata":{"sys":{"MethodName":"VerifySegments","UtcNow":"2026-11-26T10:10:00Z","RandGuid":"9a0e"}}}`
 	code, body := h.do(t, "POST", "/VerifySegments", "application/json", []byte(env))
@@ -118,12 +121,20 @@ func TestTimerTriggerVerifies(t *testing.T) {
 	var st struct {
 		Totals map[string]struct{ Segments int64 } `json:"totals"`
 		Total  struct{ Segments int64 }            `json:"total"`
+		Atoms  struct {
+			ByModality map[string]struct{ Linked, Verified int64 } `json:"byModality"`
+		} `json:"atoms"`
 	}
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatal(err)
 	}
 	if st.Totals["verified"].Segments != st.Total.Segments {
 		t.Fatalf("after the timer every segment should be verified: %s", out)
+	}
+	for _, m := range []string{"model", "image", "audio"} {
+		if c := st.Atoms.ByModality[m]; c.Linked == 0 || c.Verified != c.Linked {
+			t.Errorf("after the timer every linked %s atom should be verified: %+v", m, c)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
