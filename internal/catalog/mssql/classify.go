@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 
 	"github.com/hartonomous/offload/internal/catalog/internal/retry"
 	mssqldb "github.com/microsoft/go-mssqldb"
@@ -64,10 +65,29 @@ func Classify(err error) retry.Fault {
 		return f
 	}
 	var st mssqldb.StreamError
-	if errors.As(err, &st) {
+	if errors.As(err, &st) || flattened(err) {
 		return retry.Fault{Class: retry.Connection}
 	}
 	return retry.Network(err)
+}
+
+// networkWords are what is left of a network failure that go-mssqldb turned
+// into plain text while reading a reply (badStreamPanicf, e.g. "Reading
+// PLP type failed: read tcp …: connection reset by peer", a payload chunk
+// cut mid-stream): the net.Error is gone, only the kernel's words remain.
+var networkWords = []string{"connection reset by peer", "broken pipe", "use of closed network connection", "i/o timeout", "unexpected EOF"}
+
+func flattened(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	for _, w := range networkWords {
+		if strings.Contains(msg, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // ServerName is the server a connection string names (host, port or
