@@ -62,7 +62,7 @@ func dropSchema(t testing.TB, raw *sql.DB, schema string) {
 	if _, err := raw.ExecContext(ctx, "DROP PROCEDURE IF EXISTS "+schema+".usp_PublishMessage"); err != nil {
 		t.Errorf("cleanup: drop %s.usp_PublishMessage: %v", schema, err)
 	}
-	for _, tbl := range []string{"OffloadOutbox", "Atoms", "LayerTensorSegments", "ModelLayers", "Models"} {
+	for _, tbl := range []string{"OffloadVerifyRuns", "OffloadOutbox", "Atoms", "LayerTensorSegments", "ModelLayers", "Models"} {
 		if _, err := raw.ExecContext(ctx, "DROP TABLE IF EXISTS "+schema+"."+tbl); err != nil {
 			t.Errorf("cleanup: drop %s.%s: %v", schema, tbl, err)
 		}
