@@ -23,8 +23,9 @@ import (
 // order. The conversation is sys.conversation_endpoints.conversation_id
 // (the same on both ends of a dialog), kept as the row's ConversationId.
 //
-// A JSON body (sent as nvarchar or varchar) is published as it is; any
-// other body (XML, binary) travels base64 in a CloudEvent whose type is
+// A JSON body (sent as nvarchar or varchar: it starts with "{" or "[",
+// and its second byte is 0x00 when it is UTF-16) is published as it is;
+// any other body (XML, binary) travels base64 in a CloudEvent whose type is
 // the message_type_name and whose id is conversation_id:sequence, so a
 // re-send carries the same id. EndDialog, Error and DialogTimer messages
 // are system messages and are not moved.
@@ -95,15 +96,13 @@ BEGIN
     ORDER BY m.rn;
     IF @@ROWCOUNT = 0 BREAK;
     SET @msg = NULL;
-    IF COALESCE(@validation, N'N') <> N'X'
+    IF COALESCE(@validation, N'N') <> N'X' AND SUBSTRING(@body, 1, 1) IN (0x7B, 0x5B)
     BEGIN
-        SET @text = CAST(@body AS nvarchar(max));
-        IF ISJSON(@text) = 1 SET @msg = @text;
+        IF SUBSTRING(@body, 2, 1) = 0x00
+            SET @text = CONVERT(nvarchar(max), @body);
         ELSE
-        BEGIN
-            SET @text = CAST(CAST(@body AS varchar(max)) AS nvarchar(max));
-            IF ISJSON(@text) = 1 SET @msg = @text;
-        END;
+            SET @text = CONVERT(nvarchar(max), CONVERT(varchar(max), @body));
+        IF ISJSON(@text) = 1 SET @msg = @text;
     END;
     IF @msg IS NULL
         SET @msg = (SELECT N'1.0' AS specversion,

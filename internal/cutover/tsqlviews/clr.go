@@ -22,7 +22,7 @@ func (v *Views) CLR(ctx context.Context) (cutover.CLR, error) {
 	}
 	var err error
 	c.Assemblies, err = collect(ctx, v.db, `SELECT assembly_id, name, permission_set_desc, clr_name FROM sys.assemblies
-WHERE is_user_defined = 1 ORDER BY name`, func(r *sql.Rows) (cutover.Assembly, error) {
+WHERE CONVERT(int, is_user_defined) = 1 ORDER BY name`, func(r *sql.Rows) (cutover.Assembly, error) {
 		var a cutover.Assembly
 		return a, r.Scan(&a.AssemblyID, &a.Name, &a.PermissionSetDesc, &a.ClrName)
 	})
@@ -32,7 +32,7 @@ WHERE is_user_defined = 1 ORDER BY name`, func(r *sql.Rows) (cutover.Assembly, e
 	c.Modules, err = collect(ctx, v.db, `SELECT am.object_id, am.assembly_id, s.name, o.name, o.type, o.type_desc,
     COALESCE(am.assembly_class, N''), COALESCE(am.assembly_method, N'')
 FROM sys.assembly_modules AS am
-JOIN sys.assemblies AS a ON a.assembly_id = am.assembly_id AND a.is_user_defined = 1
+JOIN sys.assemblies AS a ON a.assembly_id = am.assembly_id AND CONVERT(int, a.is_user_defined) = 1
 JOIN sys.objects AS o ON o.object_id = am.object_id JOIN sys.schemas AS s ON s.schema_id = o.schema_id
 ORDER BY s.name, o.name`, func(r *sql.Rows) (cutover.AssemblyModule, error) {
 		var m cutover.AssemblyModule
@@ -45,7 +45,7 @@ ORDER BY s.name, o.name`, func(r *sql.Rows) (cutover.AssemblyModule, error) {
 	}
 	c.Types, err = collect(ctx, v.db, `SELECT t.user_type_id, t.assembly_id, s.name, t.name, COALESCE(t.assembly_class, N'')
 FROM sys.assembly_types AS t
-JOIN sys.assemblies AS a ON a.assembly_id = t.assembly_id AND a.is_user_defined = 1
+JOIN sys.assemblies AS a ON a.assembly_id = t.assembly_id AND CONVERT(int, a.is_user_defined) = 1
 JOIN sys.schemas AS s ON s.schema_id = t.schema_id ORDER BY s.name, t.name`, func(r *sql.Rows) (cutover.AssemblyType, error) {
 		var t cutover.AssemblyType
 		return t, r.Scan(&t.UserTypeID, &t.AssemblyID, &t.SchemaName, &t.Name, &t.AssemblyClass)
@@ -56,7 +56,7 @@ JOIN sys.schemas AS s ON s.schema_id = t.schema_id ORDER BY s.name, t.name`, fun
 	c.Columns, err = collect(ctx, v.db, `SELECT s.name, o.name, c.name, c.user_type_id
 FROM sys.columns AS c
 JOIN sys.assembly_types AS t ON t.user_type_id = c.user_type_id
-JOIN sys.assemblies AS a ON a.assembly_id = t.assembly_id AND a.is_user_defined = 1
+JOIN sys.assemblies AS a ON a.assembly_id = t.assembly_id AND CONVERT(int, a.is_user_defined) = 1
 JOIN sys.objects AS o ON o.object_id = c.object_id AND o.type = 'U'
 JOIN sys.schemas AS s ON s.schema_id = o.schema_id ORDER BY s.name, o.name, c.name`, func(r *sql.Rows) (cutover.TypedColumn, error) {
 		var tc cutover.TypedColumn

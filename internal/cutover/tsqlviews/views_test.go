@@ -38,7 +38,8 @@ END`)
 		switch {
 		case f.Rule == "ClrAssemblies":
 			calls++
-			if f.Object != "dbo.usp_SaveReport" || f.Line != 6 || f.Suggestion != "EXEC dbo.usp_WriteFileText @p, @t, @n OUTPUT;" {
+			// Babelfish lists object names lower-cased (docs/TSQL.md).
+			if !strings.EqualFold(f.Object, "dbo.usp_SaveReport") || f.Line != 6 || f.Suggestion != "EXEC dbo.usp_WriteFileText @p, @t, @n OUTPUT;" {
 				t.Errorf("call site: %+v", f)
 			}
 		case f.Rule == "DynamicSql":
