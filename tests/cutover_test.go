@@ -44,8 +44,9 @@ SELECT AtomId, dbo.clr_ReadFileText(PayloadLocator) AS Body FROM dbo.Atoms;`)
 	}
 	for _, want := range []string{"dbo.usp_SaveReport:5", "EXEC dbo.usp_WriteFileText @p, @t, @n OUTPUT;",
 		"dbo.usp_ExportAtoms:3", "set-based", "OffloadReadiness", "blocker(s) left: ClrAssemblies, OffloadReadiness"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("assess output lacks %q:\n%s", want, out)
+		// Babelfish lists object names lower-cased (docs/TSQL.md).
+		if !strings.Contains(strings.ToLower(out), strings.ToLower(want)) {
+			t.Errorf("assess output lacks %q:\n%s%s", want, out, errs)
 		}
 	}
 	out, _, _ = w.run("cutover", "assess", "--json")

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/hartonomous/offload/internal/app"
+	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/cutover"
 	"github.com/hartonomous/offload/internal/cutover/tsqlviews"
 )
@@ -31,15 +32,31 @@ func cutoverInput(ctx context.Context, s *session) (*app.App, *sql.DB, *cutover.
 	if a.Catalog.Dialect() != "mssql" {
 		return a, nil, nil, nil
 	}
-	h, ok := a.Catalog.(sqlHandle)
+	db, ok := sqlPool(a.Catalog)
 	if !ok {
 		return nil, nil, nil, errors.New("cutover: the T-SQL catalog does not expose its connection pool (SQL())")
 	}
-	in, err := cutover.Load(ctx, tsqlviews.New(h.SQL()), cutover.Options{ServiceQueues: a.Config.BrokerQueues})
+	in, err := cutover.Load(ctx, tsqlviews.New(db), cutover.Options{ServiceQueues: a.Config.BrokerQueues})
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return a, h.SQL(), in, nil
+	return a, db, in, nil
+}
+
+// sqlPool finds the dialect's pool under the wrappers (the retry policy)
+// around it.
+func sqlPool(c catalog.Catalog) (*sql.DB, bool) {
+	for c != nil {
+		if h, ok := c.(sqlHandle); ok {
+			return h.SQL(), true
+		}
+		u, ok := c.(interface{ Unwrap() catalog.Catalog })
+		if !ok {
+			return nil, false
+		}
+		c = u.Unwrap()
+	}
+	return nil, false
 }
 
 func cutoverAssessCmd(fs *flag.FlagSet) func(context.Context, *session, []string) error {
