@@ -110,7 +110,7 @@ BEGIN
                            CONCAT(N'servicebroker:', @svc) AS source,
                            @type AS type,
                            CASE WHEN @validation = N'X' THEN N'application/xml' ELSE N'application/octet-stream' END AS datacontenttype,
-                           dbo.ufn_OffloadBase64Encode(@body) AS data_base64
+                           dbo.ufn_OffloadCutoverBase64(@body) AS data_base64
                     FOR JSON PATH, WITHOUT_ARRAY_WRAPPER);
     EXEC dbo.usp_PublishMessage @Queue = @queue, @Message = @msg, @ConversationId = @conv;
 END;
@@ -206,11 +206,11 @@ func indent(s string) string {
 	return b.String()
 }
 
-// Base64EncodeFunction is dbo.ufn_OffloadBase64Encode: bytes to base64
+// Base64EncodeFunction is dbo.ufn_OffloadCutoverBase64: bytes to base64
 // text in plain T-SQL (SQL Server has no BASE64_ENCODE before 2025, and
 // the XML idiom does not run everywhere), three bytes per step. Broker
 // message bodies are small; it is used for nothing else.
-const Base64EncodeFunction = `CREATE FUNCTION dbo.ufn_OffloadBase64Encode (@b varbinary(max))
+const Base64EncodeFunction = `CREATE FUNCTION dbo.ufn_OffloadCutoverBase64 (@b varbinary(max))
 RETURNS varchar(max)
 AS
 BEGIN

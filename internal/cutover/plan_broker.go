@@ -27,9 +27,9 @@ func (in *Input) planBroker(p *Plan) {
     ALTER QUEUE %s WITH ACTIVATION (STATUS = OFF);`, nlit(obj), obj)},
 			Checks: []string{"ALTER QUEUE " + obj + " WITH ACTIVATION (STATUS = OFF);"}})
 	}
-	p.add(Step{Part: "Service Broker", Title: "create dbo.ufn_OffloadBase64Encode",
+	p.add(Step{Part: "Service Broker", Title: "create dbo.ufn_OffloadCutoverBase64",
 		Why:     "an XML or binary message body travels base64 in a CloudEvent",
-		Batches: []string{"DROP FUNCTION IF EXISTS dbo.ufn_OffloadBase64Encode;", Base64EncodeFunction}})
+		Batches: []string{"DROP FUNCTION IF EXISTS dbo.ufn_OffloadCutoverBase64;", Base64EncodeFunction}})
 	for _, q := range b.Queues {
 		obj := qn2(q.SchemaName, q.Name)
 		body := QueueMoveBody(m, ReceiveTake(obj))
@@ -53,8 +53,8 @@ func (in *Input) planBroker(p *Plan) {
 	} else {
 		in.planBrokerDrops(p)
 	}
-	p.add(Step{Part: "Service Broker", Title: "drop dbo.ufn_OffloadBase64Encode",
-		Why: "only the move used it", Batches: []string{"DROP FUNCTION IF EXISTS dbo.ufn_OffloadBase64Encode;"}})
+	p.add(Step{Part: "Service Broker", Title: "drop dbo.ufn_OffloadCutoverBase64",
+		Why: "only the move used it", Batches: []string{"DROP FUNCTION IF EXISTS dbo.ufn_OffloadCutoverBase64;"}})
 }
 
 // guardQueue runs body only while the queue exists: RECEIVE names the

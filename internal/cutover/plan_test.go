@@ -44,7 +44,7 @@ func TestPlanAfterCallersMoved(t *testing.T) {
 		"FILESTREAM: remove FILESTREAM file HartonomousFS_Data",
 		"FILESTREAM: remove FILESTREAM filegroup HartonomousFS",
 		"Service Broker: disable activation on dbo.Neo4jSyncQueue",
-		"Service Broker: create dbo.ufn_OffloadBase64Encode",
+		"Service Broker: create dbo.ufn_OffloadCutoverBase64",
 		"Service Broker: move the messages waiting in dbo.Neo4jSyncQueue into dbo.OffloadOutbox",
 		"Service Broker: move the messages waiting in dbo.Neo4jSyncInitiatorQueue into dbo.OffloadOutbox",
 		"Service Broker: move sys.transmission_queue into dbo.OffloadOutbox",
@@ -56,7 +56,7 @@ func TestPlanAfterCallersMoved(t *testing.T) {
 		"Service Broker: drop queue dbo.Neo4jSyncInitiatorQueue",
 		"Service Broker: drop contract //Hartonomous/SyncContract",
 		"Service Broker: drop message type //Hartonomous/AtomChanged",
-		"Service Broker: drop dbo.ufn_OffloadBase64Encode",
+		"Service Broker: drop dbo.ufn_OffloadCutoverBase64",
 	}
 	for _, fn := range cutover.FileFuncs {
 		want = append(want, "CLR: drop CLR function dbo."+fn.CLR)
@@ -67,7 +67,7 @@ func TestPlanAfterCallersMoved(t *testing.T) {
 		t.Fatalf("steps:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	for _, s := range p.Steps {
-		if len(s.Checks) == 0 && !strings.Contains(s.Title, "ufn_OffloadBase64Encode") {
+		if len(s.Checks) == 0 && !strings.Contains(s.Title, "ufn_OffloadCutoverBase64") {
 			t.Errorf("step %q has no statement for the grammar check", s.Title)
 		}
 	}
@@ -167,6 +167,12 @@ func TestScriptHasEveryStepWithWhy(t *testing.T) {
 		"log backup"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("script lacks %q", want)
+		}
+	}
+	// The file procedures' own helpers are never touched.
+	for _, theirs := range []string{"ufn_OffloadBase64Encode", "ufn_OffloadBase64Decode", "usp_OffloadInvoke"} {
+		if strings.Contains(s, theirs) {
+			t.Errorf("the script touches %s, which the file procedures own", theirs)
 		}
 	}
 	if n := strings.Count(s, "\nGO\n"); n < len(p.Steps) {

@@ -132,7 +132,7 @@ func waiting(t *testing.T, db *sql.DB) int {
 // CloudEvent whose id is conversation:sequence.
 func TestBrokerMoveOnTSQL(t *testing.T) {
 	db := setup(t)
-	exec(t, db, standIn, "DROP FUNCTION IF EXISTS dbo.ufn_OffloadBase64Encode", cutover.Base64EncodeFunction)
+	exec(t, db, standIn, "DROP FUNCTION IF EXISTS dbo.ufn_OffloadCutoverBase64", cutover.Base64EncodeFunction)
 	const svc, other = "//Hartonomous/Neo4jSyncService", "//Hartonomous/Audit"
 	msgs := enqueue(t, db, func(c int) string {
 		if c == 2 {
