@@ -113,7 +113,7 @@ var errNameLies = errors.New("content does not hash to its name")
 // Upload uploads every named file to the models container under
 // sha256-<its digest>, one file at a time, each streamed with Concurrency
 // blocks staged in parallel. It does all it can: every file, and with
-// FromCatalog every model atom, gets a FileResult; the error (non-nil when
+// FromCatalog every atom of the modality asked, gets a FileResult; the error (non-nil when
 // any failed) summarises the failures.
 //
 // A content-named file is committed only when the SHA-256 of the bytes read

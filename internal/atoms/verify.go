@@ -13,7 +13,7 @@ import (
 	"github.com/hartonomous/offload/internal/location"
 )
 
-// VerifyParams bound one verification pass over linked model atoms.
+// VerifyParams bound one verification pass over linked atoms.
 type VerifyParams struct {
 	// Rehash reads every blob in full and compares its SHA-256 with the
 	// digest it is named by (otherwise: exists, size, ETag).
@@ -44,7 +44,7 @@ type VerifyResult struct {
 	Err    error  `json:"-"`
 }
 
-// Verify checks linked model atoms and records each verdict with
+// Verify checks linked atoms (of p.Modality, or every modality) and records each verdict with
 // RecordAtomVerified:
 //
 //   - missing: the blob is gone;
@@ -96,7 +96,7 @@ func (s *Service) Verify(ctx context.Context, p VerifyParams) ([]VerifyResult, e
 				if first == nil {
 					first = r.Err
 				}
-				s.log.Warn("model atom verification error", "atom", a.ID, "blob", r.BlobName, "err", r.Err)
+				s.log.Warn("atom verification error", "atom", a.ID, "blob", r.BlobName, "err", r.Err)
 			default:
 				s.log.Error("atom failed verification", "atom", a.ID, "modality", a.Modality, "blob", r.BlobName, "result", r.Result)
 			}

@@ -287,7 +287,7 @@ type LinkAtomParams struct {
 	BlobLastModified time.Time
 }
 
-// RecordAtomVerifiedParams records a model atom verification.
+// RecordAtomVerifiedParams records an atom verification (every modality).
 type RecordAtomVerifiedParams struct {
 	ID     int64
 	Result string
@@ -384,7 +384,7 @@ type Catalog interface {
 	// p.ExpectLocator; PayloadLocator is kept. ErrNotFound for an unknown
 	// id, ErrConflict when the locator changed (nothing is written).
 	LinkAtom(ctx context.Context, p LinkAtomParams) error
-	// RecordAtomVerified stores a model atom verification outcome.
+	// RecordAtomVerified stores an atom verification outcome.
 	RecordAtomVerified(ctx context.Context, p RecordAtomVerifiedParams) error
 
 	// Outbox is the transactional outbox (outbox.go).
