@@ -110,11 +110,12 @@ func (it *uploadItem) planned() int64 {
 // errNameLies marks content that does not hash to the name it carries.
 var errNameLies = errors.New("content does not hash to its name")
 
-// Upload uploads every named file to the models container under
-// sha256-<its digest>, one file at a time, each streamed with Concurrency
-// blocks staged in parallel. It does all it can: every file, and with
-// FromCatalog every atom of the modality asked, gets a FileResult; the error (non-nil when
-// any failed) summarises the failures.
+// Upload uploads every named file under sha256-<its digest>, to the
+// container of its atoms' modality (files given by name: the models
+// container), one file at a time, each streamed with Concurrency blocks
+// staged in parallel. It does all it can: every file, and with FromCatalog
+// every atom of the modality asked, gets a FileResult; the error (non-nil
+// when any failed) summarises the failures.
 //
 // A content-named file is committed only when the SHA-256 of the bytes read
 // equals the hex in its name; otherwise nothing is committed (outcome

@@ -44,8 +44,8 @@ type VerifyResult struct {
 	Err    error  `json:"-"`
 }
 
-// Verify checks linked atoms (of p.Modality, or every modality) and records each verdict with
-// RecordAtomVerified:
+// Verify checks linked atoms (of p.Modality, or every modality) and
+// records each verdict with RecordAtomVerified:
 //
 //   - missing: the blob is gone;
 //   - size: its size is not BlobSizeBytes;
