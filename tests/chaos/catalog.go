@@ -84,5 +84,7 @@ func (r *CatalogReport) rows(row func(k, format string, args ...any)) {
 	sort.Strings(nums)
 	row("catalog (T-SQL) requests through the TDS proxy, connections", "%d, %d", r.Requests, r.Connections)
 	row("catalog faults injected", "%.0f%% of requests: %s; Azure errors %s", r.Rate*100, strings.Join(kinds, ", "), strings.Join(nums, " "))
-	row("catalog outages (connections refused during them)", "%d of %s (%d)", r.Outages, r.Outage, r.Refused)
+	if r.Outage > 0 {
+		row("catalog outages (connections refused during them)", "%d of %s (%d)", r.Outages, r.Outage, r.Refused)
+	}
 }

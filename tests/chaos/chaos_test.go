@@ -183,8 +183,9 @@ func TestOutboxChaosOnTSQL(t *testing.T) {
 	runOutboxChaos(t, chaos.OutboxConfig{Bin: binPath, Azurite: az, Dir: t.TempDir(), Name: "outbox-chaos-tsql", Logf: t.Logf,
 		// Catalog round trips are slower there: claims long enough that a
 		// pass gets to send before half of them has gone.
-		CatalogDSN: mssqltest.Database(t), ClaimTTL: 4 * time.Second,
-		// and 5% of its catalog requests faulted while killing.
+		// With 5% of its catalog requests faulted while killing, a pass
+		// may lose seconds to a retry: claims of 10 s leave it time to send.
+		CatalogDSN: mssqltest.Database(t), ClaimTTL: 10 * time.Second,
 		Catalog: chaos.CatalogFaults{Rate: 0.05}})
 }
 

@@ -108,16 +108,20 @@ func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 	sqldb.SetMaxOpenConns(opt.MaxOpenConns)
 	sqldb.SetMaxIdleConns(opt.MaxOpenConns)
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
-	ping := sqldb.PingContext
-	if opt.Retrier != nil {
-		ping = func(ctx context.Context) error { return opt.Retrier.Do(ctx, retry.Repeatable, sqldb.PingContext) }
-	}
-	if err := ping(ctx); err != nil {
-		sqldb.Close()
-		return nil, fmt.Errorf("mssql: connect: %w", Redact(err, dsn))
-	}
 	d := &DB{db: sqldb, log: opt.Logger, schema: opt.Schema, isolation: opt.PayloadIsolation}
-	if err := d.refreshPayloadColumn(ctx); err != nil {
+	// The first contact: a ping, then what the schema holds (reads, so
+	// repeatable as a whole).
+	connect := func(ctx context.Context) error {
+		if err := sqldb.PingContext(ctx); err != nil {
+			return err
+		}
+		return d.refreshPayloadColumn(ctx)
+	}
+	if opt.Retrier != nil {
+		once := connect
+		connect = func(ctx context.Context) error { return opt.Retrier.Do(ctx, retry.Repeatable, once) }
+	}
+	if err := connect(ctx); err != nil {
 		sqldb.Close()
 		return nil, fmt.Errorf("mssql: connect: %w", Redact(err, dsn))
 	}

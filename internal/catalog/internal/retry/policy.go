@@ -219,6 +219,7 @@ func (r *Retrier) Do(ctx context.Context, kind Kind, op func(context.Context) er
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
+	waits := 0
 	for n := 1; ; n++ {
 		err := op(ctx)
 		if err == nil {
@@ -229,11 +230,19 @@ func (r *Retrier) Do(ctx context.Context, kind Kind, op func(context.Context) er
 		if f.Class == Permanent || (kind == Once && !f.Unsent) || ctx.Err() != nil {
 			return err
 		}
-		wait := r.backoff(f.Class).Delay(n, r.p.Rand())
+		r.failed(f, err)
+		if n == 1 && f.Class == Connection && !f.Unsent {
+			// A connection that broke under a request (a reset, a cut
+			// reply) is replaced at once: the pool dials a fresh one.
+			// When the server is really gone, that try fails to connect
+			// and the waits begin.
+			continue
+		}
+		waits++
+		wait := r.backoff(f.Class).Delay(waits, r.p.Rand())
 		if r.p.Now().Add(wait).After(deadline) {
 			return r.exhausted(start, n, f, err)
 		}
-		r.failed(f, err)
 		if serr := r.p.Sleep(ctx, wait); serr != nil {
 			if errors.Is(serr, context.DeadlineExceeded) {
 				return r.exhausted(start, n, f, err)

@@ -49,11 +49,33 @@ func TestDoRetriesByClass(t *testing.T) {
 		t.Fatalf("err %v after %d calls", err, calls)
 	}
 	w := c.waits()
-	if len(w) != 2 || w[0] != DefaultConnection.First || w[1] != 2*DefaultThrottled.First {
-		t.Fatalf("waits %v: want the connection's first wait, then the throttled second", w)
+	if len(w) != 1 || w[0] != DefaultThrottled.First {
+		t.Fatalf("waits %v: want none after the reset (a fresh connection at once), then the throttled first wait", w)
 	}
-	if w[1] <= w[0] {
-		t.Fatal("throttling did not back off longer than a broken connection")
+}
+
+// A connection that broke under a request is replaced at once; when that
+// fails too the waits begin, and throttling waits longer than a
+// connection fault at every step.
+func TestDoBackoffAfterReset(t *testing.T) {
+	c := newClock()
+	r := New(c.policy(Network))
+	calls := 0
+	err := r.Do(context.Background(), Repeatable, func(context.Context) error {
+		calls++
+		if calls < 4 {
+			return reset()
+		}
+		return nil
+	})
+	w := c.waits()
+	if err != nil || calls != 4 || len(w) != 2 || w[0] != DefaultConnection.First || w[1] != 2*DefaultConnection.First {
+		t.Fatalf("err %v, %d calls, waits %v: want at once, then 5 s, then 10 s", err, calls, w)
+	}
+	for n := 1; n <= 6; n++ {
+		if DefaultThrottled.Delay(n, 0) <= DefaultConnection.Delay(n, 0.999) {
+			t.Fatalf("retry %d: throttled waits %v, no longer than a connection fault's %v", n, DefaultThrottled.Delay(n, 0), DefaultConnection.Delay(n, 0.999))
+		}
 	}
 }
 
