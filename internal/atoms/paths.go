@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/location"
 )
 
@@ -60,4 +61,20 @@ func (s *Service) readable(locator string) string {
 		return "not readable through Files: " + pe.Reason
 	}
 	return "not readable through Files: " + err.Error()
+}
+
+// keepPath records a verified atom's path in the index where it has no
+// entry (linked before the index existed, or the entry was deleted), so
+// that the Files API keeps finding the file by it. A path the index cannot
+// hold is no error; a failure is logged, never a verdict on the blob.
+func (s *Service) keepPath(ctx context.Context, a catalog.Atom, container, digest string) {
+	if s.cfg.Index == nil || a.PayloadLocator == "" || digest == "" {
+		return
+	}
+	err := s.cfg.Index.Ensure(ctx, location.Entry{Locator: a.PayloadLocator, Container: container, Blob: a.BlobName,
+		Sha256: digest, Size: a.BlobSizeBytes})
+	var pe *location.PathError
+	if err != nil && !errors.As(err, &pe) {
+		s.log.Warn("atom path not recorded", "atom", a.ID, "locator", a.PayloadLocator, "err", err)
+	}
 }

@@ -136,3 +136,37 @@ func readSum(t *testing.T, url, path string) string {
 	sum := sha256.Sum256(got.ContentBase64)
 	return hex.EncodeToString(sum[:])
 }
+
+// TestVerifyRecordsMissingPaths: an atom linked before its path was
+// recorded (or whose entry was deleted) gets it back from the next
+// verification, so Files reads it by its locator again.
+func TestVerifyRecordsMissingPaths(t *testing.T) {
+	var index *location.Index
+	e := setup(t, func(c *Config) {
+		index = location.NewIndex(c.Blobs, c.AtomsContainer, c.ModelsContainer, c.AtomsContainer)
+		c.Index = index
+	})
+	path, sum := writeModel(t, e.dir, 7, 20<<10)
+	id := e.atom(sum, path)
+	if _, err := e.svc.Upload(e.ctx, UploadParams{FromCatalog: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Link(e.ctx, LinkParams{}); err != nil {
+		t.Fatal(err)
+	}
+	name, err := location.EntryName(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.blobs.Delete(e.ctx, index.Container(), name, ""); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.svc.Verify(e.ctx, VerifyParams{})
+	if err != nil || len(res) != 1 || res[0].AtomID != id || res[0].Result != ResultOK {
+		t.Fatalf("verify: %v %+v", err, res)
+	}
+	got, found, err := index.Lookup(e.ctx, path)
+	if err != nil || !found || got.Container != e.cfg.ModelsContainer || got.Blob != "sha256-"+sum || got.Size != 20<<10 {
+		t.Fatalf("entry after verify: %+v %v %v", got, found, err)
+	}
+}

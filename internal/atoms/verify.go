@@ -169,6 +169,9 @@ func (s *Service) verifyOne(ctx context.Context, a catalog.Atom, p VerifyParams)
 	if err := s.cfg.Catalog.RecordAtomVerified(ctx, catalog.RecordAtomVerifiedParams{ID: a.ID, Result: result, Now: s.cfg.Now()}); err != nil {
 		return fail(fmt.Errorf("record result: %w", err))
 	}
+	if result == ResultOK {
+		s.keepPath(ctx, a, container, want)
+	}
 	return r
 }
 

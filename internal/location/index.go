@@ -180,6 +180,28 @@ func (ix *Index) Record(ctx context.Context, e Entry) error {
 	return fmt.Errorf("location: record %q: the entry kept changing", e.Locator)
 }
 
+// Ensure records e only where its path has no entry yet (an atom linked
+// before the index existed, an entry deleted by hand); an entry already
+// there, whatever it says, is left alone: the uploads decide what a path
+// holds, Ensure only fills a gap.
+func (ix *Index) Ensure(ctx context.Context, e Entry) error {
+	name, err := EntryName(e.Locator)
+	if err != nil {
+		return err
+	}
+	_, err = ix.blobs.Properties(ctx, ix.container, name)
+	switch {
+	case err == nil:
+		return nil
+	case !errors.Is(err, blobstore.ErrNotFound):
+		return fmt.Errorf("location: look up %q: %w", e.Locator, err)
+	}
+	if err := ix.put(ctx, name, e, blobstore.UploadOptions{IfNoneMatchAny: true}); !errors.Is(err, blobstore.ErrConflict) {
+		return err
+	}
+	return nil
+}
+
 func (ix *Index) put(ctx context.Context, name string, e Entry, opt blobstore.UploadOptions) error {
 	opt.ContentType = "text/plain; charset=utf-8"
 	opt.Metadata = map[string]string{

@@ -189,3 +189,25 @@ func TestIndexOwns(t *testing.T) {
 		t.Error("a nil index owns nothing")
 	}
 }
+
+func TestIndexEnsureFillsGapsOnly(t *testing.T) {
+	ix, blobs, atoms, models := setup(t)
+	ctx := context.Background()
+	if err := ix.Ensure(ctx, entry(`D:\Data\a.png`, atoms, 'a', 1)); err != nil {
+		t.Fatal(err)
+	}
+	if got, found, err := ix.Lookup(ctx, `d:\data\A.PNG`); err != nil || !found || got.Sha256 != strings.Repeat("a", 64) {
+		t.Fatalf("Ensure on an empty path: %+v %v %v", got, found, err)
+	}
+	p1, _ := blobs.Properties(ctx, atoms, "paths/d:/data/a.png")
+	// An entry already there, whatever it says, stays.
+	if err := ix.Ensure(ctx, entry(`D:\Data\a.png`, models, 'b', 2)); err != nil {
+		t.Fatal(err)
+	}
+	if p2, _ := blobs.Properties(ctx, atoms, "paths/d:/data/a.png"); p2.ETag != p1.ETag {
+		t.Error("Ensure replaced an entry")
+	}
+	if err := ix.Ensure(ctx, entry(`relative\a.png`, atoms, 'a', 1)); !errors.Is(err, ErrInvalidPath) {
+		t.Errorf("Ensure(relative) = %v", err)
+	}
+}
