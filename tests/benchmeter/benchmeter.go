@@ -252,11 +252,16 @@ func InParallel(tb testing.TB, workers, n int, f func(int) error) {
 }
 
 // Alternating returns a and b in an order that alternates between
-// benchtable's rounds (each round is a process of its own; the parity of
-// its id picks the order): two variants measured in one process then
-// take turns meeting the emulator (and its state) second.
+// benchtable's rounds (OFFLOAD_BENCH_ROUND, which benchtable sets for each
+// round; without it the parity of the process id picks): two variants
+// measured in one process then take turns meeting the emulator, and its
+// state, second.
 func Alternating[T any](a, b T) []T {
-	if os.Getpid()%2 == 0 {
+	round, err := strconv.Atoi(os.Getenv("OFFLOAD_BENCH_ROUND"))
+	if err != nil {
+		round = os.Getpid()
+	}
+	if round%2 == 0 {
 		return []T{b, a}
 	}
 	return []T{a, b}

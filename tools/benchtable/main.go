@@ -61,6 +61,9 @@ func main() {
 	var runErr error
 	for round := 1; round <= max(*count, 1); round++ {
 		cmd := exec.Command("go", args...)
+		// The round's number, for benchmarks that alternate the order of
+		// their variants between rounds (benchmeter.Alternating).
+		cmd.Env = append(os.Environ(), fmt.Sprintf("OFFLOAD_BENCH_ROUND=%d", round))
 		cmd.Stdout = io.MultiWriter(&out, os.Stderr)
 		cmd.Stderr = os.Stderr
 		fmt.Fprintf(os.Stderr, "round %d of %d: go %s\n", round, max(*count, 1), strings.Join(args, " "))
