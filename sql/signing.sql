@@ -68,5 +68,6 @@ GO
 CREATE USER OffloadInvokeSigner FROM CERTIFICATE OffloadInvokeSigner;
 GO
 GRANT EXECUTE ANY EXTERNAL ENDPOINT TO OffloadInvokeSigner;
+GO
 GRANT REFERENCES ON DATABASE SCOPED CREDENTIAL::[$(FunctionCredential)] TO OffloadInvokeSigner;
 GO

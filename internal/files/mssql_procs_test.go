@@ -60,14 +60,18 @@ func applyProcs(t *testing.T, db *sql.DB) {
 			t.Fatalf("%v\n%s", err, b)
 		}
 	}
+	mssqltest.AfterProcs(t, db)
 }
 
-// signing.sql through the engine's T-SQL grammar: every batch either runs
-// or is refused as a feature the engine lacks, never as a syntax error.
-// (The engine answers a well-formed ADD SIGNATURE with "'ADD SIGNATURE TO'
-// is not currently supported in Babelfish" and a malformed one with
-// "syntax error near …", which the first check below holds.) This parses
-// the module signing; it does not run it: docs/TSQL.md.
+// signing.sql through the engine's T-SQL grammar: every batch either runs,
+// or is refused as a feature the engine lacks, or passes the T-SQL parser
+// and fails after it; never a T-SQL syntax error. (The engine answers a
+// well-formed ADD SIGNATURE with "'ADD SIGNATURE TO' is not currently
+// supported in Babelfish" and a malformed one with "syntax error near …",
+// which the first check below holds.) Two documented statements are
+// beyond that grammar (engineGrammarGaps); TestSigningSQL holds their text
+// to the documented syntax. This parses the module signing; it does not
+// run it: docs/TSQL.md.
 func TestSigningParsesOnTSQL(t *testing.T) {
 	ctx := context.Background()
 	db, err := sql.Open("sqlserver", mssqltest.Database(t))
@@ -76,33 +80,60 @@ func TestSigningParsesOnTSQL(t *testing.T) {
 	}
 	defer db.Close()
 	applyProcs(t, db)
-	if _, err := db.ExecContext(ctx, "ADD SIGNATURE TO OBJECT::dbo.usp_OffloadInvoke CERTIFICATE OffloadInvokeSigner;"); err == nil || !syntaxError(err) {
-		t.Fatalf("a malformed ADD SIGNATURE was not a syntax error (%v): the check below would prove nothing", err)
+	if _, err := db.ExecContext(ctx, "ADD SIGNATURE TO OBJECT::dbo.usp_OffloadInvoke CERTIFICATE OffloadInvokeSigner;"); err == nil || !tsqlSyntaxError(err) {
+		t.Fatalf("a malformed ADD SIGNATURE was not a T-SQL syntax error (%v): the check below would prove nothing", err)
 	}
 	script, err := files.SigningSQL(procsURL, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	parsedOnly := 0
 	for _, b := range files.Batches(script) {
 		_, err := db.ExecContext(ctx, b)
+		first, _, _ := strings.Cut(strings.TrimSpace(stripLeadingComments(b)), "\n")
 		switch {
 		case err == nil:
-		case syntaxError(err):
-			t.Errorf("syntax error: %v\n%s", err, b)
+			t.Logf("ran: %s", first)
+		case tsqlSyntaxError(err) && grammarGap(b):
+			t.Logf("beyond the engine's grammar (documented form, checked by TestSigningSQL): %s: %v", first, err)
+		case tsqlSyntaxError(err):
+			t.Errorf("T-SQL syntax error: %v\n%s", err, b)
 		default:
-			parsedOnly++
-			first, _, _ := strings.Cut(strings.TrimSpace(stripLeadingComments(b)), "\n")
 			t.Logf("parsed, not run: %s: %v", first, err)
 		}
 	}
-	if parsedOnly == 0 {
-		t.Log("every batch of signing.sql ran on this engine")
-	}
 }
 
-func syntaxError(err error) bool {
-	return strings.Contains(strings.ToLower(err.Error()), "syntax error") || strings.Contains(err.Error(), "Incorrect syntax")
+// engineGrammarGaps are documented statements the test engine's T-SQL
+// grammar (Babelfish 4.2.0's TSqlParser.g4) cannot parse: it spells
+// ALTER CERTIFICATE's option REMOVE PRIVATE_KEY (sql-docs
+// alter-certificate-transact-sql.md: REMOVE PRIVATE KEY), it predates the
+// EXECUTE ANY EXTERNAL ENDPOINT permission, and its GRANT knows no
+// DATABASE SCOPED CREDENTIAL class (grant-database-scoped-credential-
+// transact-sql.md). The last is a prefix: the credential's name varies.
+var engineGrammarGaps = []string{
+	"ALTER CERTIFICATE OffloadInvokeSigner REMOVE PRIVATE KEY;",
+	"GRANT EXECUTE ANY EXTERNAL ENDPOINT TO OffloadInvokeSigner;",
+	"GRANT REFERENCES ON DATABASE SCOPED CREDENTIAL::[",
+}
+
+func grammarGap(batch string) bool {
+	code := strings.TrimSpace(stripLeadingComments(batch))
+	for _, g := range engineGrammarGaps {
+		if code == g || strings.HasSuffix(g, "[") && strings.HasPrefix(code, g) && strings.HasSuffix(code, "] TO OffloadInvokeSigner;") {
+			return true
+		}
+	}
+	return false
+}
+
+// tsqlSyntaxError is a refusal by the T-SQL parser: SQL Server's
+// "Incorrect syntax near", the test engine's "syntax error near '…' at
+// line …" (not its PostgreSQL side's "syntax error at or near", which
+// comes after the T-SQL parser accepted the statement).
+func tsqlSyntaxError(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "Incorrect syntax near") ||
+		(strings.Contains(msg, "syntax error near") && !strings.Contains(msg, "syntax error at or near"))
 }
 
 func stripLeadingComments(b string) string {

@@ -176,3 +176,21 @@ WHERE schemaname = DB_NAME() + '_dbo' AND relname = @p1`, strings.ToLower(table)
 	}
 	tb.Logf("Babelfish autovacuum not done with %s 3m after seeding: the figures that follow may carry it", table)
 }
+
+// AfterProcsEnv names a T-SQL batch the tests run on a database after they
+// create or alter procedures there, for an engine that needs telling
+// (Babelfish 4.2.0: its (max) OUTPUT parameters need a mend after every
+// ALTER PROCEDURE, BABEL-5059; docs/TSQL.md). Unset on SQL Server.
+const AfterProcsEnv = "MSSQL_TEST_AFTER_PROCS"
+
+// AfterProcs runs MSSQL_TEST_AFTER_PROCS on db, if set.
+func AfterProcs(tb testing.TB, db *sql.DB) {
+	tb.Helper()
+	batch := os.Getenv(AfterProcsEnv)
+	if batch == "" {
+		return
+	}
+	if _, err := db.ExecContext(context.Background(), batch); err != nil {
+		tb.Fatalf("%s: %v", AfterProcsEnv, err)
+	}
+}
