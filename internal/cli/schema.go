@@ -50,9 +50,10 @@ func schemaApplyCmd(fs *flag.FlagSet) func(context.Context, *session, []string) 
 		if err != nil {
 			return err
 		}
-		// Refused before anything is applied.
-		be, isBatch := a.Catalog.(batchExecer)
-		db, isSQL := a.Catalog.(sqlDB)
+		// Refused before anything is applied. The dialect under the
+		// retries runs the batches (the scripts can run again whole).
+		be, isBatch := dialectOf(a.Catalog).(batchExecer)
+		db, isSQL := dialectOf(a.Catalog).(sqlDB)
 		if *procs && (!isBatch || !isSQL) {
 			return errors.New("--with-file-procs needs Azure SQL / SQL Server (sp_invoke_external_rest_endpoint); the embedded catalog has none")
 		}
@@ -75,6 +76,17 @@ func schemaApplyCmd(fs *flag.FlagSet) func(context.Context, *session, []string) 
 			return nil
 		}
 		return applyFileProcs(ctx, s, be, db, params, *sign, *dry)
+	}
+}
+
+// dialectOf is the catalog under any wrapper (the retries).
+func dialectOf(c catalog.Catalog) catalog.Catalog {
+	for {
+		u, ok := c.(interface{ Unwrap() catalog.Catalog })
+		if !ok {
+			return c
+		}
+		c = u.Unwrap()
 	}
 }
 

