@@ -2,6 +2,8 @@ package hostsim_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
@@ -15,6 +17,7 @@ import (
 	"github.com/hartonomous/offload/internal/catalog"
 	"github.com/hartonomous/offload/internal/catalog/sqlite"
 	"github.com/hartonomous/offload/internal/config"
+	"github.com/hartonomous/offload/internal/segments"
 	"github.com/hartonomous/offload/tests/faultproxy"
 	"github.com/hartonomous/offload/tests/hostsim"
 	"github.com/hartonomous/offload/tests/testenv"
@@ -148,10 +151,12 @@ func blocksReused(h *host) int {
 }
 
 // finished waits for the segment to be migrated with the source's hash and
-// no claim left, then verifies it through the timer.
-func finished(t *testing.T, a *app, h *host, id int64, sum string, within time.Duration) {
+// no claim left, and checks the blob's bytes against the source's SHA-256
+// itself (the timer's verification has suites of its own; under these
+// hosts' tiny functionTimeout a full read-back may not fit in one run).
+func finished(t *testing.T, a *app, id int64, sum string) {
 	t.Helper()
-	eventually(t, within, fmt.Sprintf("segment %d migrated", id), func() bool {
+	eventually(t, 5*time.Minute, fmt.Sprintf("segment %d migrated", id), func() bool {
 		return segmentRow(t, a, id).Sha256 != ""
 	})
 	seg := segmentRow(t, a, id)
@@ -161,20 +166,17 @@ func finished(t *testing.T, a *app, h *host, id int64, sum string, within time.D
 	if seg.ClaimedUntil.After(time.Now()) {
 		t.Fatalf("a live claim is left on segment %d", id)
 	}
-	if inv := h.FireTimer(context.Background(), "VerifySegments", false); !inv.Succeeded() {
-		t.Fatalf("VerifySegments: %s", inv)
-	}
-	if seg := segmentRow(t, a, id); seg.State != catalog.StateVerified {
-		t.Fatalf("segment %d is %s after verification, want verified", id, seg.State)
+	blob := getBlob(t, a.settings["TENSORS_CONTAINER"], segments.BlobName(seg))
+	if got := sha256.Sum256(blob); hex.EncodeToString(got[:]) != sum || int64(len(blob)) != seg.BlobSizeBytes {
+		t.Fatalf("segment %d's blob is %d bytes sha256 %x, the payload is %s", id, len(blob), got, sum)
 	}
 }
 
 // slowSegment starts the host on an app with host.json's functionTimeout
 // and visibilityTimeout as given (maxDequeueCount 10), one 32 MiB segment
 // (8 blocks of 4 MiB) whose message is queued, and blob storage that
-// stages one block at a time, each taking perBlock (staged receives after
-// each).
-func slowSegment(t *testing.T, functionTimeout, visibility string, perBlock time.Duration) (a *app, h *host, id int64, sum string, staged <-chan struct{}) {
+// stages 3 blocks per attempt (slowBlobs; staged receives after each).
+func slowSegment(t *testing.T, functionTimeout, visibility string) (a *app, h *host, id int64, sum string, staged <-chan struct{}) {
 	t.Helper()
 	a = newApp(t, map[string]any{
 		"functionTimeout":                     functionTimeout,
@@ -183,7 +185,7 @@ func slowSegment(t *testing.T, functionTimeout, visibility string, perBlock time
 	})
 	a.cli("schema", "apply")
 	id, sum = bigSegment(t, a, 32<<20)
-	blobs, staged := slowBlobs(t, perBlock)
+	blobs, staged := slowBlobs(t, 3)
 	a.settings["AzureWebJobsStorage"] = faultproxy.DevConnectionString(blobs, fmt.Sprintf("http://127.0.0.1:%d", az.QueuePort))
 	h = a.mustStart(hostsim.Config{})
 	enqueueRaw(t, a.settings["SEGMENT_QUEUE"], []byte(fmt.Sprintf(`{"segmentId":%d}`, id)))
@@ -197,8 +199,8 @@ func slowSegment(t *testing.T, functionTimeout, visibility string, perBlock time
 // lost.
 func TestInvocationPastFunctionTimeout(t *testing.T) {
 	t.Parallel() // mostly waiting: for deadlines, a slow proxy, claims
-	a, h, id, sum, _ := slowSegment(t, "00:00:04", "00:00:01", time.Second)
-	finished(t, a, h, id, sum, 90*time.Second)
+	a, h, id, sum, _ := slowSegment(t, "00:00:04", "00:00:01")
+	finished(t, a, id, sum)
 	invs := h.Invocations("MigrateSegment")
 	if len(invs) < 2 {
 		t.Fatalf("%d invocation(s): the segment should not fit in one", len(invs))
@@ -220,7 +222,7 @@ func TestInvocationPastFunctionTimeout(t *testing.T) {
 // runs out, and the segment finishes from the blocks already staged.
 func TestWorkerKilledMidMigration(t *testing.T) {
 	t.Parallel() // mostly waiting: for deadlines, a slow proxy, claims
-	a, h, id, sum, staged := slowSegment(t, "00:00:10", "00:00:03", 800*time.Millisecond)
+	a, h, id, sum, staged := slowSegment(t, "00:00:10", "00:00:03")
 	for i := range 3 { // a few blocks staged
 		select {
 		case <-staged:
@@ -231,7 +233,7 @@ func TestWorkerKilledMidMigration(t *testing.T) {
 	if err := h.RestartWorker("another invocation passed functionTimeout"); err != nil {
 		t.Fatal(err)
 	}
-	finished(t, a, h, id, sum, 90*time.Second)
+	finished(t, a, id, sum)
 	if h.Restarts() < 1 {
 		t.Fatal("the worker was not restarted")
 	}

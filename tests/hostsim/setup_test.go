@@ -337,37 +337,51 @@ func (g *gate) close() {
 	g.Open()
 }
 
-// slowBlobs is a proxy in front of Azurite's blob service that stages one
-// block at a time, each taking perBlock: a big segment then takes longer
-// than an invocation's deadline. staged receives after each block Azurite
-// has accepted (a full channel drops the signal: nobody is counting).
-func slowBlobs(t *testing.T, perBlock time.Duration) (base string, staged <-chan struct{}) {
+// slowBlobs is a proxy in front of Azurite's blob service that lets
+// perAttempt blocks be staged, then holds the next block until its caller
+// gives up (the invocation's deadline, or its worker's death), after which
+// the next attempt may stage perAttempt more: a segment of more blocks
+// than that cannot be migrated within one invocation, however fast or
+// slow the machine is. staged receives after each block Azurite has
+// accepted (a full channel drops the signal: nobody is counting).
+func slowBlobs(t *testing.T, perAttempt int) (base string, staged <-chan struct{}) {
 	t.Helper()
 	target, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", az.BlobPort))
-	var one sync.Mutex
+	var mu sync.Mutex
+	left := perAttempt
 	done := make(chan struct{}, 64)
 	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(target) },
 		ErrorLog: log.New(io.Discard, "", 0)} // a cancelled stage is expected here
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPut && r.URL.Query().Get("comp") == "block" {
-			one.Lock()
-			defer one.Unlock()
-			select {
-			case <-time.After(perBlock):
-			case <-r.Context().Done():
-				return
-			}
-			rec := &statusRecorder{ResponseWriter: w}
-			rp.ServeHTTP(rec, r)
-			if rec.status == http.StatusCreated {
-				select {
-				case done <- struct{}{}:
-				default:
-				}
-			}
+		if r.Method != http.MethodPut || r.URL.Query().Get("comp") != "block" {
+			rp.ServeHTTP(w, r)
 			return
 		}
-		rp.ServeHTTP(w, r)
+		mu.Lock()
+		pass := left > 0
+		if pass {
+			left--
+		}
+		mu.Unlock()
+		if !pass {
+			// Read the block first: only then does the server watch the
+			// connection, and end the request's context when the caller
+			// gives up. Then the attempt is over: the next gets its share.
+			io.Copy(io.Discard, r.Body)
+			<-r.Context().Done()
+			mu.Lock()
+			left = perAttempt
+			mu.Unlock()
+			return
+		}
+		rec := &statusRecorder{ResponseWriter: w}
+		rp.ServeHTTP(rec, r)
+		if rec.status == http.StatusCreated {
+			select {
+			case done <- struct{}{}:
+			default:
+			}
+		}
 	})}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
