@@ -92,10 +92,10 @@ func (r OutboxRow) Conversation() Conversation {
 	return Conversation{Queue: r.Queue, ID: r.ConversationID}
 }
 
-// SequenceOutboxParams gives sequences to pending rows. IDs are in the order the
-// rows are to be sequenced (their visibility order). Each row that still
-// has no sequence gets its conversation's next one and is claimed for
-// Token until Until.
+// SequenceOutboxParams gives sequences to pending rows. Each row of IDs that
+// still has no sequence gets its conversation's next one, in OutboxId order
+// (the order Unsequenced returns them, their visibility order), and is
+// claimed for Token until Until.
 type SequenceOutboxParams struct {
 	IDs   []int64
 	Token string

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -140,7 +141,8 @@ WHERE OutboxId = ? AND OutboxState = 'pending' AND SequenceNumber = 0`,
 }
 
 // SequenceOutbox implements catalog.Outbox. The next number of each
-// conversation is read and assigned inside one write transaction.
+// conversation is read and assigned inside one write transaction, in
+// OutboxId order.
 func (d *DB) SequenceOutbox(ctx context.Context, p catalog.SequenceOutboxParams) (int64, error) {
 	if err := dialect.CheckSequence(p); err != nil {
 		return 0, err
@@ -148,7 +150,7 @@ func (d *DB) SequenceOutbox(ctx context.Context, p catalog.SequenceOutboxParams)
 	var total int64
 	err := d.inTx(ctx, "IMMEDIATE", func(c *sql.Conn) error {
 		next := map[catalog.Conversation]int64{}
-		for _, id := range p.IDs {
+		for _, id := range slices.Sorted(slices.Values(p.IDs)) {
 			var conv catalog.Conversation
 			err := c.QueryRowContext(ctx, `SELECT QueueName, ConversationId FROM OffloadOutbox
 WHERE OutboxId = ? AND OutboxState = 'pending' AND SequenceNumber = 0`, id).Scan(&conv.Queue, &conv.ID)
